@@ -1,0 +1,112 @@
+using System.Numerics.Tensors;
+
+namespace Canter.Tensors.Backends.Cpu;
+
+/// <summary>
+/// The CPU backend: OpenBLAS for GEMM, <see cref="TensorPrimitives"/> and hardware
+/// intrinsics for the rest, <see cref="CpuParallel"/> for threads. Kernels of each op
+/// family live in their own file (<c>CpuElementwise.cs</c>, <c>CpuNorms.cs</c>, ...).
+/// </summary>
+public sealed unsafe partial class CpuBackend : IBackend
+{
+    public static CpuBackend Instance { get; } = new();
+
+    private CpuBackend()
+    {
+    }
+
+    public string Name => "cpu";
+
+    public bool Supports(string kernel) => typeof(IBackend).GetMethods().Any(m => m.Name == kernel);
+
+    public Storage Allocate(int length) => new CpuStorage(this, length);
+
+    /// <summary>Pointer to the first element of <paramref name="t"/> (valid while t lives).</summary>
+    internal static float* Ptr(Tensor t) => ((CpuStorage)t.Storage).Pointer + t.Offset;
+
+    /// <summary>The elements of a contiguous tensor.</summary>
+    internal static Span<float> Span(Tensor t)
+    {
+        if (!t.IsContiguous) throw new InvalidOperationException($"kernel needs a contiguous tensor; got shape {t.ShapeString} strides {ShapeUtil.Format(t.Strides)}");
+        return new Span<float>(Ptr(t), t.Count);
+    }
+
+    public void Fill(Tensor dst, float value) => Span(dst).Fill(value);
+
+    public void Upload(Tensor dst, ReadOnlySpan<float> source) => source.CopyTo(Span(dst));
+
+    public void Download(Span<float> destination, Tensor src) => Span(src).CopyTo(destination);
+
+    public void Axpy(Tensor y, float alpha, Tensor x)
+    {
+        if (x.Count != y.Count) throw new ArgumentException("Axpy: sizes differ");
+        float* py = Ptr(y), px = Ptr(x);
+        int n = y.Count;
+        CpuParallel.For(n, 1, (s, e) =>
+        {
+            var ys = new Span<float>(py + s, e - s);
+            var xs = new ReadOnlySpan<float>(px + s, e - s);
+            if (alpha == 1f) TensorPrimitives.Add(ys, xs, ys);
+            else TensorPrimitives.MultiplyAdd(xs, alpha, ys, ys);
+        });
+    }
+
+    public void Copy(Tensor dst, Tensor src)
+    {
+        if (!ShapeUtil.SameShape(dst.Shape, src.Shape) && !(dst.IsContiguous && src.IsContiguous && dst.Count == src.Count))
+            throw new ArgumentException($"Copy: {src.ShapeString} into {dst.ShapeString}");
+        if (src.Count == 0) return;
+        float* pd = Ptr(dst), ps = Ptr(src);
+        if (src.IsContiguous && dst.IsContiguous)
+        {
+            int n = src.Count;
+            CpuParallel.For(n, 1, (s, e) => new ReadOnlySpan<float>(ps + s, e - s).CopyTo(new Span<float>(pd + s, e - s)));
+            return;
+        }
+        StridedCopy(pd, dst.Strides, ps, src.Strides, src.Shape);
+    }
+
+    /// <summary>dst = src over a shape, both strided (rank 0 allowed), row by row over the last axis.</summary>
+    internal static void StridedCopy(float* dst, int[] dstStrides, float* src, int[] srcStrides, int[] shape)
+    {
+        int rank = shape.Length;
+        if (rank == 0)
+        {
+            *dst = *src;
+            return;
+        }
+        int inner = shape[rank - 1];
+        int si = srcStrides[rank - 1], di = dstStrides[rank - 1];
+        if (inner == 0) return;
+        int rows = ShapeUtil.Count(shape) / inner;
+        CpuParallel.For(rows, inner, (r0, r1) =>
+        {
+            Span<int> index = stackalloc int[Math.Max(rank - 1, 1)];
+            int rem = r0;
+            for (int d = rank - 2; d >= 0; d--)
+            {
+                index[d] = rem % shape[d];
+                rem /= shape[d];
+            }
+            for (int r = r0; r < r1; r++)
+            {
+                long so = 0, dof = 0;
+                for (int d = 0; d < rank - 1; d++)
+                {
+                    so += (long)index[d] * srcStrides[d];
+                    dof += (long)index[d] * dstStrides[d];
+                }
+                float* s = src + so;
+                float* o = dst + dof;
+                if (si == 1 && di == 1) new ReadOnlySpan<float>(s, inner).CopyTo(new Span<float>(o, inner));
+                else if (si == 0 && di == 1) new Span<float>(o, inner).Fill(*s);
+                else for (int i = 0; i < inner; i++) o[(long)i * di] = s[(long)i * si];
+                for (int d = rank - 2; d >= 0; d--)
+                {
+                    if (++index[d] < shape[d]) break;
+                    index[d] = 0;
+                }
+            }
+        });
+    }
+}
