@@ -138,24 +138,38 @@ public static partial class Ops
         return y;
     }
 
-    /// <summary>Inserts an axis of size 1. A view.</summary>
+    /// <summary>Inserts an axis of size 1. A view, whatever the strides.</summary>
     public static Tensor Unsqueeze(Tensor x, int axis)
     {
+        x.ThrowIfDisposed();
         int a = axis < 0 ? axis + x.Rank + 1 : axis;
-        if (a < 0 || a > x.Rank) throw new ArgumentOutOfRangeException(nameof(axis));
+        if (a < 0 || a > x.Rank) throw new ArgumentOutOfRangeException(nameof(axis), $"axis {axis} out of range for unsqueeze of rank {x.Rank}");
         var shape = x.Shape.ToList();
+        var strides = x.Strides.ToList();
         shape.Insert(a, 1);
-        return Reshape(x, [.. shape]);
+        strides.Insert(a, a < x.Rank ? x.Strides[a] * x.Shape[a] : 1);
+        return AxisView(x, [.. shape], [.. strides], "unsqueeze");
     }
 
-    /// <summary>Removes an axis of size 1. A view.</summary>
+    /// <summary>Removes an axis of size 1. A view, whatever the strides.</summary>
     public static Tensor Squeeze(Tensor x, int axis)
     {
+        x.ThrowIfDisposed();
         int a = x.NormalizeAxis(axis);
         if (x.Shape[a] != 1) throw new ArgumentException($"squeeze: axis {a} has size {x.Shape[a]}, not 1");
         var shape = x.Shape.ToList();
+        var strides = x.Strides.ToList();
         shape.RemoveAt(a);
-        return Reshape(x, [.. shape]);
+        strides.RemoveAt(a);
+        return AxisView(x, [.. shape], [.. strides], "squeeze");
+    }
+
+    /// <summary>A view that only adds or removes axes of size 1; its gradient is the same elements in x's shape.</summary>
+    private static Tensor AxisView(Tensor x, int[] shape, int[] strides, string op)
+    {
+        var y = new Tensor(x.Storage, shape, strides, x.Offset, retain: true);
+        if (Tape.NeedsGrad(x)) Tape.Record(op, y, g => Tape.AccumulateCopy(x, View(g, x.Shape)));
+        return y;
     }
 
     /// <summary>Broadcasts x to <paramref name="shape"/> (stride 0 on repeated axes). A view; gradient sums back.</summary>
