@@ -1,0 +1,33 @@
+import torch
+import torch.nn.functional as F
+
+
+def layer_norm(t, p):
+    c = t["x"].shape[-1]
+    return {"y": F.layer_norm(t["x"], (c,), t.get("w"), t.get("b"), eps=p.get("eps", 1e-5))}
+
+
+def modulated_layer_norm(t, p):
+    c = t["x"].shape[-1]
+    y = F.layer_norm(t["x"], (c,), eps=p.get("eps", 1e-6))
+    return {"y": y * (1 + t["scale"]) + t["shift"]}
+
+
+def rms_norm(t, p):
+    x = t["x"]
+    y = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + p.get("eps", 1e-6))
+    if "w" in t:
+        y = y * t["w"]
+    return {"y": y}
+
+
+OPS = {
+    "layer_norm": layer_norm,
+    "modulated_layer_norm": modulated_layer_norm,
+    "rms_norm": rms_norm,
+    "gelu_tanh": lambda t, p: {"y": F.gelu(t["x"], approximate="tanh")},
+    "gelu_exact": lambda t, p: {"y": F.gelu(t["x"])},
+    "silu": lambda t, p: {"y": F.silu(t["x"])},
+    "softmax": lambda t, p: {"y": torch.softmax(t["x"], dim=p.get("axis", -1))},
+    "log_softmax": lambda t, p: {"y": torch.log_softmax(t["x"], dim=p.get("axis", -1))},
+}
