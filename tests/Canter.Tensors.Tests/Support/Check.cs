@@ -86,9 +86,11 @@ public static class Check
     /// <summary>
     /// Runs f on our engine and the named op in PyTorch on the same inputs, and compares the
     /// output and the gradients of every input (upstream gradient: a fixed random tensor).
+    /// <paramref name="constants"/> are extra inputs of the PyTorch op that get no gradient (masks, tables).
     /// </summary>
     public static void Parity(string torchOp, Func<Tensor[], Tensor> f, (string Name, Tensor Value)[] inputs, object? parameters = null,
-        float atol = 1e-4f, float rtol = 1e-4f, float gradAtol = 1e-4f, float gradRtol = 1e-3f, ulong seed = 11)
+        float atol = 1e-4f, float rtol = 1e-4f, float gradAtol = 1e-4f, float gradRtol = 1e-3f, ulong seed = 11,
+        IReadOnlyDictionary<string, Tensor>? constants = null)
     {
         using var scope = TensorScope.Begin();
         var xs = inputs.Select(i => i.Value).ToArray();
@@ -97,6 +99,7 @@ public static class Check
         var gy = Tensor.Randn(y.Shape, seed);
         var feed = inputs.ToDictionary(i => i.Name, i => i.Value);
         feed["grad.y"] = gy;
+        foreach (var (name, value) in constants ?? new Dictionary<string, Tensor>()) feed[name] = value;
         var expected = TorchReference.Instance.Run(torchOp, feed, parameters, inputs.Select(i => i.Name));
         Close(expected["y"], y.ToArray(), atol, rtol, $"{torchOp} forward");
         y.Backward(gy);

@@ -1,0 +1,192 @@
+using System.Buffers;
+using System.Numerics.Tensors;
+
+namespace Canter.Tensors.Backends.Cpu;
+
+public sealed unsafe partial class CpuBackend
+{
+    private const int QueryTile = 64;
+    private const int KeyTile = 256;
+
+    /// <summary>Base pointer and row stride of the (b, h) matrix of a (B, H, N, D) view.</summary>
+    private static (nint Base, int RowStride) HeadMatrix(Tensor t, int b, int h) =>
+        ((nint)(Ptr(t) + (long)b * t.Strides[0] + (long)h * t.Strides[1]), t.Strides[2]);
+
+    public void AttentionForward(Tensor o, Tensor lse, Tensor q, Tensor k, Tensor v, int[]? segments, float scale)
+    {
+        int bCount = q.Shape[0], hCount = q.Shape[1], nq = q.Shape[2], d = q.Shape[3], nk = k.Shape[2];
+        int qTiles = (nq + QueryTile - 1) / QueryTile;
+        float* pl = Ptr(lse);
+        CpuParallel.ForWithSerialBlas(bCount * hCount * qTiles, task =>
+        {
+            int tile = task % qTiles, bh = task / qTiles, b = bh / hCount, h = bh % hCount;
+            int q0 = tile * QueryTile, tq = Math.Min(QueryTile, nq - q0);
+            var (qBase, qs) = HeadMatrix(q, b, h);
+            var (kBase, ks) = HeadMatrix(k, b, h);
+            var (vBase, vs) = HeadMatrix(v, b, h);
+            var (oBase, os) = HeadMatrix(o, b, h);
+            var buffer = ArrayPool<float>.Shared.Rent(tq * KeyTile + tq * d + 2 * tq);
+            try
+            {
+                fixed (float* work = buffer)
+                {
+                    float* scores = work;                       // (Tq, Tk)
+                    float* acc = scores + tq * KeyTile;         // (Tq, D)
+                    float* rowMax = acc + tq * d;               // (Tq)
+                    float* rowSum = rowMax + tq;                // (Tq)
+                    new Span<float>(acc, tq * d).Clear();
+                    new Span<float>(rowMax, tq).Fill(float.NegativeInfinity);
+                    new Span<float>(rowSum, tq).Clear();
+                    float* qt = (float*)qBase + (long)q0 * qs;
+                    for (int k0 = 0; k0 < nk; k0 += KeyTile)
+                    {
+                        int tk = Math.Min(KeyTile, nk - k0);
+                        // scores = q_tile @ k_tile^T * scale
+                        OpenBlas.Sgemm(OpenBlas.RowMajor, OpenBlas.NoTrans, OpenBlas.Trans, tq, tk, d, scale,
+                            qt, qs, (float*)kBase + (long)k0 * ks, ks, 0f, scores, tk);
+                        if (segments is not null) MaskScores(scores, tq, tk, segments, b * nq + q0, b * nk + k0);
+                        for (int i = 0; i < tq; i++)
+                        {
+                            var row = new Span<float>(scores + i * tk, tk);
+                            float m = TensorPrimitives.Max(row);
+                            float mNew = MathF.Max(rowMax[i], m);
+                            if (float.IsNegativeInfinity(mNew))
+                            {
+                                row.Clear(); // every key masked so far: nothing to add
+                                continue;
+                            }
+                            float correction = MathF.Exp(rowMax[i] - mNew);
+                            TensorPrimitives.Subtract(row, mNew, row);
+                            TensorPrimitives.Exp(row, row);
+                            rowSum[i] = rowSum[i] * correction + TensorPrimitives.Sum(row);
+                            rowMax[i] = mNew;
+                            if (correction != 1f)
+                            {
+                                var a = new Span<float>(acc + i * d, d);
+                                TensorPrimitives.Multiply(a, correction, a);
+                            }
+                        }
+                        // acc += P @ v_tile
+                        OpenBlas.Sgemm(OpenBlas.RowMajor, OpenBlas.NoTrans, OpenBlas.NoTrans, tq, d, tk, 1f,
+                            scores, tk, (float*)vBase + (long)k0 * vs, vs, 1f, acc, d);
+                    }
+                    float* lseRow = pl + ((long)b * hCount + h) * nq + q0;
+                    for (int i = 0; i < tq; i++)
+                    {
+                        var dst = new Span<float>((float*)oBase + (long)(q0 + i) * os, d);
+                        var src = new ReadOnlySpan<float>(acc + i * d, d);
+                        if (rowSum[i] > 0f)
+                        {
+                            TensorPrimitives.Multiply(src, 1f / rowSum[i], dst);
+                            lseRow[i] = rowMax[i] + MathF.Log(rowSum[i]);
+                        }
+                        else
+                        {
+                            dst.Clear(); // a query that sees no key attends to nothing
+                            lseRow[i] = float.PositiveInfinity;
+                        }
+                    }
+                }
+            }
+            finally
+            {
+                ArrayPool<float>.Shared.Return(buffer);
+            }
+        });
+    }
+
+    private static void MaskScores(float* scores, int tq, int tk, int[] segments, int qStart, int kStart)
+    {
+        for (int i = 0; i < tq; i++)
+        {
+            int si = segments[qStart + i];
+            float* row = scores + i * tk;
+            for (int j = 0; j < tk; j++)
+                if (segments[kStart + j] != si) row[j] = float.NegativeInfinity;
+        }
+    }
+
+    public void AttentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dO, Tensor q, Tensor k, Tensor v, Tensor o, Tensor lse,
+        int[]? segments, float scale)
+    {
+        int bCount = q.Shape[0], hCount = q.Shape[1], nq = q.Shape[2], d = q.Shape[3], nk = k.Shape[2];
+        float* pl = Ptr(lse);
+        // one task per (b, h): dK and dV of a head are written by one thread only
+        CpuParallel.ForWithSerialBlas(bCount * hCount, bh =>
+        {
+            int b = bh / hCount, h = bh % hCount;
+            var (qBase, qs) = HeadMatrix(q, b, h);
+            var (kBase, ks) = HeadMatrix(k, b, h);
+            var (vBase, vs) = HeadMatrix(v, b, h);
+            var (oBase, os) = HeadMatrix(o, b, h);
+            var (gBase, gs) = HeadMatrix(dO, b, h);
+            var (dqBase, dqs) = HeadMatrix(dq, b, h);
+            var (dkBase, dks) = HeadMatrix(dk, b, h);
+            var (dvBase, dvs) = HeadMatrix(dv, b, h);
+            for (int r = 0; r < nq; r++) new Span<float>((float*)dqBase + (long)r * dqs, d).Clear();
+            for (int r = 0; r < nk; r++)
+            {
+                new Span<float>((float*)dkBase + (long)r * dks, d).Clear();
+                new Span<float>((float*)dvBase + (long)r * dvs, d).Clear();
+            }
+            float* lseHead = pl + ((long)b * hCount + h) * nq;
+            var buffer = ArrayPool<float>.Shared.Rent(2 * QueryTile * KeyTile + QueryTile);
+            try
+            {
+                fixed (float* work = buffer)
+                {
+                    float* p = work;                                // (Tq, Tk) probabilities
+                    float* dp = p + QueryTile * KeyTile;            // (Tq, Tk) dP, then dS
+                    float* delta = dp + QueryTile * KeyTile;        // (Tq) rowsum(dO * O)
+                    for (int q0 = 0; q0 < nq; q0 += QueryTile)
+                    {
+                        int tq = Math.Min(QueryTile, nq - q0);
+                        float* qt = (float*)qBase + (long)q0 * qs;
+                        float* gt = (float*)gBase + (long)q0 * gs;
+                        float* dqt = (float*)dqBase + (long)q0 * dqs;
+                        for (int i = 0; i < tq; i++)
+                            delta[i] = TensorPrimitives.Dot(new ReadOnlySpan<float>(gt + (long)i * gs, d),
+                                new ReadOnlySpan<float>((float*)oBase + (long)(q0 + i) * os, d));
+                        for (int k0 = 0; k0 < nk; k0 += KeyTile)
+                        {
+                            int tk = Math.Min(KeyTile, nk - k0);
+                            float* kt = (float*)kBase + (long)k0 * ks;
+                            float* vt = (float*)vBase + (long)k0 * vs;
+                            // P = exp(q k^T * scale - lse)
+                            OpenBlas.Sgemm(OpenBlas.RowMajor, OpenBlas.NoTrans, OpenBlas.Trans, tq, tk, d, scale, qt, qs, kt, ks, 0f, p, tk);
+                            if (segments is not null) MaskScores(p, tq, tk, segments, b * nq + q0, b * nk + k0);
+                            for (int i = 0; i < tq; i++)
+                            {
+                                var row = new Span<float>(p + i * tk, tk);
+                                float l = lseHead[q0 + i];
+                                if (float.IsPositiveInfinity(l)) { row.Clear(); continue; }
+                                TensorPrimitives.Subtract(row, l, row);
+                                TensorPrimitives.Exp(row, row);
+                            }
+                            // dV += P^T dO
+                            OpenBlas.Sgemm(OpenBlas.RowMajor, OpenBlas.Trans, OpenBlas.NoTrans, tk, d, tq, 1f, p, tk, gt, gs, 1f,
+                                (float*)dvBase + (long)k0 * dvs, dvs);
+                            // dP = dO v^T
+                            OpenBlas.Sgemm(OpenBlas.RowMajor, OpenBlas.NoTrans, OpenBlas.Trans, tq, tk, d, 1f, gt, gs, vt, vs, 0f, dp, tk);
+                            // dS = P * (dP - delta)
+                            for (int i = 0; i < tq; i++)
+                            {
+                                var dpr = new Span<float>(dp + i * tk, tk);
+                                TensorPrimitives.Subtract(dpr, delta[i], dpr);
+                                TensorPrimitives.Multiply(dpr, new ReadOnlySpan<float>(p + i * tk, tk), dpr);
+                            }
+                            // dQ += dS k * scale ; dK += dS^T q * scale
+                            OpenBlas.Sgemm(OpenBlas.RowMajor, OpenBlas.NoTrans, OpenBlas.NoTrans, tq, d, tk, scale, dp, tk, kt, ks, 1f, dqt, dqs);
+                            OpenBlas.Sgemm(OpenBlas.RowMajor, OpenBlas.Trans, OpenBlas.NoTrans, tk, d, tq, scale, dp, tk, qt, qs, 1f,
+                                (float*)dkBase + (long)k0 * dks, dks);
+                        }
+                    }
+                }
+            }
+            finally
+            {
+                ArrayPool<float>.Shared.Return(buffer);
+            }
+        });
+    }
+}
