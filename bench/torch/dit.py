@@ -43,34 +43,50 @@ def rms(x, w, eps=1e-6):
     return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
 
 
-class Block(torch.nn.Module):
+class Attention(torch.nn.Module):
     def __init__(self, c, heads):
         super().__init__()
         self.heads = heads
-        self.table = torch.nn.Parameter(torch.randn(6, c) * 0.02)
         self.qkv = torch.nn.Linear(c, 3 * c)
         self.q_norm = torch.nn.Parameter(torch.ones(c // heads))
         self.k_norm = torch.nn.Parameter(torch.ones(c // heads))
         self.out = torch.nn.Linear(c, c)
-        self.fc1 = torch.nn.Linear(c, 4 * c)
-        self.fc2 = torch.nn.Linear(4 * c, c)
 
-    def forward(self, x, e, cos, sin):
-        b, n, c = x.shape
+    def forward(self, y, cos, sin):
+        b, n, c = y.shape
         h, d = self.heads, c // self.heads
-        mod = e + self.table
-        shift1, scale1, gate1, shift2, scale2, gate2 = mod.unbind(2)
-        y = F.layer_norm(x, (c,), eps=1e-6) * (1 + scale1) + shift1
-        qkv = self.qkv(y).view(b, n, 3, h, d)
-        q, k, v = qkv.unbind(2)
+        q, k, v = self.qkv(y).view(b, n, 3, h, d).unbind(2)
         q = rope(rms(q, self.q_norm), cos, sin).transpose(1, 2)
         k = rope(rms(k, self.k_norm), cos, sin).transpose(1, 2)
         v = v.transpose(1, 2)
         att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(d), dim=-1)
-        o = (att @ v).transpose(1, 2).reshape(b, n, c)
-        x = x + gate1 * self.out(o)
+        return self.out((att @ v).transpose(1, 2).reshape(b, n, c))
+
+
+class Mlp(torch.nn.Module):
+    def __init__(self, c, ratio=4):
+        super().__init__()
+        self.fc1 = torch.nn.Linear(c, ratio * c)
+        self.fc2 = torch.nn.Linear(ratio * c, c)
+
+    def forward(self, y):
+        return self.fc2(F.gelu(self.fc1(y), approximate="tanh"))
+
+
+class Block(torch.nn.Module):
+    def __init__(self, c, heads):
+        super().__init__()
+        self.table = torch.nn.Parameter(torch.randn(6, c) * 0.02)
+        self.attn = Attention(c, heads)
+        self.mlp = Mlp(c)
+
+    def forward(self, x, e, cos, sin):
+        c = x.shape[-1]
+        shift1, scale1, gate1, shift2, scale2, gate2 = (e + self.table).unbind(2)
+        y = F.layer_norm(x, (c,), eps=1e-6) * (1 + scale1) + shift1
+        x = x + gate1 * self.attn(y, cos, sin)
         y = F.layer_norm(x, (c,), eps=1e-6) * (1 + scale2) + shift2
-        return x + gate2 * self.fc2(F.gelu(self.fc1(y), approximate="tanh"))
+        return x + gate2 * self.mlp(y)
 
 
 class Stack(torch.nn.Module):
