@@ -154,9 +154,11 @@ def time_it(args):
 
 
 def grid(n):
-    # a (frames, rows, cols) grid for n tokens: 16 x 8 x 8 for 1024, else n x 1 x 1
+    # a (frames, rows, cols) grid for n tokens, the same rule as EngineBench.Grid
     if n == 1024:
         return (16, 8, 8)
+    if n == 256:
+        return (4, 8, 8)
     return (n, 1, 1)
 
 

@@ -1,0 +1,7 @@
+using System.CommandLine;
+using Canter.Cli.Commands;
+
+var root = new RootCommand("Canter: audio-video generation. Engine, benchmarks and (later) generation, training and serving.");
+root.Subcommands.Add(InfoCommand.Create());
+root.Subcommands.Add(BenchCommands.Create());
+return root.Parse(args).Invoke();
