@@ -31,3 +31,25 @@ OPS = {
     "softmax": lambda t, p: {"y": torch.softmax(t["x"], dim=p.get("axis", -1))},
     "log_softmax": lambda t, p: {"y": torch.log_softmax(t["x"], dim=p.get("axis", -1))},
 }
+
+
+def group_norm(t, p):
+    return {"y": F.group_norm(t["x"], p["groups"], t.get("w"), t.get("b"), eps=1e-5)}
+
+
+def embedding(t, p):
+    ids = torch.tensor(p["ids"]).reshape(p["shape"])
+    return {"y": F.embedding(ids, t["w"])}
+
+
+def cross_entropy(t, p):
+    return {"y": F.cross_entropy(t["x"], torch.tensor(p["targets"]))}
+
+
+OPS.update({
+    "group_norm": group_norm,
+    "embedding": embedding,
+    "cross_entropy": cross_entropy,
+    "mse": lambda t, p: {"y": F.mse_loss(t["a"], t["b"])},
+    "max": lambda t, p: {"y": t["x"].max(dim=p["axis"]).values},
+})
