@@ -15,6 +15,7 @@ public static unsafe class CpuAllocator
     private static long _cachedBytes;
     private static long _liveBytes;
     private static long _peakLiveBytes;
+    private static long _systemAllocations;
 
     /// <summary>Upper bound on bytes kept in the cache; beyond it released blocks are freed.</summary>
     public static long CacheLimitBytes { get; set; } = 4L << 30;
@@ -22,6 +23,9 @@ public static unsafe class CpuAllocator
     public static long LiveBytes => Interlocked.Read(ref _liveBytes);
     public static long PeakLiveBytes => Interlocked.Read(ref _peakLiveBytes);
     public static long CachedBytes => Interlocked.Read(ref _cachedBytes);
+
+    /// <summary>Blocks requested from the system so far (a steady loop stops adding to it once warm).</summary>
+    public static long SystemAllocations => Interlocked.Read(ref _systemAllocations);
 
     public static void ResetPeak() => Interlocked.Exchange(ref _peakLiveBytes, Interlocked.Read(ref _liveBytes));
 
@@ -45,6 +49,7 @@ public static unsafe class CpuAllocator
             ptr = (nint)NativeMemory.AlignedAlloc((nuint)bytes, Alignment);
             if (ptr == 0) throw new OutOfMemoryException($"could not allocate {bytes / (1 << 20)} MiB of host memory");
             GC.AddMemoryPressure(bytes);
+            Interlocked.Increment(ref _systemAllocations);
         }
         long live = Interlocked.Add(ref _liveBytes, bytes);
         long peak;
