@@ -26,6 +26,9 @@ public sealed class Tape
     /// <summary>False inside a <see cref="NoGrad"/> scope.</summary>
     public static bool IsRecording => _noGradDepth == 0;
 
+    /// <summary>When set, backward passes add the milliseconds spent in each op's gradient rule here (for profiling).</summary>
+    public static Dictionary<string, double>? Profile { get; set; }
+
     /// <summary>Number of recorded entries not yet consumed by a backward pass.</summary>
     public int Count => _entries.Count;
 
@@ -115,6 +118,39 @@ public sealed class Tape
         }
     }
 
+    /// <summary>
+    /// Adds <paramref name="grad"/> (borrowed) into the part of target's gradient that <paramref name="region"/>
+    /// selects, creating a zero gradient first if there is none. Slices and splits use it so that each piece
+    /// writes only its own part instead of a full-size tensor.
+    /// </summary>
+    public static void AccumulateRegion(Tensor target, Tensor grad, Func<Tensor, Tensor> region)
+    {
+        if (!target.RequiresGrad) return;
+        var tape = _current ?? throw new InvalidOperationException("gradient accumulated outside a backward pass");
+        Tensor full;
+        if (target.HasCreator)
+        {
+            var pending = tape._pending ?? throw new InvalidOperationException("gradient accumulated outside a backward pass");
+            if (!pending.TryGetValue(target, out full!))
+            {
+                full = FullLike(target, 0f);
+                TensorScope.Unregister(full);
+                pending[target] = full;
+            }
+        }
+        else
+        {
+            if (target.Grad is null)
+            {
+                target.Grad = FullLike(target, 0f);
+                TensorScope.Unregister(target.Grad);
+            }
+            full = target.Grad;
+        }
+        using var part = region(full);
+        full.Backend.AddInto(part, grad);
+    }
+
     /// <summary>Like <see cref="Accumulate"/> but for a gradient the caller keeps (it is copied or added, never owned).</summary>
     public static void AccumulateCopy(Tensor target, Tensor grad)
     {
@@ -159,9 +195,15 @@ public sealed class Tape
             {
                 var entry = _entries[i];
                 if (!_pending.Remove(entry.Output, out var g)) continue;
+                long started = Profile is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
                 try
                 {
                     entry.Rule(g);
+                    if (Profile is not null)
+                    {
+                        double ms = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+                        Profile[entry.Op] = Profile.GetValueOrDefault(entry.Op) + ms;
+                    }
                 }
                 finally
                 {

@@ -31,6 +31,9 @@ public partial interface IBackend
 
 public partial interface IBackend
 {
+    /// <summary>dst += src over the same shape; either may have any strides (dst must not overlap itself).</summary>
+    void AddInto(Tensor dst, Tensor src);
+
     /// <summary>y += alpha * x; both contiguous with the same element count.</summary>
     void Axpy(Tensor y, float alpha, Tensor x);
 }

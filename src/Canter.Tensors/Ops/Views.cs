@@ -128,12 +128,7 @@ public static partial class Ops
         if (Tape.NeedsGrad(x))
         {
             Tape.Record("slice", y, g =>
-            {
-                var full = Tensor.ZerosLike(x);
-                using (var part = new Tensor(full.Storage, shape, full.Strides, start * full.Strides[a], retain: true))
-                    full.Backend.Copy(part, g);
-                Tape.Accumulate(x, full);
-            });
+                Tape.AccumulateRegion(x, g, full => new Tensor(full.Storage, shape, full.Strides, full.Offset + start * full.Strides[a], retain: true)));
         }
         return y;
     }

@@ -60,7 +60,7 @@ public sealed unsafe partial class CpuBackend
         float* px = Ptr(x), pdy = Ptr(dy), pdx = Ptr(dx);
         CpuParallel.For(x.Count, 10, (s, e) =>
         {
-            var tmp = ArrayPool<float>.Shared.Rent(2 * ActivationBlock);
+            var tmp = ArrayPool<float>.Shared.Rent(3 * ActivationBlock);
             try
             {
                 for (int i = s; i < e; i += ActivationBlock)
@@ -74,19 +74,28 @@ public sealed unsafe partial class CpuBackend
                     switch (kind)
                     {
                         case Activation.GeluTanh:
-                            // t = tanh(k (x + c x^3)); f' = 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 c x^2)
-                            TensorPrimitives.Multiply(xs, xs, u);                 // x^2
-                            TensorPrimitives.Multiply(u, GeluCubic, t);
-                            TensorPrimitives.FusedMultiplyAdd(t, xs, xs, t);
-                            TensorPrimitives.Multiply(t, SqrtTwoOverPi, t);
-                            for (int j = 0; j < n; j++)
                             {
-                                // scalar tanh: the vectorised one loses relative accuracy in 1 - t^2 near saturation
-                                float th = MathF.Tanh(t[j]), xj = xs[j];
-                                float d = 0.5f * (1f + th) + 0.5f * xj * (1f - th * th) * SqrtTwoOverPi * (1f + 3f * GeluCubic * u[j]);
-                                ds[j] = gs[j] * d;
+                                // u = k (x + c x^3); f' = 0.5 (1 + tanh u) + 0.5 x k (1 + 3 c x^2) / cosh(u)^2
+                                // (1 / cosh^2 rather than 1 - tanh^2, which cancels near saturation)
+                                var w = tmp.AsSpan(2 * ActivationBlock, n);
+                                TensorPrimitives.Multiply(xs, xs, u);                 // x^2
+                                TensorPrimitives.Multiply(u, GeluCubic, t);
+                                TensorPrimitives.FusedMultiplyAdd(t, xs, xs, t);
+                                TensorPrimitives.Multiply(t, SqrtTwoOverPi, t);       // u
+                                TensorPrimitives.Cosh(t, w);
+                                TensorPrimitives.Multiply(w, w, w);
+                                TensorPrimitives.Reciprocal(w, w);                    // sech^2 u
+                                TensorPrimitives.Tanh(t, t);
+                                TensorPrimitives.Multiply(u, 3f * GeluCubic, u);
+                                TensorPrimitives.Add(u, 1f, u);                       // 1 + 3 c x^2
+                                TensorPrimitives.Multiply(u, w, u);
+                                TensorPrimitives.Multiply(u, xs, u);
+                                TensorPrimitives.Multiply(u, 0.5f * SqrtTwoOverPi, u);
+                                TensorPrimitives.Add(t, 1f, t);
+                                TensorPrimitives.FusedMultiplyAdd(t, 0.5f, u, t);      // f'
+                                TensorPrimitives.Multiply(t, gs, ds);
+                                break;
                             }
-                            break;
                         case Activation.GeluExact:
                             for (int j = 0; j < n; j++)
                             {

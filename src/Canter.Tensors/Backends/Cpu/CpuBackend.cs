@@ -63,16 +63,23 @@ public sealed unsafe partial class CpuBackend : IBackend
             CpuParallel.For(n, 1, (s, e) => new ReadOnlySpan<float>(ps + s, e - s).CopyTo(new Span<float>(pd + s, e - s)));
             return;
         }
-        StridedCopy(pd, dst.Strides, ps, src.Strides, src.Shape);
+        StridedCopy(pd, dst.Strides, ps, src.Strides, src.Shape, add: false);
     }
 
-    /// <summary>dst = src over a shape, both strided (rank 0 allowed), row by row over the last axis.</summary>
-    internal static void StridedCopy(float* dst, int[] dstStrides, float* src, int[] srcStrides, int[] shape)
+    public void AddInto(Tensor dst, Tensor src)
+    {
+        if (!ShapeUtil.SameShape(dst.Shape, src.Shape)) throw new ArgumentException($"AddInto: {src.ShapeString} into {dst.ShapeString}");
+        if (src.Count == 0) return;
+        StridedCopy(Ptr(dst), dst.Strides, Ptr(src), src.Strides, src.Shape, add: true);
+    }
+
+    /// <summary>dst = src (or dst += src) over a shape, both strided (rank 0 allowed), row by row over the last axis.</summary>
+    internal static void StridedCopy(float* dst, int[] dstStrides, float* src, int[] srcStrides, int[] shape, bool add)
     {
         int rank = shape.Length;
         if (rank == 0)
         {
-            *dst = *src;
+            *dst = add ? *dst + *src : *src;
             return;
         }
         int inner = shape[rank - 1];
@@ -98,7 +105,16 @@ public sealed unsafe partial class CpuBackend : IBackend
                 }
                 float* s = src + so;
                 float* o = dst + dof;
-                if (si == 1 && di == 1) new ReadOnlySpan<float>(s, inner).CopyTo(new Span<float>(o, inner));
+                if (add)
+                {
+                    if (si == 1 && di == 1)
+                    {
+                        var os = new Span<float>(o, inner);
+                        System.Numerics.Tensors.TensorPrimitives.Add(os, new ReadOnlySpan<float>(s, inner), os);
+                    }
+                    else for (int i = 0; i < inner; i++) o[(long)i * di] += s[(long)i * si];
+                }
+                else if (si == 1 && di == 1) new ReadOnlySpan<float>(s, inner).CopyTo(new Span<float>(o, inner));
                 else if (si == 0 && di == 1) new Span<float>(o, inner).Fill(*s);
                 else for (int i = 0; i < inner; i++) o[(long)i * di] = s[(long)i * si];
                 for (int d = rank - 2; d >= 0; d--)
