@@ -15,7 +15,7 @@ public sealed record EngineBenchOptions(int Threads = 2, int Batch = 4, int Toke
     public DitConfig Dit => Config ?? DitConfig.Bench;
 
     /// <summary>A smaller, faster run for smoke tests (same code paths).</summary>
-    public static EngineBenchOptions Quick { get; } = new(Batch: 1, Tokens: 256, Repeats: 3, Warmup: 1, Config: DitConfig.Bench with { Blocks = 2 });
+    public static EngineBenchOptions Quick { get; } = new(Batch: 1, Tokens: 256, Repeats: 3, Warmup: 3, Config: DitConfig.Bench with { Blocks = 2 });
 }
 
 /// <summary>
