@@ -34,7 +34,7 @@ public sealed class Tensor : IDisposable
         TensorScope.Register(this);
     }
 
-    public Storage Storage { get; }
+    public Storage Storage { get; private set; }
     public IBackend Backend => Storage.Backend;
 
     /// <summary>The dimensions. Do not modify the array.</summary>
@@ -44,7 +44,7 @@ public sealed class Tensor : IDisposable
     public int[] Strides => _strides;
 
     /// <summary>Element offset of the first element in <see cref="Storage"/>.</summary>
-    public int Offset { get; }
+    public int Offset { get; private set; }
 
     public int Rank => _shape.Length;
 
@@ -187,6 +187,38 @@ public sealed class Tensor : IDisposable
         var dst = Empty(_shape, Backend);
         Backend.Copy(dst, this);
         return dst;
+    }
+
+    /// <summary>A copy of this tensor's values on <paramref name="device"/> (no gradient history).</summary>
+    public Tensor To(Device device)
+    {
+        ThrowIfDisposed();
+        return FromArray(ToArray(), _shape, device);
+    }
+
+    /// <summary>
+    /// Moves a contiguous leaf tensor's values to another device in place, so that every holder of
+    /// this object (a module's parameter property, an optimizer) sees the new storage.
+    /// </summary>
+    internal void MoveTo(Device device)
+    {
+        ThrowIfDisposed();
+        if (HasCreator || !IsContiguous) throw new InvalidOperationException("only contiguous leaf tensors move in place");
+        if (ReferenceEquals(device.Backend, Backend)) return;
+        var values = ToArray();
+        var storage = device.Backend.Allocate(Math.Max(Count, 1));
+        var old = Storage;
+        Storage = storage;
+        Offset = 0;
+        if (Count > 0) Backend.Upload(this, values);
+        old.Release();
+        if (Grad is not null)
+        {
+            var grad = Grad;
+            Grad = grad.To(device);
+            TensorScope.Unregister(Grad);
+            grad.Dispose();
+        }
     }
 
     /// <summary>Marks this leaf tensor as a trainable parameter, detached from any scope.</summary>

@@ -81,6 +81,13 @@ public abstract class Module
             if (state.TryGetValue(name, out var v)) p.Backend.Copy(p, v);
     }
 
+    /// <summary>Moves every parameter to <paramref name="device"/> in place (create optimizers after this).</summary>
+    public Module To(Device device)
+    {
+        foreach (var (_, p) in Parameters()) p.MoveTo(device);
+        return this;
+    }
+
     /// <summary>Writes the parameters as safetensors (F32) with optional string metadata.</summary>
     public void Save(string path, IReadOnlyDictionary<string, string>? metadata = null) => SafeTensors.Save(path, StateDict(), metadata);
 
