@@ -4,13 +4,14 @@ using Canter.Models.Blocks;
 using Canter.Tensors;
 using Canter.Tensors.Autograd;
 using Canter.Tensors.Backends.Cpu;
+using Canter.Tensors.Cuda;
 using Canter.Tensors.Optim;
 
 namespace Canter.Bench;
 
 /// <summary>Settings of <see cref="EngineBench"/>; the defaults are the configuration issue 2 fixes.</summary>
 public sealed record EngineBenchOptions(int Threads = 2, int Batch = 4, int Tokens = 1024, int Repeats = 5, int Warmup = 1,
-    bool SkipTorch = false, DitConfig? Config = null)
+    bool SkipTorch = false, DitConfig? Config = null, string Device = "cpu")
 {
     public DitConfig Dit => Config ?? DitConfig.Bench;
 
@@ -31,6 +32,8 @@ public static class EngineBench
         Engine.Threads = options.Threads;
         var config = options.Dit.Validate();
         int b = options.Batch, n = options.Tokens;
+        var device = Device.Parse(options.Device);
+        if (device.Backend is GpuBackend gpu) return RunGpu(options, config, device, gpu, output);
         output.WriteLine($"machine: {Environment.ProcessorCount} cores, OpenBLAS {OpenBlas.CoreName}, engine threads {Engine.Threads}");
         output.WriteLine($"config: width {config.Width}, {config.Blocks} blocks, {config.Heads} heads, batch {b} x {n} tokens");
         var figures = new List<(string, double)>();
@@ -106,15 +109,17 @@ public static class EngineBench
         return (ours, blas);
     }
 
-    private static (double Forward, double Step) TimeDit(EngineBenchOptions options, DitConfig config)
+    private static (double Forward, double Step) TimeDit(EngineBenchOptions options, DitConfig config, Device? device = null)
     {
+        device ??= Device.Cpu;
         int b = options.Batch, n = options.Tokens;
         var stack = new DitStack(config, seed: 0);
+        stack.To(device);
         var (f, r, c) = Grid(n);
         var rope = SpaceTime.VideoGrid(f, r, c, config.HeadDim);
-        var x = Tensor.Randn([b, n, config.Width], seed: 1);
-        var e = Tensor.Randn([b, n, 6, config.Width], seed: 2, std: 0.1f);
-        var target = Tensor.Randn([b, n, config.Width], seed: 3);
+        var x = Tensor.Randn([b, n, config.Width], seed: 1, device: device);
+        var e = Tensor.Randn([b, n, 6, config.Width], seed: 2, std: 0.1f, device: device);
+        var target = Tensor.Randn([b, n, config.Width], seed: 3, device: device);
         var optimizer = new AdamW(stack.Parameters(), new AdamWOptions(1e-4f, WeightDecay: 0.01f));
 
         double forward = Measure.Median(() =>
@@ -122,6 +127,7 @@ public static class EngineBench
             using var scope = TensorScope.Begin();
             using var _ = Tape.NoGrad();
             stack.Forward(x, e, rope);
+            device.Backend.Synchronize();
         }, options.Warmup, options.Repeats);
 
         double step = Measure.Median(() =>
@@ -131,23 +137,92 @@ public static class EngineBench
             var loss = Ops.MeanAll(Ops.Square(Ops.Sub(stack.Forward(x, e, rope), target)));
             loss.Backward();
             optimizer.Step();
+            device.Backend.Synchronize();
         }, options.Warmup, options.Repeats);
         return (forward, step);
     }
+
+    /// <summary>The same measurements on a GPU: GEMM against cuBLAS called directly, the DiT stack against PyTorch with CUDA.</summary>
+    private static IReadOnlyList<(string Name, double Value)> RunGpu(EngineBenchOptions options, DitConfig config, Device device, GpuBackend gpu, TextWriter output)
+    {
+        if (!gpu.IsCuda) throw new ArgumentException($"the engine benchmark on a GPU needs --device cuda; '{device.Name}' only emulates the kernels for tests");
+        int b = options.Batch, n = options.Tokens;
+        double peak = FloatPeakTflops(gpu.DeviceName);
+        output.WriteLine($"device: {gpu.DeviceName} ({device.Name}), FP32 peak {peak:0.0} TFLOP/s (no TF32)");
+        output.WriteLine($"config: width {config.Width}, {config.Blocks} blocks, {config.Heads} heads, batch {b} x {n} tokens");
+        var figures = new List<(string, double)>();
+        int rows = b * n, c = config.Width, hidden = config.MlpRatio * c;
+        (int M, int K, int N)[] shapes = [(rows, c, 3 * c), (rows, c, c), (rows, c, hidden), (rows, hidden, c), (8192, 8192, 8192)];
+        double ours = 0, direct = 0, flops = 0;
+        output.WriteLine();
+        output.WriteLine("GEMM (M x K @ K x N)          ours ms     cuBLAS ms   TFLOP/s (ours)");
+        foreach (var (m, k, nn) in shapes)
+        {
+            using var scope = TensorScope.Begin();
+            var x = Tensor.Randn([m, k], seed: 1, device: device);
+            var w = Tensor.Randn([nn, k], seed: 2, std: 0.05f, device: device);
+            var y = Tensor.Empty([m, nn], device);
+            int reps = Math.Max(options.Repeats * 4, 8);
+            double o = Measure.Median(() =>
+            {
+                using var s = TensorScope.Begin();
+                using var _ = Tape.NoGrad();
+                Ops.Linear(x, w);
+                gpu.Synchronize();
+            }, options.Warmup + 2, reps);
+            double d = Measure.Median(() => { gpu.DirectSgemmNt(y, x, w); gpu.Synchronize(); }, options.Warmup + 2, reps);
+            ours += o;
+            direct += d;
+            flops += 2.0 * m * k * nn;
+            output.WriteLine(FormattableString.Invariant($"{m,5} x {k,4} @ {k,4} x {nn,4}      {o * 1e3,8:0.000}   {d * 1e3,11:0.000}   {2.0 * m * k * nn / o / 1e12,10:0.0}"));
+        }
+        figures.Add(("sgemm_vs_cublas", direct / ours));
+        figures.Add(("gemm_tflops", flops / ours / 1e12));
+        figures.Add(("gemm_fraction_of_fp32_peak", flops / ours / 1e12 / peak));
+
+        var (forward, step) = TimeDit(options, config, device);
+        double ditFlops = config.ForwardFlops(b, n);
+        output.WriteLine();
+        output.WriteLine(FormattableString.Invariant($"canter forward    {forward * 1e3,9:0.00} ms  ({ditFlops / forward / 1e12:0.00} TFLOP/s)"));
+        output.WriteLine(FormattableString.Invariant($"canter train step {step * 1e3,9:0.00} ms  ({3 * ditFlops / step / 1e12:0.00} TFLOP/s)"));
+        figures.Add(("forward_ms", forward * 1e3));
+        figures.Add(("train_step_ms", step * 1e3));
+        figures.Add(("forward_tflops", ditFlops / forward / 1e12));
+        figures.Add(("forward_fraction_of_fp32_peak", ditFlops / forward / 1e12 / peak));
+        if (!options.SkipTorch)
+        {
+            var torch = TimeTorch(options, config, "cuda");
+            output.WriteLine(FormattableString.Invariant($"torch {torch.Version} forward    {torch.Forward * 1e3,9:0.00} ms"));
+            output.WriteLine(FormattableString.Invariant($"torch {torch.Version} train step {torch.Step * 1e3,9:0.00} ms"));
+            figures.Add(("torch_forward_ms", torch.Forward * 1e3));
+            figures.Add(("torch_train_step_ms", torch.Step * 1e3));
+            figures.Add(("forward_vs_torch", torch.Forward / forward));
+            figures.Add(("train_step_vs_torch", torch.Step / step));
+        }
+        figures.Add(("peak_rss_mb", Measure.PeakRssMb()));
+        output.WriteLine();
+        Measure.Figures(output, figures);
+        return figures;
+    }
+
+    /// <summary>FP32 (non-tensor-core) peak of known GPUs in TFLOP/s; NaN when unknown.</summary>
+    private static double FloatPeakTflops(string name) =>
+        name.Contains("H100", StringComparison.OrdinalIgnoreCase) || name.Contains("H200", StringComparison.OrdinalIgnoreCase) ? 66.9
+        : name.Contains("A100", StringComparison.OrdinalIgnoreCase) ? 19.5 : double.NaN;
 
     /// <summary>A (frames, rows, cols) token grid with the same rule as bench/torch/dit.py.</summary>
     private static (int F, int R, int C) Grid(int tokens) => tokens == 1024 ? (16, 8, 8) : tokens == 256 ? (4, 8, 8) : (tokens, 1, 1);
 
     private sealed record TorchTimes(double Forward, double Step, int Threads, string Version, double PeakRssMb);
 
-    private static TorchTimes TimeTorch(EngineBenchOptions options, DitConfig config)
+    private static TorchTimes TimeTorch(EngineBenchOptions options, DitConfig config, string device = "cpu")
     {
         var script = Path.Combine(FindRepoRoot(), "bench", "torch", "dit.py");
-        var psi = new ProcessStartInfo(File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3",
+        var psi = new ProcessStartInfo(ReferencePython.Executable,
         [
             script, "time", "--width", $"{config.Width}", "--blocks", $"{config.Blocks}", "--heads", $"{config.Heads}",
             "--batch", $"{options.Batch}", "--tokens", $"{options.Tokens}", "--threads", $"{options.Threads}",
-            "--repeats", $"{options.Repeats}", "--warmup", $"{options.Warmup}",
+            "--repeats", $"{options.Repeats}", "--warmup", $"{options.Warmup}", "--device", device,
         ])
         {
             RedirectStandardOutput = true,

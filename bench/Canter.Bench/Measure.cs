@@ -35,6 +35,9 @@ public static class Measure
     public static void Figures(TextWriter output, IEnumerable<(string Name, double Value)> figures)
     {
         foreach (var (name, value) in figures)
-            output.WriteLine(FormattableString.Invariant($"{name}: {value:0.###}"));
+        {
+            bool tiny = value != 0 && Math.Abs(value) < 1e-3;
+            output.WriteLine(tiny ? FormattableString.Invariant($"{name}: {value:0.##E+0}") : FormattableString.Invariant($"{name}: {value:0.###}"));
+        }
     }
 }

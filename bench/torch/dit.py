@@ -120,23 +120,32 @@ def rope_tables(n, d, grid):
 def time_it(args):
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    dev = torch.device(args.device)
+    if dev.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False  # plain FP32, as Canter's GPU GEMM
     c, heads = args.width, args.heads
-    model = Stack(c, heads, args.blocks)
-    x = torch.randn(args.batch, args.tokens, c)
-    e = torch.randn(args.batch, args.tokens, 6, c) * 0.1
+    model = Stack(c, heads, args.blocks).to(dev)
+    x = torch.randn(args.batch, args.tokens, c, device=dev)
+    e = torch.randn(args.batch, args.tokens, 6, c, device=dev) * 0.1
     target = torch.randn_like(x)
-    cos, sin = rope_tables(args.tokens, c // heads, grid(args.tokens))
+    cos, sin = (t.to(dev) for t in rope_tables(args.tokens, c // heads, grid(args.tokens)))
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
 
     def fwd():
         with torch.no_grad():
             model(x, e, cos, sin)
+        sync()
 
     def step():
         opt.zero_grad(set_to_none=True)
         loss = F.mse_loss(model(x, e, cos, sin), target)
         loss.backward()
         opt.step()
+        sync()
 
     result = {"threads": torch.get_num_threads(), "version": torch.__version__}
     for name, fn in (("forward", fwd), ("train_step", step)):
@@ -187,6 +196,7 @@ def main():
     tm = sub.add_parser("time")
     for k, v in (("width", 256), ("blocks", 8), ("heads", 4), ("batch", 4), ("tokens", 1024), ("threads", 2), ("repeats", 5), ("warmup", 1)):
         tm.add_argument("--" + k, type=int, default=v)
+    tm.add_argument("--device", default="cpu")
     pa = sub.add_parser("parity")
     pa.add_argument("inp")
     pa.add_argument("out")

@@ -236,6 +236,19 @@ public sealed partial class GpuBackend : IBackend, IDisposable
             (batch * m * n, V(c), V(a), V(b), args);
     }
 
+    /// <summary>
+    /// c (M, N) = a (M, K) @ b^T with b (N, K), straight to cuBLAS with no op machinery: the engine
+    /// benchmark's reference for the GEMM our ops issue.
+    /// </summary>
+    public void DirectSgemmNt(Tensor c, Tensor a, Tensor b)
+    {
+        if (_cublas == 0) throw new InvalidOperationException("cuBLAS is only available on the CUDA device");
+        int m = a.Shape[0], k = a.Shape[1], n = b.Shape[0];
+        float alpha = 1f, beta = 0f;
+        CuBlas.Check(CuBlas.Sgemm(_cublas, CuBlas.OpT, CuBlas.OpN, n, m, k, ref alpha, ((GpuStorage)b.Storage).Buffer.NativePtr, k,
+            ((GpuStorage)a.Storage).Buffer.NativePtr, k, ref beta, ((GpuStorage)c.Storage).Buffer.NativePtr, n), "sgemm");
+    }
+
     // ---- convolutions (not yet on the GPU) -----------------------------------------
 
     public void ConvForward(Tensor y, Tensor x, Tensor w, ConvGeometry geometry) => NotSupported(nameof(ConvForward));

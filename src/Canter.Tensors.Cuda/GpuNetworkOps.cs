@@ -134,26 +134,79 @@ public sealed partial class GpuBackend
         OOffset = o.Offset, OB = o.Strides[0], OH = o.Strides[1], ON = o.Strides[2],
     };
 
+    /// <summary>A one-element id buffer standing in for "no segments" (kernels never read it then).</summary>
+    private MemoryBuffer1D<int, Stride1D.Dense> NoSegments => _noSegments ??= _accelerator.Allocate1D<int>(1);
+
+    private MemoryBuffer1D<int, Stride1D.Dense>? _noSegments;
+
+    /// <summary>Segment ids on the device: a shared empty stand-in, or a fresh buffer the caller must release after a synchronize.</summary>
+    private (ArrayView<int> View, MemoryBuffer1D<int, Stride1D.Dense>? Owned) Segments(int[]? segments)
+    {
+        if (segments is null) return (NoSegments.View.AsContiguous(), null);
+        var buffer = _accelerator.Allocate1D(segments);
+        return (buffer.View.AsContiguous(), buffer);
+    }
+
+    private void Release(MemoryBuffer1D<int, Stride1D.Dense>? owned)
+    {
+        if (owned is null) return;
+        _accelerator.Synchronize();
+        owned.Dispose();
+    }
+
     public void AttentionForward(Tensor o, Tensor lse, Tensor q, Tensor k, Tensor v, int[]? segments, float scale)
     {
-        using var seg = _accelerator.Allocate1D(segments ?? [0]);
-        var args = AttentionArgsOf(o, q, k, v, segments is not null, scale);
+        var (segView, owned) = Segments(segments);
+        try
+        {
+            AttentionForwardOn(o, lse, q, k, v, segView, segments is not null, scale);
+        }
+        finally
+        {
+            Release(owned);
+        }
+    }
+
+    private void AttentionForwardOn(Tensor o, Tensor lse, Tensor q, Tensor k, Tensor v, ArrayView<int> seg, bool hasSegments, float scale)
+    {
+        var args = AttentionArgsOf(o, q, k, v, hasSegments, scale);
+        if (_cublas != 0)
+        {
+            AttentionForwardCublas(o, lse, q, k, v, seg, args);
+            return;
+        }
         Kernel("attention_forward", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, AttentionArgs>(Kernels.AttentionForward))
-            (args.B * args.H * args.Nq, V(o), V(lse), V(q), V(k), V(v), seg.View.AsContiguous(), args);
-        _accelerator.Synchronize(); // the segment buffer is freed on return
+            (args.B * args.H * args.Nq, V(o), V(lse), V(q), V(k), V(v), seg, args);
     }
 
     public void AttentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dO, Tensor q, Tensor k, Tensor v, Tensor o, Tensor lse, int[]? segments, float scale)
     {
-        using var seg = _accelerator.Allocate1D(segments ?? [0]);
-        var args = AttentionArgsOf(o, q, k, v, segments is not null, scale);
+        var (segView, owned) = Segments(segments);
+        try
+        {
+            AttentionBackwardOn(dq, dk, dv, dO, q, k, v, o, lse, segView, segments is not null, scale);
+        }
+        finally
+        {
+            Release(owned);
+        }
+    }
+
+    private void AttentionBackwardOn(Tensor dq, Tensor dk, Tensor dv, Tensor dO, Tensor q, Tensor k, Tensor v, Tensor o, Tensor lse,
+        ArrayView<int> seg, bool hasSegments, float scale)
+    {
+        var args = AttentionArgsOf(o, q, k, v, hasSegments, scale);
+        if (_cublas != 0)
+        {
+            AttentionBackwardCublas(dq, dk, dv, dO, q, k, v, o, lse, seg, args);
+            return;
+        }
         using var delta = Tensor.Empty([args.B * args.H * args.Nq], this);
         using var dOc = Offsetless(dO);
         Kernel("attention_backward_query", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, AttentionArgs>(Kernels.AttentionBackwardQuery))
-            (args.B * args.H * args.Nq, V(dq), V(delta), V(dOc), V(lse), V(q), V(k), V(v), V(o), seg.View.AsContiguous(), args);
+            (args.B * args.H * args.Nq, V(dq), V(delta), V(dOc), V(lse), V(q), V(k), V(v), V(o), seg, args);
         Kernel("attention_backward_key", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, AttentionArgs>(Kernels.AttentionBackwardKey))
-            (args.B * args.H * args.Nk, V(dk), V(dv), V(delta), V(dOc), V(lse), V(q), V(k), V(v), seg.View.AsContiguous(), args);
-        _accelerator.Synchronize();
+            (args.B * args.H * args.Nk, V(dk), V(dv), V(delta), V(dOc), V(lse), V(q), V(k), V(v), seg, args);
     }
 
     // ---- embedding, max, optimizer ---------------------------------------------------

@@ -422,3 +422,62 @@ internal static class Kernels
         values[r] = x[o + best];
     }
 }
+
+/// <summary>Kernels of the GEMM-based attention used on CUDA (scores materialised per batch entry by cuBLAS).</summary>
+internal static class AttentionGemmKernels
+{
+    /// <summary>Row r of the scores S (rows = H * Nq of one batch entry b): masked softmax in place, log-sum-exp saved.</summary>
+    public static void SoftmaxRows(Index1D r, ArrayView<float> s, ArrayView<float> lse, ArrayView<int> segments, AttentionArgs a, int b, int probsFromLse)
+    {
+        int nk = a.Nk, qi = r % a.Nq;
+        int o = r * nk;
+        int lseIndex = b * a.H * a.Nq + r;
+        int segQ = a.HasSegments != 0 ? segments[b * a.Nq + qi] : 0;
+        if (probsFromLse != 0)
+        {
+            float l = lse[lseIndex];
+            for (int j = 0; j < nk; j++)
+            {
+                bool masked = a.HasSegments != 0 && segments[b * nk + j] != segQ;
+                s[o + j] = masked || l == float.PositiveInfinity ? 0f : XMath.Exp(s[o + j] - l);
+            }
+            return;
+        }
+        float max = float.NegativeInfinity;
+        for (int j = 0; j < nk; j++)
+        {
+            if (a.HasSegments != 0 && segments[b * nk + j] != segQ) s[o + j] = float.NegativeInfinity;
+            max = XMath.Max(max, s[o + j]);
+        }
+        if (max == float.NegativeInfinity)
+        {
+            for (int j = 0; j < nk; j++) s[o + j] = 0f;
+            lse[lseIndex] = float.PositiveInfinity;
+            return;
+        }
+        float sum = 0f;
+        for (int j = 0; j < nk; j++)
+        {
+            float e = XMath.Exp(s[o + j] - max);
+            s[o + j] = e;
+            sum += e;
+        }
+        float inv = 1f / sum;
+        for (int j = 0; j < nk; j++) s[o + j] *= inv;
+        lse[lseIndex] = max + XMath.Log(sum);
+    }
+
+    /// <summary>delta of one query row (over all B * H * Nq rows) = rowsum(dO * O).</summary>
+    public static void Delta(Index1D i, ArrayView<float> delta, ArrayView<float> dO, ArrayView<float> o, AttentionArgs a)
+    {
+        int qi = i % a.Nq, h = i / a.Nq % a.H, b = i / (a.Nq * a.H);
+        int oo = a.OOffset + b * a.OB + h * a.OH + qi * a.ON;
+        float d = 0f;
+        for (int t = 0; t < a.D; t++) d += dO[i * a.D + t] * o[oo + t];
+        delta[i] = d;
+    }
+
+    /// <summary>dS = P * (dP - delta) in place over dP, for one batch entry b.</summary>
+    public static void Ds(Index1D i, ArrayView<float> dp, ArrayView<float> p, ArrayView<float> delta, int nk, int deltaOffset) =>
+        dp[i] = p[i] * (dp[i] - delta[deltaOffset + i / nk]);
+}

@@ -73,7 +73,7 @@ public sealed class DitBlockParityTests : IDisposable
     private static void RunTorch(string input, string output)
     {
         var script = Path.Combine(RepoRoot.Path, "bench", "torch", "dit.py");
-        var psi = new ProcessStartInfo(File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3", [script, "parity", input, output])
+        var psi = new ProcessStartInfo(TorchReference.PythonExecutable, [script, "parity", input, output])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,

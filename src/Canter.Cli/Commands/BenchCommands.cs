@@ -10,6 +10,7 @@ public static class BenchCommands
     {
         var bench = new Command("bench", "Benchmarks; each ends with its figures, one per line, as 'name: value'.");
         bench.Subcommands.Add(Engine());
+        bench.Subcommands.Add(DeviceParity());
         return bench;
     }
 
@@ -19,9 +20,10 @@ public static class BenchCommands
         var repeats = new Option<int>("--repeats") { Description = "Timed runs per measurement (the median is reported).", DefaultValueFactory = _ => 5 };
         var quick = new Option<bool>("--quick") { Description = "A small configuration that finishes in seconds (same code paths)." };
         var noTorch = new Option<bool>("--no-torch") { Description = "Skip the PyTorch comparison." };
+        var device = DeviceOption();
         var command = new Command("engine", "GEMM against OpenBLAS, DiT forward and training step against PyTorch (width 256, 8 blocks, 4 heads, 4 x 1024 tokens).")
         {
-            threads, repeats, quick, noTorch,
+            threads, repeats, quick, noTorch, device,
         };
         command.SetAction(result =>
         {
@@ -29,8 +31,23 @@ public static class BenchCommands
             if (t < 1) throw new ArgumentException("--threads must be at least 1");
             if (r < 1) throw new ArgumentException("--repeats must be at least 1");
             var options = result.GetValue(quick) ? EngineBenchOptions.Quick with { Threads = t } : new EngineBenchOptions(Threads: t, Repeats: r);
-            EngineBench.Run(options with { SkipTorch = result.GetValue(noTorch) }, Console.Out);
+            EngineBench.Run(options with { SkipTorch = result.GetValue(noTorch), Device = result.GetValue(device)! }, Console.Out);
             return 0;
+        });
+        return command;
+    }
+
+    private static Option<string> DeviceOption() =>
+        new("--device") { Description = "cpu, cuda (first NVIDIA GPU) or ilgpu-cpu (GPU kernels emulated on the CPU).", DefaultValueFactory = _ => "cpu" };
+
+    private static Command DeviceParity()
+    {
+        var device = DeviceOption();
+        var command = new Command("device", "Every GPU kernel against the CPU backend (forward and gradients), on the given device.") { device };
+        command.SetAction(result =>
+        {
+            var d = Canter.Tensors.Device.Parse(result.GetValue(device)!);
+            return DeviceCheck.RunAll(d, Console.Out) ? 0 : 1;
         });
         return command;
     }

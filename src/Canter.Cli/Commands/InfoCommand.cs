@@ -28,7 +28,7 @@ public static class InfoCommand
     {
         try
         {
-            var psi = new ProcessStartInfo(File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3", ["-c", "import torch; print(torch.__version__)"])
+            var psi = new ProcessStartInfo(Canter.Bench.ReferencePython.Executable, ["-c", "import torch; print(torch.__version__)"])
             {
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,

@@ -25,6 +25,9 @@ public partial interface IBackend
     /// <summary>Writes host floats into a contiguous tensor.</summary>
     void Upload(Tensor dst, ReadOnlySpan<float> source);
 
+    /// <summary>Waits until every kernel queued so far has finished (for timing; a no-op on the CPU).</summary>
+    void Synchronize();
+
     /// <summary>Reads a contiguous tensor into host floats.</summary>
     void Download(Span<float> destination, Tensor src);
 }

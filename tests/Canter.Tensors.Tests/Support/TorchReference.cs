@@ -20,11 +20,16 @@ public sealed class TorchReference : IDisposable
 
     public static TorchReference Instance => Shared.Value;
 
+    /// <summary>CANTER_PYTHON when set, else Debian's /usr/bin/python3 (where python3-torch installs), else python3.</summary>
+    public static string PythonExecutable =>
+        Environment.GetEnvironmentVariable("CANTER_PYTHON") is { Length: > 0 } p ? p
+        : File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+
     public string TorchVersion { get; }
 
     private TorchReference()
     {
-        var python = File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+        var python = PythonExecutable;
         var script = Path.Combine(RepoRoot.Path, "tests", "torch", "reference.py");
         _dir = Directory.CreateTempSubdirectory("canter-torch-").FullName;
         var psi = new ProcessStartInfo(python, [script])

@@ -33,6 +33,10 @@ public sealed unsafe partial class CpuBackend : IBackend
 
     public void Fill(Tensor dst, float value) => Span(dst).Fill(value);
 
+    public void Synchronize()
+    {
+    }
+
     public void Upload(Tensor dst, ReadOnlySpan<float> source) => source.CopyTo(Span(dst));
 
     public void Download(Span<float> destination, Tensor src) => Span(src).CopyTo(destination);
