@@ -35,8 +35,10 @@ public static class DeviceCheck
         new("views", t => Ops.Concat([Ops.Slice(Ops.Permute(t[0], 2, 0, 1), 0, 1, 2), Ops.Unsqueeze(Ops.Max(t[0], 2), 0)], 0),
             () => [Tensor.Randn([3, 4, 5], 4)]),
         new("linear", t => Ops.Linear(t[0], t[1], t[2]), () => [Tensor.Randn([2, 7, 16], 5), Tensor.Randn([9, 16], 6, 0.3f), Tensor.Randn([9], 7)], 1e-4f),
+        new("linear_many_rows", t => Ops.Linear(t[0], t[1], t[2]), () => [Tensor.Randn([3, 200, 16], 37), Tensor.Randn([9, 16], 38, 0.3f), Tensor.Randn([9], 39)], 1e-4f),
         new("bmm", t => Ops.MatMul(t[0], Ops.Transpose(t[1], -1, -2)), () => [Tensor.Randn([3, 5, 8], 8), Tensor.Randn([3, 6, 8], 9)], 1e-4f),
         new("layer_norm", t => Ops.LayerNorm(t[0], t[1], t[2]), () => [Tensor.Randn([6, 37], 10), Tensor.Randn([37], 11), Tensor.Randn([37], 12)]),
+        new("layer_norm_many_rows", t => Ops.LayerNorm(t[0], t[1], t[2]), () => [Tensor.Randn([300, 37], 40), Tensor.Randn([37], 41), Tensor.Randn([37], 42)]),
         new("modulated_layer_norm", t =>
         {
             var shift = Ops.Squeeze(Ops.Slice(t[1], 2, 0, 1), 2);

@@ -21,17 +21,20 @@ public sealed partial class GpuBackend
             n, m, k, ref alpha, b, ldb, strideB, a, lda, strideA, ref beta, c, ldc, strideC, batch), "attention gemm");
     }
 
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<int>, AttentionArgs, int, int> SoftmaxRowsKernel() =>
+        Kernel("attn_softmax_rows", acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<int>, AttentionArgs, int, int>(RowKernels.AttentionSoftmax));
+
     private void AttentionForwardCublas(Tensor o, Tensor lse, Tensor q, Tensor k, Tensor v, ArrayView<int> segments, AttentionArgs a)
     {
         using var scores = Tensor.Empty([a.H, a.Nq, a.Nk], this);           // (H, Nq, Nk) of one batch entry
-        var softmax = Kernel("attn_softmax_rows", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, AttentionArgs, int, int>(AttentionGemmKernels.SoftmaxRows));
+        var softmax = SoftmaxRowsKernel();
         long sq = (long)a.Nq * a.Nk;
         for (int b = 0; b < a.B; b++)
         {
             // S = Q K^T * scale
             GemmRaw(false, true, a.Nq, a.Nk, a.D, a.Scale, Ptr(q, (long)b * a.QB), a.QN, a.QH, Ptr(k, (long)b * a.KB), a.KN, a.KH,
                 0f, Ptr(scores), a.Nk, sq, a.H);
-            softmax(a.H * a.Nq, V(scores), V(lse), segments, a, b, 0);
+            softmax(RowConfig(a.H * a.Nq), V(scores), V(lse), segments, a, b, 0);
             // O = P V
             GemmRaw(false, false, a.Nq, a.D, a.Nk, 1f, Ptr(scores), a.Nk, sq, Ptr(v, (long)b * a.VB), a.VN, a.VH,
                 0f, Ptr(o, (long)b * a.OB), a.ON, a.OH, a.H);
@@ -45,7 +48,7 @@ public sealed partial class GpuBackend
         using var dp = Tensor.Empty([a.H, a.Nq, a.Nk], this);               // (H, Nq, Nk) dP, then dS
         using var delta = Tensor.Empty([a.B * a.H * a.Nq], this);           // (B * H * Nq)
         using var dOc = Offsetless(dO);                                      // (B, H, Nq, D) contiguous
-        var softmax = Kernel("attn_softmax_rows", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, AttentionArgs, int, int>(AttentionGemmKernels.SoftmaxRows));
+        var softmax = SoftmaxRowsKernel();
         var ds = Kernel("attn_ds", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(AttentionGemmKernels.Ds));
         Kernel("attn_delta", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs>(AttentionGemmKernels.Delta))
             (a.B * a.H * a.Nq, V(delta), V(dOc), V(o), a);
@@ -55,7 +58,7 @@ public sealed partial class GpuBackend
             nint qb = Ptr(q, (long)b * a.QB), kb = Ptr(k, (long)b * a.KB), vb = Ptr(v, (long)b * a.VB);
             nint gb = Ptr(dOc, b * a.H * sqd);
             GemmRaw(false, true, a.Nq, a.Nk, a.D, a.Scale, qb, a.QN, a.QH, kb, a.KN, a.KH, 0f, Ptr(p), a.Nk, sq, a.H);
-            softmax(a.H * a.Nq, V(p), V(lse), segments, a, b, 1);
+            softmax(RowConfig(a.H * a.Nq), V(p), V(lse), segments, a, b, 1);
             // dV = P^T dO ; dP = dO V^T
             GemmRaw(true, false, a.Nk, a.D, a.Nq, 1f, Ptr(p), a.Nk, sq, gb, a.D, sqd, 0f, Ptr(dv, b * a.H * skd), a.D, skd, a.H);
             GemmRaw(false, true, a.Nq, a.Nk, a.D, 1f, gb, a.D, sqd, vb, a.VN, a.VH, 0f, Ptr(dp), a.Nk, sq, a.H);

@@ -194,8 +194,22 @@ public sealed partial class GpuBackend : IBackend, IDisposable
         }
         int reducedCount = ShapeUtil.Count(reducedShape);
         if (dst.Count == 0) return;
+        var kept = StridedLayout.Of(keptShape, src.Strides, src.Offset);
+        var reducedLayout = StridedLayout.Of(reducedShape, src.Strides, 0);
+        if (reducedCount > 256 && dst.Count < 65536)
+        {
+            // few outputs with long sums: split each sum into parts so that enough threads work, then add the parts in order
+            const int perPart = 128;
+            int parts = (reducedCount + perPart - 1) / perPart;
+            using var partial = Tensor.Empty([parts * dst.Count], this);
+            Kernel("sum_partials", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, StridedLayout, StridedLayout, int, int, int>(RowKernels.SumPartials))
+                (parts * dst.Count, V(partial), V(src), kept, reducedLayout, reducedCount, dst.Count, perPart);
+            Kernel("sum_parts", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, ArrayView<float>, int, int>(RowKernels.SumParts))
+                (dst.Count, V(dst), dst.Offset, V(partial), dst.Count, parts);
+            return;
+        }
         Kernel("sum_reduce", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, ArrayView<float>, StridedLayout, StridedLayout, int>(Kernels.SumReduce))
-            (dst.Count, V(dst), dst.Offset, V(src), StridedLayout.Of(keptShape, src.Strides, src.Offset), StridedLayout.Of(reducedShape, src.Strides, 0), reducedCount);
+            (dst.Count, V(dst), dst.Offset, V(src), kept, reducedLayout, reducedCount);
     }
 
     // ---- GEMM -----------------------------------------------------------------------

@@ -23,8 +23,17 @@ public sealed partial class GpuBackend
         return a;
     }
 
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, NormArgs, int> NormForwardKernel() =>
-        Kernel("norm_forward", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, NormArgs, int>(Kernels.NormForward));
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, NormArgs, int> NormForwardKernel() =>
+        Kernel("norm_forward", a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, NormArgs, int>(RowKernels.NormForward));
+
+    /// <summary>Launch shape of the warp-per-row kernels: four rows (warps) per group.</summary>
+    private KernelConfig RowConfig(int rows)
+    {
+        int ws = _accelerator.WarpSize;
+        int group = Math.Min(ws * 4, _accelerator.MaxNumThreadsPerGroup / ws * ws);
+        int perGroup = group / ws;
+        return new KernelConfig((rows + perGroup - 1) / perGroup, group);
+    }
 
     public void LayerNormForward(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor? weight, Tensor? bias, Tensor? shift, Tensor? scale, float eps)
     {
@@ -33,7 +42,7 @@ public sealed partial class GpuBackend
         args.YOffset = y.Offset;
         args.MeanOffset = mean.Offset;
         args.RstdOffset = rstd.Offset;
-        NormForwardKernel()(x.Shape[0], V(y), V(x), V(mean), V(rstd), V(weight, x), V(bias, x), V(shift, x), V(scale, x), args, 0);
+        NormForwardKernel()(RowConfig(x.Shape[0]), V(y), V(x), V(mean), V(rstd), V(weight, x), V(bias, x), V(shift, x), V(scale, x), args, 0);
     }
 
     public void LayerNormBackward(Tensor dx, Tensor? dWeight, Tensor? dBias, Tensor? dShift, Tensor? dScale, Tensor dy, Tensor x, Tensor mean, Tensor rstd,
@@ -45,7 +54,7 @@ public sealed partial class GpuBackend
         var args = Args(x, weight, null, null, null, eps);
         args.YOffset = y.Offset;
         args.RstdOffset = rstd.Offset;
-        NormForwardKernel()(x.Shape[0], V(y), V(x), V(rstd), V(rstd), V(weight, x), V(x), V(x), V(x), args, 1);
+        NormForwardKernel()(RowConfig(x.Shape[0]), V(y), V(x), V(rstd), V(rstd), V(weight, x), V(x), V(x), V(x), args, 1);
     }
 
     public void RmsNormBackward(Tensor dx, Tensor? dWeight, Tensor dy, Tensor x, Tensor rstd, Tensor? weight) =>
@@ -64,13 +73,19 @@ public sealed partial class GpuBackend
         bool modulation = dShift is not null || dScale is not null;
         using var shiftTmp = modulation && dShift is null ? Tensor.Empty([rows, c], this) : null;
         using var scaleTmp = modulation && dScale is null ? Tensor.Empty([rows, c], this) : null;
-        Kernel("norm_backward_rows", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, NormArgs, int, int>(Kernels.NormBackwardRows))
-            (rows, V(dx), V(dShift ?? shiftTmp, dx), V(dScale ?? scaleTmp, dx), V(dyc), V(x), V(mean), V(rstd), V(weight, x), V(scale, x), args, rms, modulation ? 1 : 0);
+        Kernel("norm_backward_rows", a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, NormArgs, int, int>(RowKernels.NormBackwardRows))
+            (RowConfig(rows), V(dx), V(dShift ?? shiftTmp, dx), V(dScale ?? scaleTmp, dx), V(dyc), V(x), V(mean), V(rstd), V(weight, x), V(scale, x), args, rms, modulation ? 1 : 0);
         if (dWeight is null && dBias is null) return;
+        // column sums in two stages (chunks of rows, then chunks in order): parallel and deterministic
+        const int rowsPerChunk = 64;
+        int chunks = (rows + rowsPerChunk - 1) / rowsPerChunk;
+        using var partial = Tensor.Empty([chunks, 2, c], this);
         using var wTmp = dWeight is null ? Tensor.Empty([c], this) : null;
         using var bTmp = dBias is null ? Tensor.Empty([c], this) : null;
-        Kernel("norm_backward_columns", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, NormArgs, int>(Kernels.NormBackwardColumns))
-            (c, V(dWeight ?? wTmp!), V(dBias ?? bTmp!), V(dyc), V(x), V(mean), V(rstd), args, rms);
+        Kernel("norm_column_partials", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, NormArgs, int, int>(RowKernels.NormColumnPartials))
+            (chunks * c, V(partial), V(dyc), V(x), V(mean), V(rstd), args, rms, rowsPerChunk);
+        Kernel("norm_column_totals", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(RowKernels.NormColumnTotals))
+            (c, V(dWeight ?? wTmp!), V(dBias ?? bTmp!), V(partial), c, chunks);
     }
 
     /// <summary>A contiguous tensor starting at offset 0 of its storage (copied when it does not).</summary>
