@@ -28,31 +28,14 @@ public sealed unsafe partial class CpuBackend
     {
         var d = ConvDims.Of(x, y, x.Shape[1], w.Shape[0], geometry);
         float* px = Ptr(x), pw = Ptr(w), py = Ptr(y);
-        int chunk = d.ChunkLength;
-        var buffer = ArrayPool<float>.Shared.Rent(d.ColumnRows * chunk);
-        try
+        ForEachChunk(d, (cols, b, p0, len) =>
         {
-            fixed (float* cols = buffer)
-            {
-                for (int b = 0; b < d.Batch; b++)
-                {
-                    float* xb = px + (long)b * d.Cin * d.InputVolume;
-                    float* yb = py + (long)b * d.Cout * d.OutputVolume;
-                    for (int p0 = 0; p0 < d.OutputVolume; p0 += chunk)
-                    {
-                        int len = Math.Min(chunk, d.OutputVolume - p0);
-                        Vol2Col(cols, xb, d, p0, len);
-                        // y[b][:, p0 : p0 + len] = w (Cout, CinK) @ cols (CinK, len)
-                        OpenBlas.Sgemm(OpenBlas.RowMajor, OpenBlas.NoTrans, OpenBlas.NoTrans, d.Cout, len, d.ColumnRows, 1f,
-                            pw, d.ColumnRows, cols, len, 0f, yb + p0, d.OutputVolume);
-                    }
-                }
-            }
-        }
-        finally
-        {
-            ArrayPool<float>.Shared.Return(buffer);
-        }
+            float* xb = px + (long)b * d.Cin * d.InputVolume;
+            Vol2Col(cols, xb, d, p0, len);
+            // y[b][:, p0 : p0 + len] = w (Cout, CinK) @ cols (CinK, len)
+            OpenBlas.Sgemm(OpenBlas.RowMajor, OpenBlas.NoTrans, OpenBlas.NoTrans, d.Cout, len, d.ColumnRows, 1f,
+                pw, d.ColumnRows, cols, len, 0f, py + (long)b * d.Cout * d.OutputVolume + p0, d.OutputVolume);
+        });
     }
 
     public void ConvBackwardData(Tensor dx, Tensor dy, Tensor w, ConvGeometry geometry)
@@ -60,31 +43,13 @@ public sealed unsafe partial class CpuBackend
         var d = ConvDims.Of(dx, dy, dx.Shape[1], w.Shape[0], geometry);
         float* pdx = Ptr(dx), pw = Ptr(w), pdy = Ptr(dy);
         Span(dx).Clear();
-        int chunk = d.ChunkLength;
-        var buffer = ArrayPool<float>.Shared.Rent(d.ColumnRows * chunk);
-        try
+        ForEachChunk(d, (cols, b, p0, len) =>
         {
-            fixed (float* cols = buffer)
-            {
-                for (int b = 0; b < d.Batch; b++)
-                {
-                    float* dxb = pdx + (long)b * d.Cin * d.InputVolume;
-                    float* dyb = pdy + (long)b * d.Cout * d.OutputVolume;
-                    for (int p0 = 0; p0 < d.OutputVolume; p0 += chunk)
-                    {
-                        int len = Math.Min(chunk, d.OutputVolume - p0);
-                        // cols (CinK, len) = w^T (CinK, Cout) @ dy[b][:, p0 : p0 + len]
-                        OpenBlas.Sgemm(OpenBlas.RowMajor, OpenBlas.Trans, OpenBlas.NoTrans, d.ColumnRows, len, d.Cout, 1f,
-                            pw, d.ColumnRows, dyb + p0, d.OutputVolume, 0f, cols, len);
-                        Col2Vol(dxb, cols, d, p0, len);
-                    }
-                }
-            }
-        }
-        finally
-        {
-            ArrayPool<float>.Shared.Return(buffer);
-        }
+            // cols (CinK, len) = w^T (CinK, Cout) @ dy[b][:, p0 : p0 + len]
+            OpenBlas.Sgemm(OpenBlas.RowMajor, OpenBlas.Trans, OpenBlas.NoTrans, d.ColumnRows, len, d.Cout, 1f,
+                pw, d.ColumnRows, pdy + (long)b * d.Cout * d.OutputVolume + p0, d.OutputVolume, 0f, cols, len);
+            Col2Vol(pdx + (long)b * d.Cin * d.InputVolume, cols, d, p0, len);
+        });
     }
 
     public void ConvBackwardWeight(Tensor dw, Tensor dy, Tensor x, ConvGeometry geometry)
@@ -92,6 +57,20 @@ public sealed unsafe partial class CpuBackend
         var d = ConvDims.Of(x, dy, x.Shape[1], dw.Shape[0], geometry);
         float* px = Ptr(x), pdw = Ptr(dw), pdy = Ptr(dy);
         Span(dw).Clear();
+        ForEachChunk(d, (cols, b, p0, len) =>
+        {
+            Vol2Col(cols, px + (long)b * d.Cin * d.InputVolume, d, p0, len);
+            // dw (Cout, CinK) += dy[b][:, p0 : p0 + len] @ cols^T
+            OpenBlas.Sgemm(OpenBlas.RowMajor, OpenBlas.NoTrans, OpenBlas.Trans, d.Cout, d.ColumnRows, len, 1f,
+                pdy + (long)b * d.Cout * d.OutputVolume + p0, d.OutputVolume, cols, len, 1f, pdw, d.ColumnRows);
+        });
+    }
+
+    private delegate void ChunkAction(float* cols, int batchItem, int firstPosition, int length);
+
+    /// <summary>Runs <paramref name="action"/> for each batch item and chunk of output positions with one reused column buffer.</summary>
+    private static void ForEachChunk(ConvDims d, ChunkAction action)
+    {
         int chunk = d.ChunkLength;
         var buffer = ArrayPool<float>.Shared.Rent(d.ColumnRows * chunk);
         try
@@ -99,18 +78,8 @@ public sealed unsafe partial class CpuBackend
             fixed (float* cols = buffer)
             {
                 for (int b = 0; b < d.Batch; b++)
-                {
-                    float* xb = px + (long)b * d.Cin * d.InputVolume;
-                    float* dyb = pdy + (long)b * d.Cout * d.OutputVolume;
                     for (int p0 = 0; p0 < d.OutputVolume; p0 += chunk)
-                    {
-                        int len = Math.Min(chunk, d.OutputVolume - p0);
-                        Vol2Col(cols, xb, d, p0, len);
-                        // dw (Cout, CinK) += dy[b][:, p0 : p0 + len] @ cols^T
-                        OpenBlas.Sgemm(OpenBlas.RowMajor, OpenBlas.NoTrans, OpenBlas.Trans, d.Cout, d.ColumnRows, len, 1f,
-                            dyb + p0, d.OutputVolume, cols, len, 1f, pdw, d.ColumnRows);
-                    }
-                }
+                        action(cols, b, p0, Math.Min(chunk, d.OutputVolume - p0));
             }
         }
         finally
