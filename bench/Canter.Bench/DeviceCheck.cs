@@ -68,6 +68,15 @@ public static class DeviceCheck
             () => [Tensor.Randn([1, 2, 300, 64], 33), Tensor.Randn([1, 2, 300, 64], 34), Tensor.Randn([1, 2, 300, 64], 35)], 1e-4f),
         new("rope", t => Ops.Rope(t[0], SpaceTime.VideoGrid(2, 2, 3, 8, frameRate: 6.25f)), () => [Tensor.Randn([2, 12, 3, 8], 25)]),
         new("embedding", t => Ops.Embedding(t[0], [3, 1, 3, 0], [2, 2]), () => [Tensor.Randn([5, 6], 26)]),
+        new("conv1d_causal", t => Ops.Conv1d(t[0], t[1], t[2], stride: 2, padLeft: 4, padRight: 0, dilation: 1),
+            () => [Tensor.Randn([2, 3, 23], 43), Tensor.Randn([5, 3, 5], 44, 0.3f), Tensor.Randn([5], 45)], 1e-4f),
+        new("conv2d", t => Ops.Conv2d(t[0], t[1], t[2], stride: 2, padding: 1),
+            () => [Tensor.Randn([2, 3, 9, 11], 46), Tensor.Randn([4, 3, 3, 3], 47, 0.3f), Tensor.Randn([4], 48)], 1e-4f),
+        new("conv3d_causal_replicate", t => Ops.Conv3d(t[0], t[1], t[2], stride: (1, 2, 2), padding: (1, 1), causal: true, timePadding: TimePadding.Replicate),
+            () => [Tensor.Randn([2, 3, 5, 7, 6], 49), Tensor.Randn([4, 3, 3, 3, 3], 50, 0.2f), Tensor.Randn([4], 51)], 1e-4f),
+        new("conv_transpose1d", t => Ops.ConvTranspose1d(t[0], t[1], t[2], stride: 2, padding: 1),
+            () => [Tensor.Randn([2, 4, 9], 52), Tensor.Randn([4, 3, 4], 53, 0.3f), Tensor.Randn([3], 54)], 1e-4f),
+        new("upsample3d", t => Ops.Upsample3dNearest(t[0], 2, 2, 3), () => [Tensor.Randn([1, 2, 3, 4, 5], 55)]),
         new("dit_stack", _ => throw new InvalidOperationException("built per device"),
             () => [Tensor.Randn([2, 12, 32], 28), Tensor.Randn([2, 12, 6, 32], 29, 0.3f)], 1e-4f, 1e-3f)
         {

@@ -14,7 +14,6 @@ namespace Canter.Tensors.Cuda;
 /// </summary>
 public sealed partial class GpuBackend : IBackend, IDisposable
 {
-    private static readonly string[] Unsupported = ["ConvForward", "ConvBackwardData", "ConvBackwardWeight"];
     private readonly Context _context;
     private readonly Accelerator _accelerator;
     private readonly nint _cublas;
@@ -73,7 +72,7 @@ public sealed partial class GpuBackend : IBackend, IDisposable
 
     public GpuAllocator Allocator { get; }
 
-    public bool Supports(string kernel) => !Unsupported.Contains(kernel) && typeof(IBackend).GetMethods().Any(m => m.Name == kernel);
+    public bool Supports(string kernel) => typeof(IBackend).GetMethods().Any(m => m.Name == kernel);
 
     public Storage Allocate(int length) => new GpuStorage(this, length);
 
@@ -100,9 +99,6 @@ public sealed partial class GpuBackend : IBackend, IDisposable
             return (TDelegate)d;
         }
     }
-
-    private static void NotSupported(string kernel) =>
-        throw new NotSupportedException($"The GPU backend has no '{kernel}' kernel yet; run this model on --device cpu.");
 
     // ---- memory ---------------------------------------------------------------------
 
@@ -262,12 +258,4 @@ public sealed partial class GpuBackend : IBackend, IDisposable
         CuBlas.Check(CuBlas.Sgemm(_cublas, CuBlas.OpT, CuBlas.OpN, n, m, k, ref alpha, ((GpuStorage)b.Storage).Buffer.NativePtr, k,
             ((GpuStorage)a.Storage).Buffer.NativePtr, k, ref beta, ((GpuStorage)c.Storage).Buffer.NativePtr, n), "sgemm");
     }
-
-    // ---- convolutions (not yet on the GPU) -----------------------------------------
-
-    public void ConvForward(Tensor y, Tensor x, Tensor w, ConvGeometry geometry) => NotSupported(nameof(ConvForward));
-
-    public void ConvBackwardData(Tensor dx, Tensor dy, Tensor w, ConvGeometry geometry) => NotSupported(nameof(ConvBackwardData));
-
-    public void ConvBackwardWeight(Tensor dw, Tensor dy, Tensor x, ConvGeometry geometry) => NotSupported(nameof(ConvBackwardWeight));
 }

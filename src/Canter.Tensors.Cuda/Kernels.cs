@@ -211,10 +211,10 @@ internal static class Kernels
     /// <summary>One rotation pair of one (b, n, h) row.</summary>
     public static void Rope(Index1D i, ArrayView<float> y, ArrayView<float> x, ArrayView<float> cos, ArrayView<float> sin, StridedLayout xl, int pairs, float sign)
     {
-        // xl: (B, N, H, pairs) view of x with the pair axis stride 2 (x's D axis)
+        // xl: (B, N, H, pairs) view of x with the pair axis stride 2 (x's D axis), in the last four slots
         int p = i % pairs, rest = i / pairs;
-        int h = rest % xl.D4, n = rest / xl.D4 % xl.D3, b = rest / (xl.D4 * xl.D3);
-        int src = xl.Offset + b * xl.S2 + n * xl.S3 + h * xl.S4 + 2 * p;
+        int h = rest % xl.D6, n = rest / xl.D6 % xl.D5, b = rest / (xl.D6 * xl.D5);
+        int src = xl.Offset + b * xl.S4 + n * xl.S5 + h * xl.S6 + 2 * p;
         float a = x[src], c = x[src + 1];
         float co = cos[n * pairs + p], si = sign * sin[n * pairs + p];
         int dst = 2 * i;
