@@ -133,12 +133,16 @@ public sealed class Tensor : IDisposable
     public static Tensor Scalar(float value, Device? device = null) => Full([], value, device);
 
     /// <summary>A tensor holding a copy of <paramref name="data"/>.</summary>
-    public static Tensor FromArray(ReadOnlySpan<float> data, int[] shape, Device? device = null)
+    public static Tensor FromArray(ReadOnlySpan<float> data, int[] shape, Device? device = null) =>
+        FromArray(data, shape, (device ?? Device.Cpu).Backend);
+
+    /// <summary>A tensor holding a copy of <paramref name="data"/> on the given backend.</summary>
+    public static Tensor FromArray(ReadOnlySpan<float> data, int[] shape, IBackend backend)
     {
         int count = ShapeUtil.CheckedCount(shape);
         if (count != data.Length)
             throw new ArgumentException($"{data.Length} values cannot fill a tensor of shape {ShapeUtil.Format(shape)} ({count} elements)");
-        var t = Empty(shape, device);
+        var t = Empty(shape, backend);
         t.Backend.Upload(t, data);
         return t;
     }

@@ -31,7 +31,7 @@ public static partial class Ops
             if ((uint)targets[i] >= (uint)v) throw new ArgumentOutOfRangeException(nameof(targets), $"class {targets[i]} outside {v} classes");
             oneHot[i * v + targets[i]] = -1f / n;
         }
-        var weights = Tensor.FromArray(oneHot, [n, v], new Device(logits.Backend.Name, logits.Backend));
+        var weights = Tensor.FromArray(oneHot, [n, v], logits.Backend);
         return SumAll(Mul(LogSoftmax(logits), weights));
     }
 }

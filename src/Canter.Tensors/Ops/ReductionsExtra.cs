@@ -32,7 +32,7 @@ public static partial class Ops
                 var gh = g.ToArray();
                 var dx = new float[r * c];
                 for (int i = 0; i < r; i++) dx[i * c + argmax[i]] = gh[i];
-                Tape.Accumulate(moved, Tensor.FromArray(dx, moved.Shape, new Device(x.Backend.Name, x.Backend)));
+                Tape.Accumulate(moved, Tensor.FromArray(dx, moved.Shape, x.Backend));
             });
         }
         if (a != x.Rank - 1)
