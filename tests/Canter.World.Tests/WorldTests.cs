@@ -1,0 +1,137 @@
+namespace Canter.World.Tests;
+
+public class WorldTests
+{
+    [Fact]
+    public void SameSeedSameSceneAndFrames()
+    {
+        var a = SceneGenerator.Generate(42);
+        var b = SceneGenerator.Generate(42);
+        Assert.Equal(a.Subjects, b.Subjects);
+        Assert.Equal(Renderer.Render(a, 1.3f, 64, 64), Renderer.Render(b, 1.3f, 64, 64));
+        Assert.Equal(AudioSynth.Synthesize(a), AudioSynth.Synthesize(b));
+        Assert.NotEqual(SceneGenerator.Generate(43).Subjects, a.Subjects);
+    }
+
+    [Fact]
+    public void SplitsAreDisjoint()
+    {
+        Assert.Equal(Split.Train, Splits.Of(Splits.Seed(Split.Train, 10_000_000)));
+        Assert.Equal(Split.Validation, Splits.Of(Splits.Seed(Split.Validation, 0)));
+        Assert.Equal(Split.Test, Splits.Of(Splits.Seed(Split.Test, 5)));
+        Assert.True(Splits.Seed(Split.Train, 400_000_000_000) < Splits.Seed(Split.Validation, 0));
+    }
+
+    [Fact]
+    public void ScenesUseTheWholeVocabularyAndDistinctIdentities()
+    {
+        var scenes = Enumerable.Range(0, 400).Select(i => SceneGenerator.Generate(Splits.Seed(Split.Train, i))).ToList();
+        Assert.Equal(Enum.GetValues<SubjectClass>().Length, scenes.SelectMany(s => s.Subjects).Select(s => s.Class).Distinct().Count());
+        Assert.Equal(Enum.GetValues<SubjectColor>().Length, scenes.SelectMany(s => s.Subjects).Select(s => s.Color).Distinct().Count());
+        Assert.Equal(Enum.GetValues<Action>().Length, scenes.SelectMany(s => s.Subjects).Select(s => s.Action).Distinct().Count());
+        Assert.Equal([1, 2, 3], scenes.Select(s => s.Subjects.Count).Distinct().Order().ToArray());
+        Assert.All(scenes, s => Assert.Equal(s.Subjects.Count, s.Subjects.Select(x => (x.Class, x.Color)).Distinct().Count()));
+        // events happen in the order of the subjects
+        Assert.All(scenes, s => Assert.True(s.Subjects.Zip(s.Subjects.Skip(1)).All(p => p.First.End <= p.Second.Start + 1e-4f)));
+    }
+
+    [Fact]
+    public void SubjectsAreDrawnWhereTheTruthSaysInTheirColour()
+    {
+        var scene = SceneGenerator.Generate(Splits.Seed(Split.Test, 3));
+        foreach (var (w, h) in new[] { (64, 64), (320, 180), (1920, 1080) })
+        {
+            var clip = WorldClip.Render(scene with { Seconds = 1f }, w, h, 4);
+            foreach (var truth in clip.Frames)
+            {
+                var frame = clip.Video.Frames[truth.Frame];
+                foreach (var s in truth.Subjects)
+                {
+                    if (s.X < 2 || s.Y < 2 || s.X >= w - 2 || s.Y >= h - 2) continue;
+                    // a pixel a quarter-radius left of the centre carries the subject's hue (pattern may darken it)
+                    int x = (int)(s.X - s.Radius * 0.25f), y = (int)s.Y;
+                    int o = (y * w + x) * 3;
+                    var (r, g, b) = Vocabulary.Rgb(scene.Subjects[s.Index].Color);
+                    var light = Renderer.Light(scene, truth.Time);
+                    double expected = Math.Max(r * light.R, Math.Max(g * light.G, b * light.B));
+                    double dominant = Math.Max(frame[o], Math.Max(frame[o + 1], frame[o + 2]));
+                    Assert.True(dominant > 0.4 * expected, $"{w}x{h} frame {truth.Frame} subject {s.Index}: pixel ({frame[o]},{frame[o + 1]},{frame[o + 2]})");
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void ImpactOnsetsFallOnTheFrameOfContact()
+    {
+        // find scenes with impacts; the audio's energy jumps within 10 ms of each impact time
+        int checkedImpacts = 0;
+        for (int i = 0; i < 60 && checkedImpacts < 10; i++)
+        {
+            var scene = SceneGenerator.Generate(Splits.Seed(Split.Train, i));
+            var audio = AudioSynth.Synthesize(scene);
+            foreach (var e in Motion.Events(scene).Where(e => e.Kind == "impact" && e.Time < scene.Seconds - 0.05f))
+            {
+                int at = (int)MathF.Round(e.Time * AudioSynth.DefaultSampleRate);
+                double before = Rms(audio, at - 240, at - 80), after = Rms(audio, at, at + 160);
+                Assert.True(after > 3 * before + 0.01, $"seed {scene.Seed}: impact at {e.Time:0.000}s has no onset ({before:0.000} -> {after:0.000})");
+                // and the subject touches down then: it is at its resting height
+                var state = Motion.At(scene.Subjects[e.Subject], e.Time);
+                Assert.Equal(scene.Subjects[e.Subject].Y, state.Y, 3);
+                checkedImpacts++;
+            }
+        }
+        Assert.True(checkedImpacts >= 10);
+    }
+
+    [Fact]
+    public void MouthOpeningFollowsTheVoice()
+    {
+        var scene = Enumerable.Range(0, 200).Select(i => SceneGenerator.Generate(Splits.Seed(Split.Train, i)))
+            .First(s => s.Subjects.Any(x => x.Action == Action.Speak && x.End - x.Start > 1f));
+        var speaker = scene.Subjects.First(x => x.Action == Action.Speak);
+        var audio = AudioSynth.Synthesize(scene);
+        var mouths = new List<double>();
+        var loudness = new List<double>();
+        for (float t = speaker.Start; t < speaker.End; t += 0.02f)
+        {
+            mouths.Add(Motion.At(speaker, t).Mouth);
+            int at = (int)(t * AudioSynth.DefaultSampleRate);
+            loudness.Add(Rms(audio, at - 80, at + 80));
+        }
+        Assert.True(Correlation(mouths, loudness) > 0.8, $"correlation {Correlation(mouths, loudness):0.00}");
+    }
+
+    [Fact]
+    public void CaptionsNameEverySubjectInOrder()
+    {
+        var scene = Enumerable.Range(0, 50).Select(i => SceneGenerator.Generate(Splits.Seed(Split.Validation, i))).First(s => s.Subjects.Count == 3);
+        var text = Captions.Long(scene);
+        int last = -1;
+        foreach (var s in scene.Subjects)
+        {
+            int at = text.IndexOf($"{Vocabulary.Word(s.Color)} {Vocabulary.Word(s.Class)} {Vocabulary.Verb(s.Action)}", StringComparison.Ordinal);
+            Assert.True(at > last, $"'{text}' does not name {s.Color} {s.Class} in order");
+            last = at;
+        }
+        Assert.Contains(Vocabulary.Word(scene.Background), text, StringComparison.OrdinalIgnoreCase);
+        Assert.NotEqual(Captions.Long(scene, 0), Captions.Long(scene, 1));
+        Assert.StartsWith("A", Captions.Short(scene));
+    }
+
+    private static double Rms(float[] x, int a, int b)
+    {
+        a = Math.Max(0, a);
+        b = Math.Min(x.Length, b);
+        double s = 0;
+        for (int i = a; i < b; i++) s += x[i] * x[i];
+        return b > a ? Math.Sqrt(s / (b - a)) : 0;
+    }
+
+    private static double Correlation(IReadOnlyList<double> a, IReadOnlyList<double> b)
+    {
+        double ma = a.Average(), mb = b.Average(), sab = 0, saa = 0, sbb = 0;
+        for (int i = 0; i < a.Count; i++) { sab += (a[i] - ma) * (b[i] - mb); saa += (a[i] - ma) * (a[i] - ma); sbb += (b[i] - mb) * (b[i] - mb); }
+        return sab / Math.Sqrt(saa * sbb);
+    }
+}
