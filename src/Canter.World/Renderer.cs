@@ -7,11 +7,14 @@ namespace Canter.World;
 /// </summary>
 public static class Renderer
 {
-    /// <summary>The camera at time t: pan offset and zoom around the centre.</summary>
-    public static (float Pan, float Zoom) View(SceneSpec scene, float t)
+    /// <summary>
+    /// The camera at time t: the scene point at the frame's centre, the zoom, and whether the picture is mirrored
+    /// (the reverse angle of a multi-shot scene). Camera moves apply within every shot.
+    /// </summary>
+    public static (float CenterX, float CenterY, float Zoom, bool Mirror) View(SceneSpec scene, float t)
     {
         float u = Math.Clamp(t / scene.Seconds, 0f, 1f);
-        return scene.Camera switch
+        var (pan, zoom) = scene.Camera switch
         {
             Camera.PanLeft => (0.12f * (0.5f - u), 1f),
             Camera.PanRight => (0.12f * (u - 0.5f), 1f),
@@ -19,14 +22,28 @@ public static class Renderer
             Camera.ZoomOut => (0f, 1.35f - 0.35f * u),
             _ => (0f, 1f),
         };
+        var shot = scene.ShotAt(t);
+        switch (shot.Framing)
+        {
+            case Framing.CloseUp:
+                {
+                    var subject = scene.Subjects[Math.Clamp(shot.Subject, 0, scene.Subjects.Count - 1)];
+                    return (subject.X + pan, subject.Y, zoom * 2.4f, false);
+                }
+            case Framing.Reverse:
+                return (0.5f + pan, 0.5f, zoom * 1.15f, true);
+            default:
+                return (0.5f + pan, 0.5f, zoom, false);
+        }
     }
 
     /// <summary>Scene point to pixel (x, y) and the pixels per scene unit, at time t.</summary>
     public static (float Px, float Py, float Scale) ToPixel(SceneSpec scene, float t, int width, int height, float sx, float sy)
     {
-        var (pan, zoom) = View(scene, t);
+        var (cx, cy, zoom, mirror) = View(scene, t);
         float unit = Math.Min(width, height) * zoom;
-        return ((sx - 0.5f - pan) * unit + width / 2f, (sy - 0.5f) * unit + height / 2f, unit);
+        float dx = (sx - cx) * unit;
+        return ((mirror ? -dx : dx) + width / 2f, (sy - cy) * unit + height / 2f, unit);
     }
 
     /// <summary>Brightness multipliers (r, g, b) of the lighting at time t.</summary>
@@ -50,17 +67,18 @@ public static class Renderer
     public static byte[] Render(SceneSpec scene, float t, int width, int height)
     {
         if (width <= 0 || height <= 0 || (long)width * height > 8192L * 8192) throw new ArgumentOutOfRangeException(nameof(width), $"cannot render {width}x{height}");
-        var (pan, zoom) = View(scene, t);
+        var (cx, cy, zoom, mirror) = View(scene, t);
         float unit = Math.Min(width, height) * zoom;
         var light = Light(scene, t);
         var states = scene.Subjects.Select(s => Motion.At(s, t)).ToArray();
         var pixels = new byte[width * height * 3];
         Parallel.For(0, height, py =>
         {
-            float sy = (py + 0.5f - height / 2f) / unit + 0.5f;
+            float sy = (py + 0.5f - height / 2f) / unit + cy;
             for (int px = 0; px < width; px++)
             {
-                float sx = (px + 0.5f - width / 2f) / unit + 0.5f + pan;
+                float offset = (px + 0.5f - width / 2f) / unit;
+                float sx = (mirror ? -offset : offset) + cx;
                 var (r, g, b) = BackgroundColor(scene, sx, sy);
                 for (int i = 0; i < states.Length; i++)
                 {
@@ -106,7 +124,11 @@ public static class Renderer
                     return (15 + 200 * star, 20 + 200 * star, 50 + 180 * star);
                 }
             default:
-                return ground ? (120, 115, 110) : (175 - 40 * k, 175 - 40 * k, 180 - 40 * k);
+                {
+                    // studio floor tiles: texture that shows the camera's motion
+                    bool seam = ground && (Fract(sx * 10f) < 0.06f || Fract(sy * 20f) < 0.08f);
+                    return ground ? (seam ? (90, 85, 80) : (125, 120, 115)) : (175 - 40 * k, 175 - 40 * k, 180 - 40 * k);
+                }
         }
     }
 

@@ -4,12 +4,28 @@ namespace Canter.World;
 public sealed record SubjectSpec(SubjectClass Class, SubjectColor Color, Pattern Pattern, float Size, float X, float Y,
     Action Action, float Start, float End, int VoiceSeed);
 
+/// <summary>How a shot frames the scene. Append only.</summary>
+public enum Framing { Wide, CloseUp, Reverse }
+
+/// <summary>One shot of a multi-shot scene: from <see cref="Start"/> on, the scene is seen through this framing.</summary>
+public sealed record ShotSpec(float Start, Framing Framing, int Subject = 0);
+
 /// <summary>
 /// A scene of the procedural world: everything needed to render every frame and every sample, at
 /// any size and frame rate. Positions are in scene units (0..1 across, 0..1 down); times in seconds.
+/// A scene without <see cref="Shots"/> is one wide shot.
 /// </summary>
-public sealed record SceneSpec(ulong Seed, float Seconds, Background Background, Lighting Lighting, Camera Camera, IReadOnlyList<SubjectSpec> Subjects)
+public sealed record SceneSpec(ulong Seed, float Seconds, Background Background, Lighting Lighting, Camera Camera, IReadOnlyList<SubjectSpec> Subjects,
+    IReadOnlyList<ShotSpec>? Shots = null)
 {
+    /// <summary>The shot in effect at time t.</summary>
+    public ShotSpec ShotAt(float t)
+    {
+        var shot = new ShotSpec(0, Framing.Wide);
+        foreach (var s in Shots ?? []) if (t >= s.Start) shot = s;
+        return shot;
+    }
+
     /// <summary>Times (s) of the flashes of a DarkFlash scene.</summary>
     public IReadOnlyList<float> Flashes => Lighting == Lighting.DarkFlash ? [Seconds * 0.3f, Seconds * 0.7f] : [];
 }

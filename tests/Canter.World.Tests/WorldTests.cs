@@ -135,3 +135,90 @@ public class WorldTests
         return sab / Math.Sqrt(saa * sbb);
     }
 }
+
+public class VariationsTests
+{
+    [Fact]
+    public void MultiShotCutsAtTheCaptionedTimes()
+    {
+        var scene = Variations.MultiShot(SceneGenerator.Generate(Splits.Seed(Split.Test, 9)));
+        Assert.InRange(scene.Shots!.Count, 2, 3);
+        var caption = Variations.TimecodedCaption(scene);
+        foreach (var shot in scene.Shots.Skip(1))
+        {
+            Assert.Contains($"-{shot.Start.ToString("0.#", System.Globalization.CultureInfo.InvariantCulture)}s]", caption);
+            // the picture changes at the cut: frames just before and after differ far more than two frames inside a shot
+            var before = Renderer.Render(scene, shot.Start - 0.02f, 64, 64);
+            var after = Renderer.Render(scene, shot.Start + 0.02f, 64, 64);
+            var inside = Renderer.Render(scene, shot.Start + 0.06f, 64, 64);
+            Assert.True(Distance(before, after) > 4 * Distance(after, inside), $"cut at {shot.Start}");
+        }
+    }
+
+    [Fact]
+    public void ReferencesShowTheSameIdentityInAnotherPose()
+    {
+        var scene = SceneGenerator.Generate(Splits.Seed(Split.Train, 5));
+        var a = Variations.Reference(scene, 0, 0, 64, 64);
+        var b = Variations.Reference(scene, 0, 1, 64, 64);
+        Assert.NotEqual(a.Pixels, b.Pixels);
+        // the subject's colour dominates the centre of both
+        var (r, g, bl) = Vocabulary.Rgb(scene.Subjects[0].Color);
+        foreach (var img in new[] { a, b })
+        {
+            int o = (32 * 64 + 30) * 3;
+            double d = Math.Abs(img.Pixels[o] - r) + Math.Abs(img.Pixels[o + 1] - g) + Math.Abs(img.Pixels[o + 2] - bl);
+            double dark = Math.Abs(img.Pixels[o] - r * 0.55) + Math.Abs(img.Pixels[o + 1] - g * 0.55) + Math.Abs(img.Pixels[o + 2] - bl * 0.55);
+            Assert.True(Math.Min(d, dark) < 60, $"centre pixel ({img.Pixels[o]},{img.Pixels[o + 1]},{img.Pixels[o + 2]}) is not {scene.Subjects[0].Color}");
+        }
+    }
+
+    [Fact]
+    public void EditsChangeExactlyOneAttribute()
+    {
+        foreach (var i in Enumerable.Range(0, 40))
+        {
+            var scene = SceneGenerator.Generate(Splits.Seed(Split.Train, i));
+            var edit = Variations.Edit(scene, (ulong)i);
+            int changes = (edit.Source.Background != edit.Target.Background ? 1 : 0) + (edit.Source.Lighting != edit.Target.Lighting ? 1 : 0)
+                + edit.Source.Subjects.Zip(edit.Target.Subjects).Count(p => p.First != p.Second);
+            Assert.Equal(1, changes);
+            Assert.EndsWith(".", edit.Instruction);
+        }
+    }
+
+    [Fact]
+    public void ExportWritesADatasetFolder()
+    {
+        var dir = Directory.CreateTempSubdirectory("canter-export-").FullName;
+        try
+        {
+            DatasetExporter.Export(dir, new ExportOptions(Split.Validation, 2, 48, 32, 12, 1f));
+            var lines = File.ReadAllLines(Path.Combine(dir, "metadata.jsonl"));
+            Assert.Equal(2, lines.Length);
+            foreach (var line in lines)
+            {
+                using var doc = System.Text.Json.JsonDocument.Parse(line);
+                var root = doc.RootElement;
+                Assert.True(File.Exists(Path.Combine(dir, root.GetProperty("video").GetString()!)));
+                Assert.True(File.Exists(Path.Combine(dir, root.GetProperty("edit").GetProperty("video").GetString()!)));
+                Assert.True(File.Exists(Path.Combine(dir, root.GetProperty("annotation").GetString()!)));
+                Assert.NotEmpty(root.GetProperty("caption").GetString()!);
+                Assert.Equal("Validation", root.GetProperty("split").GetString());
+                foreach (var r in root.GetProperty("references").EnumerateArray())
+                    Assert.True(File.Exists(Path.Combine(dir, r.GetProperty("image").GetString()!)));
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    private static double Distance(byte[] a, byte[] b)
+    {
+        double s = 0;
+        for (int i = 0; i < a.Length; i++) s += Math.Abs(a[i] - b[i]);
+        return s / a.Length;
+    }
+}

@@ -13,6 +13,7 @@ public static class WorldCommands
     {
         var world = new Command("world", "The procedural audio-visual world Canter trains and measures on.");
         world.Subcommands.Add(Preview());
+        world.Subcommands.Add(Export());
         return world;
     }
 
@@ -23,14 +24,16 @@ public static class WorldCommands
         var size = new Option<string>("--size") { Description = "Width x height, e.g. 256x256.", DefaultValueFactory = _ => "256x256" };
         var fps = new Option<double>("--fps") { Description = "Frames per second.", DefaultValueFactory = _ => 24 };
         var seconds = new Option<float>("--seconds") { Description = "Duration (0.5 to 15).", DefaultValueFactory = _ => 4f };
-        var command = new Command("preview", "Render one scene to MP4 (H.264 + AAC) with its contact sheet and ground truth.") { seed, output, size, fps, seconds };
+        var multiShot = new Option<bool>("--multi-shot") { Description = "Cut the scene into shots (wide, close-up, reverse) with a timecoded caption." };
+        var command = new Command("preview", "Render one scene to MP4 (H.264 + AAC) with its contact sheet and ground truth.") { seed, output, size, fps, seconds, multiShot };
         command.SetAction(result =>
         {
             var (w, h) = ParseSize(result.GetValue(size)!);
             var scene = SceneGenerator.Generate(result.GetValue(seed), result.GetValue(seconds));
+            if (result.GetValue(multiShot)) scene = Variations.MultiShot(scene);
             var clip = WorldClip.Render(scene, w, h, result.GetValue(fps));
             var path = result.GetValue(output)!;
-            var caption = Captions.Long(scene);
+            var caption = scene.Shots is null ? Captions.Long(scene) : Variations.TimecodedCaption(scene);
             Mp4Writer.Write(path, clip.Video, clip.Audio, new Mp4Metadata(Captions.Short(scene), $"canter world seed={scene.Seed}"));
             var stem = Path.ChangeExtension(path, null);
             Png.Write(stem + ".png", ContactSheet.Build(clip.Video, clip.Audio, columns: 4, rows: 2));
@@ -38,6 +41,31 @@ public static class WorldCommands
                 new JsonSerializerOptions { WriteIndented = true, Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() } }));
             Console.WriteLine(caption);
             Console.WriteLine($"wrote {path}, {stem}.png, {stem}.json");
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Export()
+    {
+        var split = new Option<Split>("--split") { Description = "train, validation or test (disjoint seed ranges).", DefaultValueFactory = _ => Split.Train };
+        var count = new Option<int>("--count") { Description = "Number of clips.", Required = true };
+        var first = new Option<int>("--first") { Description = "Index of the first scene in the split (to add to a folder).", DefaultValueFactory = _ => 0 };
+        var size = new Option<string>("--size") { Description = "Width x height.", DefaultValueFactory = _ => "128x128" };
+        var fps = new Option<double>("--fps") { Description = "Frames per second.", DefaultValueFactory = _ => 24 };
+        var seconds = new Option<float>("--seconds") { Description = "Seconds per clip (0.5 to 15).", DefaultValueFactory = _ => 4f };
+        var output = new Option<string>("--out") { Description = "Dataset folder (clips/, references/, edits/, annotations/, metadata.jsonl).", Required = true };
+        var command = new Command("export", "Write a dataset folder of world clips with captions, references, edit pairs and annotations.") { split, count, first, size, fps, seconds, output };
+        command.SetAction(result =>
+        {
+            var (w, h) = ParseSize(result.GetValue(size)!);
+            int n = result.GetValue(count);
+            if (n < 1) throw new ArgumentException("--count must be at least 1");
+            var options = new ExportOptions(result.GetValue(split), n, w, h, result.GetValue(fps), result.GetValue(seconds), result.GetValue(first));
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            DatasetExporter.Export(result.GetValue(output)!, options, done => Console.Error.Write($"\r{done}/{n} clips"));
+            Console.Error.WriteLine();
+            Console.WriteLine($"wrote {n} clips to {result.GetValue(output)} in {watch.Elapsed.TotalSeconds:0.0} s");
             return 0;
         });
         return command;
