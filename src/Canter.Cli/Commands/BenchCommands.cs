@@ -11,6 +11,7 @@ public static class BenchCommands
         var bench = new Command("bench", "Benchmarks; each ends with its figures, one per line, as 'name: value'.");
         bench.Subcommands.Add(Engine());
         bench.Subcommands.Add(DeviceParity());
+        bench.Subcommands.Add(World());
         return bench;
     }
 
@@ -32,6 +33,24 @@ public static class BenchCommands
             if (r < 1) throw new ArgumentException("--repeats must be at least 1");
             var options = result.GetValue(quick) ? EngineBenchOptions.Quick with { Threads = t } : new EngineBenchOptions(Threads: t, Repeats: r);
             EngineBench.Run(options with { SkipTorch = result.GetValue(noTorch), Device = result.GetValue(device)! }, Console.Out);
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command World()
+    {
+        var size = new Option<string>("--size") { Description = "Width x height of the rendered clips.", DefaultValueFactory = _ => "128x128" };
+        var fps = new Option<double>("--fps") { Description = "Frames per second.", DefaultValueFactory = _ => 24 };
+        var seconds = new Option<float>("--seconds") { Description = "Seconds per clip.", DefaultValueFactory = _ => 4f };
+        var count = new Option<int>("--count") { Description = "Clips to render.", DefaultValueFactory = _ => 20 };
+        var command = new Command("world", "Clips per second the procedural world renders (picture and sound) at a training size.") { size, fps, seconds, count };
+        command.SetAction(result =>
+        {
+            var (w, h) = WorldCommands.ParseSize(result.GetValue(size)!);
+            int n = result.GetValue(count);
+            if (n < 1) throw new ArgumentException("--count must be at least 1");
+            WorldBench.Run(w, h, result.GetValue(fps), result.GetValue(seconds), n, Console.Out);
             return 0;
         });
         return command;
