@@ -38,72 +38,53 @@ public static class Philox
     private static float ToUnitOpen(uint x) => ((x >> 8) + 1) * (1f / 16777216f);
 
     /// <summary>Fills <paramref name="dst"/> with stream positions [offset, offset + length) of Uniform[low, high).</summary>
-    public static void FillUniform(Span<float> dst, ulong seed, ulong offset, float low = 0f, float high = 1f)
-    {
-        unsafe
+    public static void FillUniform(Span<float> dst, ulong seed, ulong offset, float low = 0f, float high = 1f) =>
+        FillBlocks(dst, seed, offset, (a, b, c, d) =>
         {
-            fixed (float* p = dst)
-            {
-                float* ptr = p;
-                int n = dst.Length;
-                CpuParallel.For((n + 3) / 4 + 1, 16, (s, e) =>
-                {
-                    for (long blockIndex = s; blockIndex < e; blockIndex++)
-                        FillUniformBlock(ptr, n, seed, offset, blockIndex, low, high);
-                });
-            }
-        }
-    }
-
-    private static unsafe void FillUniformBlock(float* p, int n, ulong seed, ulong offset, long localBlock, float low, float high)
-    {
-        // stream position of dst[0] is offset; block b covers positions 4b .. 4b+3
-        ulong firstBlock = offset / 4;
-        ulong block = firstBlock + (ulong)localBlock;
-        var (a, b, c, d) = Block(seed, block);
-        Span<uint> lanes = [a, b, c, d];
-        for (int lane = 0; lane < 4; lane++)
-        {
-            long index = (long)(block * 4 + (ulong)lane) - (long)offset;
-            if (index < 0 || index >= n) continue;
-            float u = ToUnitOpen(lanes[lane]) - (1f / 16777216f); // [0, 1)
-            p[index] = low + (high - low) * u;
-        }
-    }
+            // [0, 1) from each lane
+            const float ulp = 1f / 16777216f;
+            float w = high - low;
+            return (low + w * (ToUnitOpen(a) - ulp), low + w * (ToUnitOpen(b) - ulp), low + w * (ToUnitOpen(c) - ulp), low + w * (ToUnitOpen(d) - ulp));
+        });
 
     /// <summary>Fills <paramref name="dst"/> with stream positions [offset, offset + length) of Normal(0, std).</summary>
-    public static void FillNormal(Span<float> dst, ulong seed, ulong offset, float std = 1f)
-    {
-        unsafe
+    public static void FillNormal(Span<float> dst, ulong seed, ulong offset, float std = 1f) =>
+        FillBlocks(dst, seed ^ 0x5DEECE66DUL, offset, (a, b, c, d) =>
         {
-            fixed (float* p = dst)
-            {
-                float* ptr = p;
-                int n = dst.Length;
-                CpuParallel.For((n + 3) / 4 + 1, 32, (s, e) =>
-                {
-                    for (long blockIndex = s; blockIndex < e; blockIndex++)
-                        FillNormalBlock(ptr, n, seed, offset, blockIndex, std);
-                });
-            }
-        }
-    }
+            // Box-Muller: two pairs of uniforms give four normals
+            float r0 = MathF.Sqrt(-2f * MathF.Log(ToUnitOpen(a))), t0 = 2f * MathF.PI * ToUnitOpen(b);
+            float r1 = MathF.Sqrt(-2f * MathF.Log(ToUnitOpen(c))), t1 = 2f * MathF.PI * ToUnitOpen(d);
+            return (std * r0 * MathF.Cos(t0), std * r0 * MathF.Sin(t0), std * r1 * MathF.Cos(t1), std * r1 * MathF.Sin(t1));
+        });
 
-    private static unsafe void FillNormalBlock(float* p, int n, ulong seed, ulong offset, long localBlock, float std)
+    private delegate (float, float, float, float) BlockTransform(uint a, uint b, uint c, uint d);
+
+    /// <summary>
+    /// Writes stream positions [offset, offset + length): block k of the stream (positions 4k .. 4k+3) is
+    /// <paramref name="transform"/> of Philox's four outputs for counter k, whichever thread computes it.
+    /// </summary>
+    private static unsafe void FillBlocks(Span<float> dst, ulong seed, ulong offset, BlockTransform transform)
     {
-        ulong block = offset / 4 + (ulong)localBlock;
-        var (a, b, c, d) = Block(seed ^ 0x5DEECE66DUL, block);
-        // Box-Muller: two pairs of uniforms give four normals
-        float r0 = MathF.Sqrt(-2f * MathF.Log(ToUnitOpen(a)));
-        float t0 = 2f * MathF.PI * ToUnitOpen(b);
-        float r1 = MathF.Sqrt(-2f * MathF.Log(ToUnitOpen(c)));
-        float t1 = 2f * MathF.PI * ToUnitOpen(d);
-        Span<float> v = [r0 * MathF.Cos(t0), r0 * MathF.Sin(t0), r1 * MathF.Cos(t1), r1 * MathF.Sin(t1)];
-        for (int lane = 0; lane < 4; lane++)
+        fixed (float* p = dst)
         {
-            long index = (long)(block * 4 + (ulong)lane) - (long)offset;
-            if (index < 0 || index >= n) continue;
-            p[index] = v[lane] * std;
+            float* ptr = p;
+            int n = dst.Length;
+            ulong firstBlock = offset / 4;
+            CpuParallel.For((n + 3) / 4 + 1, 32, (s, e) =>
+            {
+                Span<float> v = stackalloc float[4];
+                for (long local = s; local < e; local++)
+                {
+                    ulong block = firstBlock + (ulong)local;
+                    var (a, b, c, d) = Block(seed, block);
+                    (v[0], v[1], v[2], v[3]) = transform(a, b, c, d);
+                    for (int lane = 0; lane < 4; lane++)
+                    {
+                        long index = (long)(block * 4 + (ulong)lane) - (long)offset;
+                        if (index >= 0 && index < n) ptr[index] = v[lane];
+                    }
+                }
+            });
         }
     }
 }
