@@ -136,23 +136,31 @@ public static class Renderer
 
     private static float Hash(float x, float y) => Fract(MathF.Sin(x * 127.1f + y * 311.7f) * 43758.547f);
 
-    /// <summary>Coverage (0..1) and colour of a subject at offset (dx, dy) from its centre.</summary>
-    private static (float Coverage, (float R, float G, float B) Color) Subject(SubjectSpec s, SubjectState st, float dx, float dy, float unit)
+    private static (float Coverage, (float R, float G, float B) Color) Subject(SubjectSpec s, SubjectState st, float dx, float dy, float unit) =>
+        SubjectPixel(s.Class, s.Color, s.Pattern, st.Radius, st.Angle, dx, dy, unit, st.Mouth);
+
+    /// <summary>
+    /// Coverage (0..1) and unlit colour of a subject of radius <paramref name="radius"/> (scene units) at offset
+    /// (dx, dy) from its centre, with <paramref name="unit"/> pixels per scene unit. The parser proposes its
+    /// hypotheses through this same function.
+    /// </summary>
+    public static (float Coverage, (float R, float G, float B) Color) SubjectPixel(SubjectClass cls, SubjectColor subjectColor, Pattern pattern,
+        float radius, float angle, float dx, float dy, float unit, float mouth = 0f)
     {
         // into the subject's frame: rotate by -angle, normalise by radius
-        float c = MathF.Cos(-st.Angle), sn = MathF.Sin(-st.Angle);
-        float lx = (dx * c - dy * sn) / st.Radius, ly = (dx * sn + dy * c) / st.Radius;
-        float d = Shape(s.Class, lx, ly) * st.Radius;               // signed distance in scene units
+        float c = MathF.Cos(-angle), sn = MathF.Sin(-angle);
+        float lx = (dx * c - dy * sn) / radius, ly = (dx * sn + dy * c) / radius;
+        float d = Shape(cls, lx, ly) * radius;                       // signed distance in scene units
         float coverage = Math.Clamp(0.5f - d * unit, 0f, 1f);
         if (coverage <= 0f) return (0f, default);
-        var (r0, g0, b0) = Vocabulary.Rgb(s.Color);
-        float shade = PatternShade(s.Pattern, lx, ly);
+        var (r0, g0, b0) = Vocabulary.Rgb(subjectColor);
+        float shade = PatternShade(pattern, lx, ly);
         var color = (r0 * shade, g0 * shade, b0 * shade);
         // the mouth: a dark ellipse whose height follows the voice
-        if (st.Mouth > 0.02f)
+        if (mouth > 0.02f)
         {
-            float mx = (lx - 0.35f) / 0.28f, my = (ly - 0.1f) / (0.04f + 0.3f * st.Mouth);
-            float md = (MathF.Sqrt(mx * mx + my * my) - 1f) * 0.2f * st.Radius;
+            float mx = (lx - 0.35f) / 0.28f, my = (ly - 0.1f) / (0.04f + 0.3f * mouth);
+            float md = (MathF.Sqrt(mx * mx + my * my) - 1f) * 0.2f * radius;
             float mouthCov = Math.Clamp(0.5f - md * unit, 0f, 1f);
             color = (color.Item1 * (1 - mouthCov) + 25 * mouthCov, color.Item2 * (1 - mouthCov) + 10 * mouthCov, color.Item3 * (1 - mouthCov) + 15 * mouthCov);
         }

@@ -12,6 +12,7 @@ public static class BenchCommands
         bench.Subcommands.Add(Engine());
         bench.Subcommands.Add(DeviceParity());
         bench.Subcommands.Add(World());
+        bench.Subcommands.Add(ParserAccuracy());
         return bench;
     }
 
@@ -51,6 +52,18 @@ public static class BenchCommands
             int n = result.GetValue(count);
             if (n < 1) throw new ArgumentException("--count must be at least 1");
             WorldBench.Run(w, h, result.GetValue(fps), result.GetValue(seconds), n, Console.Out);
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command ParserAccuracy()
+    {
+        var count = new Option<int>("--count") { Description = "Test scenes to render and parse.", DefaultValueFactory = _ => 30 };
+        var command = new Command("parser", "Accuracy of the world parser on clean renders of test scenes, per attribute.") { count };
+        command.SetAction(result =>
+        {
+            ParserBench.Run(Math.Max(1, result.GetValue(count)), 256, 144, Console.Out);
             return 0;
         });
         return command;
