@@ -18,7 +18,7 @@ public sealed record ParsedScene(Background Background, Lighting Lighting, Camer
 public static class Parser
 {
     /// <summary>Width the analysis works at (frames are resized to it, keeping their aspect).</summary>
-    public const int AnalysisWidth = 128;
+    public const int AnalysisWidth = 256;
 
     public static ParsedScene ParseFile(string path)
     {
@@ -256,11 +256,14 @@ public static class Parser
     private static IEnumerable<Blob> Blobs(float[] frame, byte[] background, int w, int h, int index, double lightLevel)
     {
         double threshold = Math.Max(18, 60 * lightLevel);
+        // compare lightly blurred pictures, so that resampling and compression shift no edge into the mask
+        var observed = Blur(frame, w, h);
+        var expected = Blur(background.Select(v => (float)v).ToArray(), w, h);
         var mask = new bool[w * h];
         for (int i = 0; i < w * h; i++)
         {
             int o = i * 3;
-            double d = Math.Abs(frame[o] - background[o]) + Math.Abs(frame[o + 1] - background[o + 1]) + Math.Abs(frame[o + 2] - background[o + 2]);
+            double d = Math.Abs(observed[o] - expected[o]) + Math.Abs(observed[o + 1] - expected[o + 1]) + Math.Abs(observed[o + 2] - expected[o + 2]);
             mask[i] = d > threshold;
         }
         var seen = new bool[w * h];
@@ -280,6 +283,10 @@ public static class Parser
                     if (q >= 0 && mask[q] && !seen[q]) { seen[q] = true; stack.Push(q); }
             }
             if (pixels.Count < Math.Max(6, w * h / 1500)) continue;
+            // subjects are compact; thin runs along texture edges (resampled floor seams, blurred horizons) are not
+            int minX = pixels.Min(p => p % w), maxX = pixels.Max(p => p % w), minY = pixels.Min(p => p / w), maxY = pixels.Max(p => p / w);
+            int bw = maxX - minX + 1, bh = maxY - minY + 1;
+            if (pixels.Count < 0.3 * bw * bh || Math.Max(bw, bh) > 4 * Math.Min(bw, bh)) continue;
             double sx = 0, sy = 0;
             // colour from the brightest half of the region's interior (edges blend with the background, patterns darken)
             var interior = pixels.Where(p => p % w > 0 && p % w < w - 1 && p / w > 0 && p / w < h - 1
@@ -291,6 +298,23 @@ public static class Parser
             foreach (var p in pixels) { sx += p % w; sy += p / w; }
             yield return new Blob(index, sx / pixels.Count, sy / pixels.Count, pixels.Count, (r / lum.Count, g / lum.Count, b / lum.Count), pixels);
         }
+    }
+
+    /// <summary>3x3 box blur of an RGB picture (edges clamp).</summary>
+    private static float[] Blur(float[] rgb, int w, int h)
+    {
+        var result = new float[rgb.Length];
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                for (int c = 0; c < 3; c++)
+                {
+                    float sum = 0;
+                    for (int dy = -1; dy <= 1; dy++)
+                        for (int dx = -1; dx <= 1; dx++)
+                            sum += rgb[((Math.Clamp(y + dy, 0, h - 1) * w) + Math.Clamp(x + dx, 0, w - 1)) * 3 + c];
+                    result[(y * w + x) * 3 + c] = sum / 9f;
+                }
+        return result;
     }
 
     private static SubjectColor NearestColor((double R, double G, double B) c, (float R, float G, float B) light)
@@ -377,14 +401,18 @@ public static class Parser
         var ys = track.Select(b => b.Y).ToArray();
         var rs = track.Select(b => b.Radius).ToArray();
         double travel = xs.Max() - xs.Min(), rise = ys.Max() - ys.Min(), growth = rs.Max() / Math.Max(1e-6, rs.Min());
-        var active = new List<int>();
+        // the angle fit is only meaningful for shapes without rotational symmetry
+        var cls = track.GroupBy(x => x.Class).OrderByDescending(g => g.Count()).First().Key;
+        bool oriented = cls is SubjectClass.Bird or SubjectClass.Fish or SubjectClass.Robot;
+        var changed = new bool[track.Count];
         for (int i = 1; i < track.Count; i++)
         {
             var (a, b) = (track[i - 1], track[i]);
-            bool changed = Math.Abs(a.X - b.X) > 0.003 || Math.Abs(a.Y - b.Y) > 0.003 || Math.Abs(a.Radius - b.Radius) > 0.02 * a.Radius
-                || a.Angle != b.Angle || Math.Abs(a.Dark - b.Dark) > 0.02;
-            if (changed) active.Add(i);
+            changed[i] = Math.Abs(a.X - b.X) > 0.003 || Math.Abs(a.Y - b.Y) > 0.003 || Math.Abs(a.Radius - b.Radius) > 0.02 * a.Radius
+                || oriented && a.Angle != b.Angle || Math.Abs(a.Dark - b.Dark) > 0.02;
         }
+        // active where two sightings in a row changed: a single flicker of the fit is not an action
+        var active = Enumerable.Range(1, Math.Max(0, track.Count - 1)).Where(i => changed[i] && (i + 1 < track.Count && changed[i + 1] || changed[i - 1])).ToList();
         float start = (float)((active.Count > 0 ? track[Math.Max(0, active[0] - 1)].Frame : track[0].Frame) / fps);
         float end = (float)((active.Count > 0 ? track[active[^1]].Frame : track[^1].Frame) / fps);
         if (growth > 1.3) return (Action.Grow, start, end);

