@@ -186,7 +186,11 @@ public static class Parser
     private sealed record Blob(int Frame, double X, double Y, double Area, (double R, double G, double B) Color, List<int> Pixels);
 
     /// <summary>One sighting of a subject, in scene units (camera motion removed).</summary>
-    private sealed record Sighting(int Frame, double X, double Y, double Radius, SubjectClass Class, Pattern Pattern, int Angle, double Dark);
+    private sealed record Sighting(int Frame, double X, double Y, double Radius, double Dark, Blob Blob, (float R, float G, float B) Light)
+    {
+        /// <summary>Orientation index (of <see cref="Angles"/>) found for the track's class; -1 before it is fitted.</summary>
+        public int Angle { get; set; } = -1;
+    }
 
     private sealed class Track(SubjectColor color)
     {
@@ -209,10 +213,9 @@ public static class Parser
             foreach (var blob in Blobs(frames[f], background, w, h, f, level))
             {
                 var color = NearestColor(blob.Color, light);
-                var (cls, pattern, angle, dark) = ClassAndPattern(frames[f], blob, w, h, color, light);
                 double sx = (blob.X + 0.5 - w / 2.0) / unit + cx, sy = (blob.Y + 0.5 - h / 2.0) / unit + cy;
-                double radius = Math.Sqrt(blob.Area / (Math.PI * CoverFraction(cls))) / unit;
-                sightings.Add((new Sighting(f, sx, sy, radius, cls, pattern, angle, dark), color));
+                double size = Math.Sqrt(blob.Area / Math.PI) / unit;          // class-free size: its ratios are what actions need
+                sightings.Add((new Sighting(f, sx, sy, size, DarkShare(frames[f], blob), blob, light), color));
             }
             // continue tracks with the closest same-coloured sightings first, each track and sighting used once
             var pairs = from i in Enumerable.Range(0, sightings.Count)
@@ -244,8 +247,14 @@ public static class Parser
         {
             var list = track.Sightings;
             if (list.Count < Math.Max(2, frames.Length / 4)) continue; // noise, not a subject
-            var cls = list.GroupBy(x => x.Class).OrderByDescending(g => g.Count()).First().Key;
-            var pattern = list.GroupBy(x => x.Pattern).OrderByDescending(g => g.Count()).First().Key;
+            // identity from a few sightings spread over the track (a vote), the full search over classes, patterns, poses and sizes
+            var votes = Enumerable.Range(0, Math.Min(8, list.Count)).Select(i => list[i * list.Count / Math.Min(8, list.Count)])
+                .Select(x => Fit(frames[x.Frame], x.Blob, w, h, track.Color, x.Light, Enum.GetValues<SubjectClass>(), Enum.GetValues<Pattern>()))
+                .ToList();
+            var cls = votes.GroupBy(v => v.Class).OrderByDescending(g => g.Count()).First().Key;
+            var pattern = votes.Where(v => v.Class == cls).GroupBy(v => v.Pattern).OrderByDescending(g => g.Count()).First().Key;
+            if (cls is SubjectClass.Bird or SubjectClass.Fish or SubjectClass.Robot)
+                foreach (var x in list) x.Angle = Fit(frames[x.Frame], x.Blob, w, h, track.Color, x.Light, [cls], [pattern]).Angle;
             var (action, start, end) = ActionOf(list, fps);
             result.Add(new ParsedSubject(cls, track.Color, pattern, action, start, end, list.Count));
         }
@@ -334,46 +343,57 @@ public static class Parser
         return best;
     }
 
-    /// <summary>Class and pattern by rendering each candidate at the blob's place and size and comparing pixels.</summary>
-    private static (SubjectClass, Pattern, int Angle, double Dark) ClassAndPattern(float[] frame, Blob blob, int w, int h, SubjectColor color, (float R, float G, float B) light)
+    /// <summary>Orientations tried when fitting a subject (30 degrees apart).</summary>
+    private const int Angles = 12;
+
+    /// <summary>
+    /// The class, pattern and pose whose rendering at the blob's place best explains its pixels: colour error where the
+    /// candidate covers the picture, plus a penalty for blob pixels it leaves uncovered. Three sizes around the area's
+    /// estimate are tried; the candidate is centred on the blob's centroid.
+    /// </summary>
+    private static (SubjectClass Class, Pattern Pattern, int Angle) Fit(float[] frame, Blob blob, int w, int h, SubjectColor color,
+        (float R, float G, float B) light, IReadOnlyList<SubjectClass> classes, IReadOnlyList<Pattern> patterns)
     {
-        int bestAngle = 0;
         int unit = Math.Min(w, h);
-        // radius from area: each class covers a known fraction of its radius squared; start from a disc and refine
-        var best = (SubjectClass.Ball, Pattern.Solid);
+        var best = (classes[0], patterns[0], 0);
         double bestError = double.MaxValue;
-        int x0 = (int)Math.Max(0, blob.X - Math.Sqrt(blob.Area) * 1.2), x1 = (int)Math.Min(w - 1, blob.X + Math.Sqrt(blob.Area) * 1.2);
-        int y0 = (int)Math.Max(0, blob.Y - Math.Sqrt(blob.Area) * 1.2), y1 = (int)Math.Min(h - 1, blob.Y + Math.Sqrt(blob.Area) * 1.2);
-        foreach (var cls in Enum.GetValues<SubjectClass>())
-        {
-            double radius = Math.Sqrt(blob.Area / (Math.PI * CoverFraction(cls))) / unit;
-            foreach (var pattern in Enum.GetValues<Pattern>())
-                for (int a = 0; a < 8; a++)
-                {
-                    float angle = a * MathF.PI / 4;
-                    double e = 0;
-                    for (int y = y0; y <= y1; y++)
-                        for (int x = x0; x <= x1; x++)
-                        {
-                            var (cov, rgb) = Renderer.SubjectPixel(cls, color, pattern, (float)radius, angle, (float)((x + 0.5 - blob.X) / unit), (float)((y + 0.5 - blob.Y) / unit), unit);
-                            if (cov <= 0) continue;
-                            int o = (y * w + x) * 3;
-                            e += cov * (Math.Abs(frame[o] - rgb.R * light.R) + Math.Abs(frame[o + 1] - rgb.G * light.G) + Math.Abs(frame[o + 2] - rgb.B * light.B));
-                            e += (1 - cov) * 0; // outside the shape: the background test already separated it
-                        }
-                    // penalise shapes that miss blob pixels: count blob pixels the candidate does not cover
-                    foreach (var p in blob.Pixels)
+        double reach = Math.Sqrt(blob.Area) * 1.3;
+        int x0 = (int)Math.Max(0, blob.X - reach), x1 = (int)Math.Min(w - 1, blob.X + reach);
+        int y0 = (int)Math.Max(0, blob.Y - reach), y1 = (int)Math.Min(h - 1, blob.Y + reach);
+        foreach (var cls in classes)
+            foreach (var scale in new[] { 0.9, 1.0, 1.1 })
+            {
+                float radius = (float)(Math.Sqrt(blob.Area / (Math.PI * CoverFraction(cls))) * scale / unit);
+                foreach (var pattern in patterns)
+                    for (int a = 0; a < Angles; a++)
                     {
-                        var (cov, _) = Renderer.SubjectPixel(cls, color, pattern, (float)radius, angle, (float)((p % w + 0.5 - blob.X) / unit), (float)((p / w + 0.5 - blob.Y) / unit), unit);
-                        e += (1 - cov) * 200;
+                        float angle = a * 2 * MathF.PI / Angles;
+                        double e = 0;
+                        for (int y = y0; y <= y1; y++)
+                            for (int x = x0; x <= x1; x++)
+                            {
+                                var (cov, rgb) = Renderer.SubjectPixel(cls, color, pattern, radius, angle, (float)((x + 0.5 - blob.X) / unit), (float)((y + 0.5 - blob.Y) / unit), unit);
+                                if (cov <= 0) continue;
+                                int o = (y * w + x) * 3;
+                                e += cov * (Math.Abs(frame[o] - rgb.R * light.R) + Math.Abs(frame[o + 1] - rgb.G * light.G) + Math.Abs(frame[o + 2] - rgb.B * light.B));
+                            }
+                        foreach (var p in blob.Pixels)
+                        {
+                            var (cov, _) = Renderer.SubjectPixel(cls, color, pattern, radius, angle, (float)((p % w + 0.5 - blob.X) / unit), (float)((p / w + 0.5 - blob.Y) / unit), unit);
+                            e += (1 - cov) * 200;
+                        }
+                        if (e < bestError) { bestError = e; best = (cls, pattern, a); }
                     }
-                    if (e < bestError) { bestError = e; best = (cls, pattern); bestAngle = a; }
-                }
-        }
-        // share of the region darker than the subject's colour: eye, pattern and the mouth when it opens
+            }
+        return best;
+    }
+
+    /// <summary>Share of the region darker than the subject's colour: eye, pattern and the mouth when it opens.</summary>
+    private static double DarkShare(float[] frame, Blob blob)
+    {
         double bright = blob.Color.R + blob.Color.G + blob.Color.B;
         int darkCount = blob.Pixels.Count(p => frame[p * 3] + frame[p * 3 + 1] + frame[p * 3 + 2] < 0.45 * bright);
-        return (best.Item1, best.Item2, bestAngle, (double)darkCount / blob.Pixels.Count);
+        return (double)darkCount / blob.Pixels.Count;
     }
 
     /// <summary>Area of each class's shape as a fraction of the disc of its radius (measured once from the renderer).</summary>
@@ -401,15 +421,13 @@ public static class Parser
         var ys = track.Select(b => b.Y).ToArray();
         var rs = track.Select(b => b.Radius).ToArray();
         double travel = xs.Max() - xs.Min(), rise = ys.Max() - ys.Min(), growth = rs.Max() / Math.Max(1e-6, rs.Min());
-        // the angle fit is only meaningful for shapes without rotational symmetry
-        var cls = track.GroupBy(x => x.Class).OrderByDescending(g => g.Count()).First().Key;
-        bool oriented = cls is SubjectClass.Bird or SubjectClass.Fish or SubjectClass.Robot;
+        // orientation is fitted only for shapes without rotational symmetry (else Angle stays -1)
         var changed = new bool[track.Count];
         for (int i = 1; i < track.Count; i++)
         {
             var (a, b) = (track[i - 1], track[i]);
             changed[i] = Math.Abs(a.X - b.X) > 0.003 || Math.Abs(a.Y - b.Y) > 0.003 || Math.Abs(a.Radius - b.Radius) > 0.02 * a.Radius
-                || oriented && a.Angle != b.Angle || Math.Abs(a.Dark - b.Dark) > 0.02;
+                || a.Angle != b.Angle || Math.Abs(a.Dark - b.Dark) > 0.02;
         }
         // active where two sightings in a row changed: a single flicker of the fit is not an action
         var active = Enumerable.Range(1, Math.Max(0, track.Count - 1)).Where(i => changed[i] && (i + 1 < track.Count && changed[i + 1] || changed[i - 1])).ToList();
@@ -434,7 +452,9 @@ public static class Parser
         var darks = track.Select(s => s.Dark).ToArray();
         double darkMean = darks.Average(), darkStd = Math.Sqrt(darks.Average(d => (d - darkMean) * (d - darkMean)));
         int angles = track.Select(s => s.Angle).Distinct().Count();
-        return (angles >= 3 && darkStd < 0.02 ? Action.Spin : Action.Speak, start, end);
+        // symmetric shapes show a spin only through their eye and pattern: the dark share then barely changes
+        bool turning = track[0].Angle >= 0 ? angles >= 3 && darkStd < 0.02 : darkStd < 0.012;
+        return (turning ? Action.Spin : Action.Speak, start, end);
     }
 
     // ---- audio -------------------------------------------------------------------------
