@@ -13,16 +13,33 @@ public sealed class ParserEvaluation
         _counts[attribute] = (r + (right ? 1 : 0), t + 1);
     }
 
-    /// <summary>Scores one clip: scene attributes, then each true subject against the parsed subject of its colour.</summary>
+    /// <summary>
+    /// Scores one clip: scene attributes, then each true subject against a parsed subject of its colour (of its colour
+    /// and class first, since two subjects may share a colour), each parsed subject used once.
+    /// </summary>
     public void Add(SceneSpec truth, ParsedScene parsed)
     {
         Count("background", parsed.Background == truth.Background);
         Count("lighting", parsed.Lighting == truth.Lighting);
         Count("camera", parsed.Camera == truth.Camera);
         Count("subject_count", parsed.Subjects.Count == truth.Subjects.Count);
+        var unused = parsed.Subjects.ToList();
+        var matches = new Dictionary<SubjectSpec, ParsedSubject?>();
         foreach (var s in truth.Subjects)
         {
-            var match = parsed.Subjects.FirstOrDefault(p => p.Color == s.Color);
+            var exact = unused.FirstOrDefault(p => p.Color == s.Color && p.Class == s.Class);
+            if (exact is not null) unused.Remove(exact);
+            matches[s] = exact;
+        }
+        foreach (var s in truth.Subjects.Where(x => matches[x] is null))
+        {
+            var same = unused.FirstOrDefault(p => p.Color == s.Color);
+            if (same is not null) unused.Remove(same);
+            matches[s] = same;
+        }
+        foreach (var s in truth.Subjects)
+        {
+            var match = matches[s];
             Count("color", match is not null);
             Count("class", match?.Class == s.Class);
             Count("pattern", match?.Pattern == s.Pattern);
