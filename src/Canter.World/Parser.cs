@@ -111,12 +111,16 @@ public static class Parser
         var horizon = frames.Select(f => Horizon(f, w, h)).ToArray();
         int k = Math.Max(1, frames.Length / 6);
         double start = horizon.Take(k).Average(), end = horizon.TakeLast(k).Average();
-        if (Math.Abs(end - start) > 0.02 * h + 0.5) return end > start ? Camera.ZoomIn : Camera.ZoomOut;
-        // drift of the textured band (ground, or the stars of a night sky)
+        // a zoom moves the horizon steadily; a horizon that jumps about (a dark, noisy picture) says nothing
+        double slope = (end - start) / Math.Max(1, frames.Length - k);
+        double residual = Math.Sqrt(horizon.Select((y, i) => Math.Pow(y - (start + slope * (i - k / 2.0)), 2)).Average());
+        if (Math.Abs(end - start) > 0.02 * h + 0.5 && residual < 0.06 * h) return end > start ? Camera.ZoomIn : Camera.ZoomOut;
+        // drift of the textured band (ground, or the stars of a night sky), measured between frames a few apart so that
+        // each step moves about a pixel (noise then matters less), with a search range under half the texture's period
         double drift = 0;
-        for (int f = 1; f < frames.Length; f++)
-            // a pan moves the picture by well under a pixel per frame: a small search range cannot alias on periodic texture
-            drift += Shift(Band(frames[f - 1], w, h, background, horizon[f - 1]), Band(frames[f], w, h, background, horizon[f]), Math.Max(2, w / 64));
+        int step = Math.Max(1, frames.Length / 12);
+        for (int f = step; f < frames.Length; f += step)
+            drift += Shift(Band(frames[f - step], w, h, background, horizon[f - step]), Band(frames[f], w, h, background, horizon[f]), Math.Max(2, w / 64));
         double expected = 0.12 * Math.Min(w, h);
         if (Math.Abs(drift) > 0.35 * expected) return drift < 0 ? Camera.PanRight : Camera.PanLeft;
         return Camera.Static;

@@ -241,6 +241,25 @@ public class ParserTests
         Assert.True(evaluation.Overall >= 0.85, $"overall attribute accuracy {evaluation.Overall:0.00}");
     }
 
+    [Theory]
+    [InlineData(Degradation.Blur)]
+    [InlineData(Degradation.Noise)]
+    public void SceneAttributesSurviveDegradedVideo(Degradation degradation)
+    {
+        var evaluation = new ParserEvaluation();
+        for (int i = 0; i < 3; i++)
+        {
+            var scene = SceneGenerator.Generate(Splits.Seed(Split.Test, 20 + i));
+            var clip = WorldClip.Render(scene, 256, 144, 12);
+            evaluation.Add(scene, Parser.Parse(Degradations.Apply(clip.Video, degradation, (ulong)i), clip.Audio));
+        }
+        foreach (var attribute in new[] { "background", "lighting", "camera", "subject_count" })
+            Assert.True(evaluation.Accuracy(attribute) == 1.0, $"{degradation}: {attribute} {evaluation.Accuracy(attribute):0.00}");
+        // blur mixes a small striped subject's colour with its stripes and the background: most, not all, colours survive
+        Assert.True(evaluation.Accuracy("color") >= 0.85, $"{degradation}: color {evaluation.Accuracy("color"):0.00}");
+        Assert.True(evaluation.Overall >= 0.8, $"{degradation}: overall {evaluation.Overall:0.00}");
+    }
+
     [Fact]
     public void ReadsAnEncodedMp4()
     {

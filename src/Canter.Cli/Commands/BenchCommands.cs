@@ -60,10 +60,11 @@ public static class BenchCommands
     private static Command ParserAccuracy()
     {
         var count = new Option<int>("--count") { Description = "Test scenes to render and parse.", DefaultValueFactory = _ => 30 };
-        var command = new Command("parser", "Accuracy of the world parser on clean renders of test scenes, per attribute.") { count };
+        var degrade = new Option<Canter.World.Degradation>("--degrade") { Description = "None, Blur, Noise or Reencode (H.264 at CRF 32).", DefaultValueFactory = _ => Canter.World.Degradation.None };
+        var command = new Command("parser", "Accuracy of the world parser on renders of test scenes (clean or degraded), per attribute.") { count, degrade };
         command.SetAction(result =>
         {
-            ParserBench.Run(Math.Max(1, result.GetValue(count)), 256, 144, Console.Out);
+            ParserBench.Run(Math.Max(1, result.GetValue(count)), 256, 144, Console.Out, result.GetValue(degrade));
             return 0;
         });
         return command;
