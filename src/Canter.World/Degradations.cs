@@ -52,17 +52,7 @@ public static class Degradations
 
     private static byte[] BoxBlur(byte[] rgb, int w, int h)
     {
-        var result = new byte[rgb.Length];
-        for (int y = 0; y < h; y++)
-            for (int x = 0; x < w; x++)
-                for (int c = 0; c < 3; c++)
-                {
-                    int sum = 0;
-                    for (int dy = -1; dy <= 1; dy++)
-                        for (int dx = -1; dx <= 1; dx++)
-                            sum += rgb[((Math.Clamp(y + dy, 0, h - 1) * w) + Math.Clamp(x + dx, 0, w - 1)) * 3 + c];
-                    result[(y * w + x) * 3 + c] = (byte)((sum + 4) / 9);
-                }
-        return result;
+        var blurred = Parser.Blur([.. rgb.Select(v => (float)v)], w, h);
+        return [.. blurred.Select(v => (byte)Math.Clamp((int)MathF.Round(v), 0, 255))];
     }
 }

@@ -314,7 +314,7 @@ public static class Parser
     }
 
     /// <summary>3x3 box blur of an RGB picture (edges clamp).</summary>
-    private static float[] Blur(float[] rgb, int w, int h)
+    internal static float[] Blur(float[] rgb, int w, int h)
     {
         var result = new float[rgb.Length];
         for (int y = 0; y < h; y++)
