@@ -433,10 +433,18 @@ public static class Parser
             changed[i] = Math.Abs(a.X - b.X) > 0.003 || Math.Abs(a.Y - b.Y) > 0.003 || Math.Abs(a.Radius - b.Radius) > 0.02 * a.Radius
                 || a.Angle != b.Angle || Math.Abs(a.Dark - b.Dark) > 0.02;
         }
-        // active where two sightings in a row changed: a single flicker of the fit is not an action
+        // active where two sightings in a row changed (a single flicker of the fit is not an action); the action is the
+        // longest such stretch, gaps of one sighting bridged, so that stray flickers elsewhere do not stretch it
         var active = Enumerable.Range(1, Math.Max(0, track.Count - 1)).Where(i => changed[i] && (i + 1 < track.Count && changed[i + 1] || changed[i - 1])).ToList();
-        float start = (float)((active.Count > 0 ? track[Math.Max(0, active[0] - 1)].Frame : track[0].Frame) / fps);
-        float end = (float)((active.Count > 0 ? track[active[^1]].Frame : track[^1].Frame) / fps);
+        int runStart = -1, runEnd = -1, bestStart = -1, bestEnd = -1;
+        foreach (var i in active)
+        {
+            if (runStart < 0 || i - runEnd > 2) runStart = i;
+            runEnd = i;
+            if (bestStart < 0 || runEnd - runStart > bestEnd - bestStart) (bestStart, bestEnd) = (runStart, runEnd);
+        }
+        float start = (float)((bestStart >= 0 ? track[Math.Max(0, bestStart - 1)].Frame : track[0].Frame) / fps);
+        float end = (float)((bestEnd >= 0 ? track[bestEnd].Frame : track[^1].Frame) / fps);
         if (growth > 1.3) return (Action.Grow, start, end);
         if (travel > 0.18) return (Action.Move, start, end);
         if (rise > 0.08)
