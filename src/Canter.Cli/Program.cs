@@ -4,8 +4,24 @@ using Canter.Tensors.Cuda;
 
 GpuDevices.Register();
 
-var root = new RootCommand("Canter: audio-video generation. Engine, benchmarks and (later) generation, training and serving.");
+var root = new RootCommand("Canter: audio-video generation. Engine, benchmarks, the world, training and (later) generation and serving.");
 root.Subcommands.Add(InfoCommand.Create());
 root.Subcommands.Add(BenchCommands.Create());
 root.Subcommands.Add(WorldCommands.Create());
-return root.Parse(args).Invoke();
+root.Subcommands.Add(TrainCommands.Create());
+root.Subcommands.Add(VaeCommands.Create());
+// Ctrl+C or SIGTERM asks a running command to stop at a safe point (training checkpoints first)
+using var stop = new CancellationTokenSource();
+using var onInt = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
+using var onTerm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
+try
+{
+    return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null }, stop.Token);
+}
+catch (Exception e) when (e is ArgumentException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException
+    or Canter.Media.MediaException or Canter.Tensors.IO.SafeTensorsException or NotSupportedException)
+{
+    // bad input: one clear line, no stack trace
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 2;
+}

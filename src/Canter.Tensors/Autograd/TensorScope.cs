@@ -40,7 +40,8 @@ public sealed class TensorScope : IDisposable
         scope._owned.Add(t);
     }
 
-    internal static void Unregister(Tensor t) => t.Scope = null;
+    /// <summary>Takes <paramref name="t"/> out of whatever scope owns it: the caller disposes it (long-lived tables, optimizer state).</summary>
+    public static void Unregister(Tensor t) => t.Scope = null;
 
     /// <summary>Moves <paramref name="t"/> to the enclosing scope (or to the caller when there is none).</summary>
     public Tensor Keep(Tensor t)

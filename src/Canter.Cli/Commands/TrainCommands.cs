@@ -1,0 +1,61 @@
+using System.CommandLine;
+using Canter.Models.Autoencoders;
+using Canter.Training.Autoencoders;
+
+namespace Canter.Cli.Commands;
+
+/// <summary><c>canter train ...</c>: training runs that checkpoint and resume.</summary>
+public static class TrainCommands
+{
+    public static Command Create()
+    {
+        var train = new Command("train", "Train Canter's models on the world or on a folder of clips (rerun the same command to resume).");
+        train.Subcommands.Add(Vae());
+        return train;
+    }
+
+    private static Command Vae()
+    {
+        var modality = new Option<VaeModality>("--modality") { Description = "video or audio.", Required = true };
+        var data = new Option<string>("--data") { Description = "\"world\" (the train split) or a folder of clips with metadata.jsonl.", DefaultValueFactory = _ => "world" };
+        var output = new Option<string>("--out") { Description = "Run folder: checkpoint/, losses.csv, losses.png and the final weights.", Required = true };
+        var steps = new Option<int>("--steps") { Description = "Total optimizer steps.", DefaultValueFactory = _ => 3000 };
+        var batch = new Option<int>("--batch") { Description = "Items per step.", DefaultValueFactory = _ => 8 };
+        var lr = new Option<float>("--lr") { Description = "Peak learning rate (warmup then cosine).", DefaultValueFactory = _ => 4e-4f };
+        var warmup = new Option<int>("--warmup") { Description = "Warmup steps.", DefaultValueFactory = _ => 100 };
+        var seed = new Option<ulong>("--seed") { Description = "Initialisation and data seed.", DefaultValueFactory = _ => 1UL };
+        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Steps between checkpoints.", DefaultValueFactory = _ => 200 };
+        var logEvery = new Option<int>("--log-every") { Description = "Steps between log lines and CSV rows.", DefaultValueFactory = _ => 10 };
+        var kl = new Option<float>("--kl") { Description = "Weight of the KL term.", DefaultValueFactory = _ => 1e-5f };
+        var frames = new Option<int>("--frames") { Description = "Video frames per item (1 + 4k).", DefaultValueFactory = _ => 9 };
+        var crop = new Option<int>("--crop") { Description = "Square crop per item, pixels (a multiple of the spatial ratio).", DefaultValueFactory = _ => 64 };
+        var size = new Option<string>("--size") { Description = "Render (or decode) size the crops come from.", DefaultValueFactory = _ => "128x128" };
+        var fps = new Option<double>("--fps") { Description = "Frame rate of the training clips.", DefaultValueFactory = _ => 24 };
+        var audioSeconds = new Option<float>("--audio-seconds") { Description = "Seconds of sound per audio item.", DefaultValueFactory = _ => 1f };
+        var latent = new Option<int>("--latent-channels") { Description = "Latent channels (default 16).", DefaultValueFactory = _ => 16 };
+        var ratio = new Option<int>("--spatial-ratio") { Description = "Video spatial compression: 8 or 16.", DefaultValueFactory = _ => 8 };
+        var device = new Option<string>("--device") { Description = "cpu or cuda.", DefaultValueFactory = _ => "cpu" };
+        var init = new Option<string?>("--init") { Description = "Start from these trained weights (.safetensors with its .json), e.g. to fine-tune on your own clips." };
+        var command = new Command("vae", "Train the video or audio autoencoder, with checkpoint and resume, losses to CSV and PNG.")
+            { modality, data, output, steps, batch, lr, warmup, seed, checkpointEvery, logEvery, kl, frames, crop, size, fps, audioSeconds, latent, ratio, device, init };
+        command.SetAction((result, cancel) =>
+        {
+            var (w, h) = WorldCommands.ParseSize(result.GetValue(size)!);
+            int spatial = result.GetValue(ratio);
+            if (spatial is not (8 or 16)) throw new ArgumentException($"--spatial-ratio {spatial} must be 8 or 16");
+            var video = VideoAutoencoderConfig.Default with { LatentChannels = result.GetValue(latent), Downsamples = spatial == 8 ? 1 : 2 };
+            var audio = AudioAutoencoderConfig.Default with { LatentChannels = result.GetValue(latent) };
+            var options = new VaeTrainingOptions(result.GetValue(modality), result.GetValue(output)!, result.GetValue(steps), result.GetValue(data)!,
+                result.GetValue(batch), result.GetValue(lr), result.GetValue(warmup), result.GetValue(seed), result.GetValue(checkpointEvery),
+                result.GetValue(logEvery), result.GetValue(kl), result.GetValue(frames), result.GetValue(crop), w, h, result.GetValue(fps),
+                result.GetValue(audioSeconds), result.GetValue(device)!, video, audio, result.GetValue(init));
+            var outcome = VaeTrainer.Run(options, Console.WriteLine, cancel);
+            Console.WriteLine(outcome.Interrupted ? $"stopped at step {outcome.Step}; rerun the same command to resume" : $"done: {outcome.Step} steps");
+            Console.WriteLine($"steps: {outcome.Step}");
+            Console.WriteLine($"seconds: {outcome.Seconds:F1}");
+            Console.WriteLine($"final_loss: {outcome.LastLoss:G5}");
+            return Task.FromResult(outcome.Interrupted ? 130 : 0);
+        });
+        return command;
+    }
+}

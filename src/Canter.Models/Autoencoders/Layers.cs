@@ -1,0 +1,214 @@
+using Canter.Tensors;
+using Canter.Tensors.Nn;
+
+namespace Canter.Models.Autoencoders;
+
+/// <summary>A layer with one input and one output, so a stack of them is a list.</summary>
+public interface ILayer
+{
+    Tensor Forward(Tensor x);
+}
+
+/// <summary>
+/// A causal 3-D convolution: x (B, Cin, F, H, W) -> (B, Cout, F / sf, H / sh, W / sw). In time it pads
+/// Kf - 1 copies of the first frame in front, so output frame t sees input frames up to t and a clip's
+/// first frame is convolved as if it were a still image. Space is padded symmetrically with zeros.
+/// Initialised like PyTorch (uniform within ±1/sqrt(fan_in)) from a seed.
+/// </summary>
+public sealed class CausalConv3d : Module, ILayer
+{
+    private readonly (int F, int H, int W) _stride;
+    private readonly (int H, int W) _padding;
+
+    public CausalConv3d(int inChannels, int outChannels, (int F, int H, int W) kernel, ulong seed, (int F, int H, int W)? stride = null, float initScale = 1f)
+    {
+        if (inChannels <= 0 || outChannels <= 0) throw new ArgumentException($"conv channels must be positive: {inChannels} -> {outChannels}");
+        _stride = stride ?? (1, 1, 1);
+        _padding = (kernel.H / 2, kernel.W / 2);
+        float bound = initScale / MathF.Sqrt(inChannels * kernel.F * kernel.H * kernel.W);
+        Weight = RegisterParameter("weight", Tensor.Rand([outChannels, inChannels, kernel.F, kernel.H, kernel.W], seed * 2 + 1, -bound, bound));
+        Bias = RegisterParameter("bias", Tensor.Zeros([outChannels]));
+    }
+
+    /// <summary>(Cout, Cin, Kf, Kh, Kw).</summary>
+    public Tensor Weight { get; }
+
+    /// <summary>(Cout).</summary>
+    public Tensor Bias { get; }
+
+    public Tensor Forward(Tensor x) =>
+        Ops.Conv3d(x, Weight, Bias, _stride, _padding, causal: true, timePadding: TimePadding.Replicate);
+}
+
+/// <summary>Nearest 2x upsampling in space, then a 1x3x3 conv: (B, Cin, F, H, W) -> (B, Cout, F, 2H, 2W).</summary>
+public sealed class SpatialUpsample : Module, ILayer
+{
+    public SpatialUpsample(int inChannels, int outChannels, ulong seed)
+    {
+        Conv = RegisterModule("conv", new CausalConv3d(inChannels, outChannels, (1, 3, 3), seed));
+    }
+
+    public CausalConv3d Conv { get; }
+
+    public Tensor Forward(Tensor x) => Conv.Forward(Ops.Upsample3dNearest(x, 1, 2, 2));
+}
+
+/// <summary>Nearest upsampling in time by an integer factor, then a 1-D conv of 7 taps: (B, Cin, T) -> (B, Cout, T f).</summary>
+public sealed class TimeUpsample : Module, ILayer
+{
+    private readonly int _factor;
+
+    public TimeUpsample(int inChannels, int outChannels, int factor, ulong seed)
+    {
+        _factor = factor;
+        Conv = RegisterModule("conv", new Conv1dLayer(inChannels, outChannels, 7, seed));
+    }
+
+    public Conv1dLayer Conv { get; }
+
+    public Tensor Forward(Tensor x) => Conv.Forward(Ops.Upsample1dNearest(x, _factor));
+}
+
+/// <summary>A 1-D convolution with symmetric zero padding ("same" length for stride 1): x (B, Cin, T) -> (B, Cout, T / stride).</summary>
+public sealed class Conv1dLayer : Module, ILayer
+{
+    private readonly int _stride;
+    private readonly int _kernel;
+
+    public Conv1dLayer(int inChannels, int outChannels, int kernel, ulong seed, int stride = 1, float initScale = 1f)
+    {
+        if (inChannels <= 0 || outChannels <= 0) throw new ArgumentException($"conv channels must be positive: {inChannels} -> {outChannels}");
+        if (kernel % 2 == 0 && kernel != stride) throw new ArgumentException("an even 1-D kernel must equal its stride");
+        _stride = stride;
+        _kernel = kernel;
+        float bound = initScale / MathF.Sqrt(inChannels * kernel);
+        Weight = RegisterParameter("weight", Tensor.Rand([outChannels, inChannels, kernel], seed * 2 + 1, -bound, bound));
+        Bias = RegisterParameter("bias", Tensor.Zeros([outChannels]));
+    }
+
+    /// <summary>(Cout, Cin, K).</summary>
+    public Tensor Weight { get; }
+
+    /// <summary>(Cout).</summary>
+    public Tensor Bias { get; }
+
+    public Tensor Forward(Tensor x)
+    {
+        int pad = _kernel == _stride ? 0 : _kernel / 2;
+        return Ops.Conv1d(x, Weight, Bias, _stride, pad, pad);
+    }
+}
+
+/// <summary>
+/// RMS normalisation over channels at every position: x (B, C, ...) -> same shape. It looks at one
+/// position only, so it is causal in time and gives the same result on a tile as on the whole frame.
+/// </summary>
+public sealed class ChannelRmsNorm : Module
+{
+    public ChannelRmsNorm(int channels)
+    {
+        Weight = RegisterParameter("weight", Tensor.Ones([channels]));
+    }
+
+    /// <summary>(C).</summary>
+    public Tensor Weight { get; }
+
+    public Tensor Forward(Tensor x)
+    {
+        int rank = x.Rank;
+        var toLast = new int[rank];
+        toLast[0] = 0;
+        for (int i = 1; i < rank - 1; i++) toLast[i] = i + 1;
+        toLast[rank - 1] = 1;
+        var last = Ops.Contiguous(Ops.Permute(x, toLast));             // (B, ..., C)
+        var normed = Ops.RmsNorm(last, Weight, 1e-6f);                  // (B, ..., C)
+        var back = new int[rank];
+        back[0] = 0;
+        back[1] = rank - 1;
+        for (int i = 2; i < rank; i++) back[i] = i - 1;
+        return Ops.Contiguous(Ops.Permute(normed, back));               // (B, C, ...)
+    }
+}
+
+/// <summary>Norm, SiLU, causal 3x3x3 conv, norm, SiLU, 1x3x3 conv, plus the input (1x1x1 conv when channels change). (B, Cin, F, H, W) -> (B, Cout, F, H, W).</summary>
+public sealed class ResBlock3d : Module, ILayer
+{
+    public ResBlock3d(int inChannels, int outChannels, ulong seed)
+    {
+        Norm1 = RegisterModule("norm1", new ChannelRmsNorm(inChannels));
+        Conv1 = RegisterModule("conv1", new CausalConv3d(inChannels, outChannels, (3, 3, 3), seed));
+        Norm2 = RegisterModule("norm2", new ChannelRmsNorm(outChannels));
+        Conv2 = RegisterModule("conv2", new CausalConv3d(outChannels, outChannels, (1, 3, 3), seed + 1, initScale: 0.1f));
+        if (inChannels != outChannels) Skip = RegisterModule("skip", new CausalConv3d(inChannels, outChannels, (1, 1, 1), seed + 2));
+    }
+
+    public ChannelRmsNorm Norm1 { get; }
+    public CausalConv3d Conv1 { get; }
+    public ChannelRmsNorm Norm2 { get; }
+    public CausalConv3d Conv2 { get; }
+    public CausalConv3d? Skip { get; }
+
+    public Tensor Forward(Tensor x)
+    {
+        var h = Conv1.Forward(Ops.Silu(Norm1.Forward(x)));
+        h = Conv2.Forward(Ops.Silu(Norm2.Forward(h)));
+        return Ops.Add(Skip is null ? x : Skip.Forward(x), h);
+    }
+}
+
+/// <summary>The 1-D counterpart of <see cref="ResBlock3d"/>, with a dilation-free kernel of 7 then 1. (B, C, T) -> (B, C, T).</summary>
+public sealed class ResBlock1d : Module, ILayer
+{
+    public ResBlock1d(int channels, ulong seed)
+    {
+        Norm1 = RegisterModule("norm1", new ChannelRmsNorm(channels));
+        Conv1 = RegisterModule("conv1", new Conv1dLayer(channels, channels, 7, seed));
+        Norm2 = RegisterModule("norm2", new ChannelRmsNorm(channels));
+        Conv2 = RegisterModule("conv2", new Conv1dLayer(channels, channels, 1, seed + 1, initScale: 0.1f));
+    }
+
+    public ChannelRmsNorm Norm1 { get; }
+    public Conv1dLayer Conv1 { get; }
+    public ChannelRmsNorm Norm2 { get; }
+    public Conv1dLayer Conv2 { get; }
+
+    public Tensor Forward(Tensor x)
+    {
+        var h = Conv1.Forward(Ops.Silu(Norm1.Forward(x)));
+        h = Conv2.Forward(Ops.Silu(Norm2.Forward(h)));
+        return Ops.Add(x, h);
+    }
+}
+
+/// <summary>The Gaussian posterior a VAE encoder predicts: mean and log-variance, each (B, C, ...).</summary>
+public sealed record LatentDistribution(Tensor Mean, Tensor LogVar)
+{
+    /// <summary>Splits an encoder output (B, 2C, ...) into mean and clamped log-variance.</summary>
+    public static LatentDistribution FromMoments(Tensor moments)
+    {
+        int c = moments.Dim(1) / 2;
+        var parts = Ops.Split(moments, 1, c, c);
+        var logVar = Ops.Maximum(Ops.Minimum(parts[1], ScalarOn(8f, moments.Backend)), ScalarOn(-20f, moments.Backend));
+        return new LatentDistribution(parts[0], logVar);
+    }
+
+    private static Tensor ScalarOn(float value, IBackend backend)
+    {
+        var t = Tensor.Empty([], backend);
+        backend.Fill(t, value);
+        return t;
+    }
+
+    /// <summary>mean + exp(logvar / 2) * noise, with noise from <paramref name="seed"/>.</summary>
+    public Tensor Sample(ulong seed)
+    {
+        var host = new float[Mean.Count];
+        Canter.Tensors.Rng.Philox.FillNormal(host, seed, 0, 1f);
+        var noise = Tensor.FromArray(host, Mean.Shape, Mean.Backend);
+        return Ops.Add(Mean, Ops.Mul(Ops.Exp(Ops.Scale(LogVar, 0.5f)), noise));
+    }
+
+    /// <summary>KL divergence to N(0, 1), averaged over elements: mean(0.5 (mu^2 + var - 1 - logvar)).</summary>
+    public Tensor KlMean() =>
+        Ops.Scale(Ops.MeanAll(Ops.Sub(Ops.Add(Ops.Square(Mean), Ops.Exp(LogVar)), Ops.AddScalar(LogVar, 1f))), 0.5f);
+}

@@ -1,0 +1,349 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Canter.Models.Autoencoders;
+using Canter.Tensors;
+using Canter.Tensors.Autograd;
+using Canter.Tensors.Nn;
+using Canter.Tensors.Optim;
+using Canter.Training.Data;
+using Canter.Training.Logging;
+
+namespace Canter.Training.Autoencoders;
+
+public enum VaeModality { Video, Audio }
+
+/// <summary>
+/// Everything a VAE training run needs. Video items are <see cref="Frames"/> frames (1 + r k) cropped to
+/// <see cref="Crop"/> pixels from renders of <see cref="RenderWidth"/> x <see cref="RenderHeight"/>; audio items are
+/// <see cref="AudioSeconds"/> of sound. <see cref="Data"/> is "world" or a folder of clips.
+/// </summary>
+public sealed record VaeTrainingOptions(
+    VaeModality Modality,
+    string Out,
+    int Steps,
+    string Data = "world",
+    int Batch = 8,
+    float LearningRate = 4e-4f,
+    int WarmupSteps = 100,
+    ulong Seed = 1,
+    int CheckpointEvery = 200,
+    int LogEvery = 10,
+    float KlWeight = 1e-5f,
+    int Frames = 9,
+    int Crop = 64,
+    int RenderWidth = 128,
+    int RenderHeight = 128,
+    double Fps = 24,
+    float AudioSeconds = 1f,
+    string Device = "cpu",
+    VideoAutoencoderConfig? Video = null,
+    AudioAutoencoderConfig? Audio = null,
+    string? Init = null)
+{
+    public VideoAutoencoderConfig VideoConfig => Video ?? VideoAutoencoderConfig.Default;
+
+    public AudioAutoencoderConfig AudioConfig => Audio ?? AudioAutoencoderConfig.Default;
+
+    /// <summary>Checks every setting and throws <see cref="ArgumentException"/> naming the first bad one.</summary>
+    public VaeTrainingOptions Validate()
+    {
+        if (Steps < 1 || Steps > 10_000_000) throw new ArgumentException($"--steps {Steps} must be in [1, 10000000]");
+        if (Batch < 1 || Batch > 256) throw new ArgumentException($"--batch {Batch} must be in [1, 256]");
+        if (!(LearningRate > 0 && LearningRate < 1)) throw new ArgumentException($"--lr {LearningRate} must be in (0, 1)");
+        if (WarmupSteps < 0) throw new ArgumentException("--warmup must not be negative");
+        if (CheckpointEvery < 1 || LogEvery < 1) throw new ArgumentException("--checkpoint-every and --log-every must be positive");
+        if (!(KlWeight >= 0 && KlWeight < 1)) throw new ArgumentException($"--kl {KlWeight} must be in [0, 1)");
+        if (string.IsNullOrWhiteSpace(Out)) throw new ArgumentException("--out is required");
+        if (Modality == VaeModality.Video)
+        {
+            var c = VideoConfig.Validate();
+            c.LatentFrames(Frames);
+            c.CheckSize(Crop, Crop);
+            if (Crop > RenderWidth || Crop > RenderHeight) throw new ArgumentException($"--crop {Crop} is larger than the render size {RenderWidth}x{RenderHeight}");
+            if (!(Fps > 0 && Fps <= 120)) throw new ArgumentException($"--fps {Fps} must be in (0, 120]");
+        }
+        else
+        {
+            var c = AudioConfig.Validate();
+            int samples = AudioSamples;
+            if (samples < c.Hop || samples % c.Hop != 0)
+                throw new ArgumentException($"--audio-seconds {AudioSeconds} gives {samples} samples; it must be a positive multiple of the hop ({c.Hop} samples)");
+        }
+        return this;
+    }
+
+    public int AudioSamples => (int)Math.Round(AudioSeconds * AudioConfig.SampleRate);
+
+    public string WeightsPath => System.IO.Path.Combine(Out, Modality == VaeModality.Video ? "video_vae.safetensors" : "audio_vae.safetensors");
+}
+
+/// <summary>What a finished (or interrupted) run reached.</summary>
+public sealed record VaeTrainingResult(long Step, double Seconds, double LastLoss, string WeightsPath, bool Interrupted);
+
+/// <summary>
+/// Trains the video or audio autoencoder. The output folder holds <c>run.json</c> (the model config; a rerun with
+/// another config is refused), <c>checkpoint/</c> (weights, optimizer, step: written to a new folder and swapped in,
+/// so a crash never leaves a half checkpoint), <c>losses.csv</c>, <c>losses.png</c>, and at the end the weights with
+/// their JSON config. Running the same command again resumes from the checkpoint with the same data.
+/// </summary>
+public static class VaeTrainer
+{
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+
+    public static VaeTrainingResult Run(VaeTrainingOptions o, Action<string> log, CancellationToken cancel = default)
+    {
+        o.Validate();
+        var device = Device.Parse(o.Device);
+        Directory.CreateDirectory(o.Out);
+        string modelJson = o.Modality == VaeModality.Video ? JsonSerializer.Serialize(o.VideoConfig, Json) : JsonSerializer.Serialize(o.AudioConfig, Json);
+        CheckRunFile(o, modelJson);
+
+        Module model = o.Modality == VaeModality.Video ? new VideoAutoencoder(o.VideoConfig, o.Seed) : new AudioAutoencoder(o.AudioConfig, o.Seed);
+        var checkpoint = Path.Combine(o.Out, "checkpoint");
+        if (!Directory.Exists(checkpoint) && Directory.Exists(checkpoint + ".old")) Directory.Move(checkpoint + ".old", checkpoint);
+        long start = 0;
+        if (File.Exists(Path.Combine(checkpoint, "state.json")))
+        {
+            start = ReadStep(Path.Combine(checkpoint, "state.json"));
+            model.Load(Path.Combine(checkpoint, "model.safetensors"));
+        }
+        else if (o.Init is not null)
+        {
+            // fine-tuning: start from trained weights (their config must be this run's), with a fresh optimizer
+            Module initial = o.Modality == VaeModality.Video ? AutoencoderFiles.LoadVideo(o.Init) : AutoencoderFiles.LoadAudio(o.Init);
+            model.LoadStateDict(initial.StateDict());
+            log($"starting from {o.Init}");
+        }
+        model.To(device);
+        var optimizer = new AdamW(model.Parameters(), new AdamWOptions(o.LearningRate, 0.9f, 0.99f, 1e-8f, 0f));
+        if (start > 0)
+        {
+            optimizer.Load(Path.Combine(checkpoint, "optimizer.safetensors"));
+            log($"resuming from step {start} of {o.Steps} ({checkpoint})");
+        }
+        var schedule = new CosineSchedule(o.LearningRate, o.WarmupSteps, o.Steps);
+        var clips = TrainingClips.Open(o.Data);
+        log($"training the {o.Modality.ToString().ToLowerInvariant()} autoencoder ({model.ParameterCount:N0} parameters) on {clips.Describe()}, device {device.Name}");
+
+        using var step = o.Modality == VaeModality.Video
+            ? (IVaeStep)new VideoStep((VideoAutoencoder)model, new VideoWindows(clips, o.Batch, o.Frames, o.Crop, o.RenderWidth, o.RenderHeight, o.Fps, o.Seed), o.KlWeight)
+            : new AudioStep((AudioAutoencoder)model, new AudioWindows(clips, o.Batch, o.AudioSamples, o.AudioConfig.SampleRate, o.Seed), o.KlWeight, device.Backend);
+        var csv = new TrainingLog(Path.Combine(o.Out, "losses.csv"), [.. step.Columns, "lr", "grad_norm", "seconds"], start);
+        if (Environment.GetEnvironmentVariable("CANTER_PROFILE") == "1") Tape.Profile = [];
+        var clock = Stopwatch.StartNew();
+        double lastLoss = double.NaN;
+        var sums = new double[step.Columns.Count];
+        int counted = 0;
+        long s = start;
+        bool interrupted = false;
+        while (s < o.Steps)
+        {
+            if (cancel.IsCancellationRequested) { interrupted = true; break; }
+            s++;
+            optimizer.LearningRate = schedule.At(s - 1);
+            float gradNorm;
+            using (TensorScope.Begin())
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                var (loss, parts) = step.Loss(s, device.Backend);
+                long t1 = Stopwatch.GetTimestamp();
+                loss.Backward();
+                long t2 = Stopwatch.GetTimestamp();
+                if (Tape.Profile is not null)
+                {
+                    Tape.Profile["(forward)"] = Tape.Profile.GetValueOrDefault("(forward)") + Stopwatch.GetElapsedTime(t0, t1).TotalMilliseconds;
+                    Tape.Profile["(backward)"] = Tape.Profile.GetValueOrDefault("(backward)") + Stopwatch.GetElapsedTime(t1, t2).TotalMilliseconds;
+                }
+                gradNorm = GradClip.ClipByGlobalNorm(model.Parameters().Select(p => p.Value), 1f);
+                optimizer.Step();
+                model.ZeroGrad();
+                for (int i = 0; i < parts.Length; i++) sums[i] += parts[i];
+                counted++;
+                lastLoss = parts[0];
+            }
+            if (!double.IsFinite(lastLoss)) throw new InvalidOperationException($"loss is {lastLoss} at step {s}; the last checkpoint is intact, lower --lr and resume");
+            if (s % o.LogEvery == 0 || s == o.Steps)
+            {
+                var means = sums.Select(v => v / counted).ToList();
+                csv.Append(s, [.. means, optimizer.LearningRate, gradNorm, clock.Elapsed.TotalSeconds]);
+                double perStep = clock.Elapsed.TotalSeconds / (s - start);
+                log($"step {s}/{o.Steps}  " + string.Join("  ", step.Columns.Select((c, i) => $"{c} {means[i]:G4}")) +
+                    $"  lr {optimizer.LearningRate:G3}  {perStep:F2} s/step  eta {TimeSpan.FromSeconds(perStep * (o.Steps - s)):hh\\:mm\\:ss}");
+                Array.Clear(sums);
+                counted = 0;
+            }
+            if (s % o.CheckpointEvery == 0 && s < o.Steps) SaveCheckpoint(model, optimizer, checkpoint, s, o, step.Columns);
+        }
+        SaveCheckpoint(model, optimizer, checkpoint, s, o, step.Columns);
+        if (Tape.Profile is not null)
+            foreach (var (op, ms) in Tape.Profile.OrderByDescending(p => p.Value)) log($"profile {op}: {ms / Math.Max(1, s - start):F1} ms/step");
+        if (!interrupted)
+        {
+            log($"validation: {step.Validate(o, device.Backend):F4} ({step.ValidationMetric}, 32 windows of the validation split)");
+            var meta = new Dictionary<string, string> { ["steps"] = s.ToString(CultureInfo.InvariantCulture), ["seed"] = o.Seed.ToString(CultureInfo.InvariantCulture), ["data"] = o.Data };
+            if (model is VideoAutoencoder v) AutoencoderFiles.Save(v, o.WeightsPath, meta);
+            else AutoencoderFiles.Save((AudioAutoencoder)model, o.WeightsPath, meta);
+            log($"wrote {o.WeightsPath}");
+        }
+        return new VaeTrainingResult(s, clock.Elapsed.TotalSeconds, lastLoss, o.WeightsPath, interrupted);
+    }
+
+    private static void CheckRunFile(VaeTrainingOptions o, string modelJson)
+    {
+        var runPath = Path.Combine(o.Out, "run.json");
+        var run = JsonSerializer.Serialize(new { modality = o.Modality.ToString().ToLowerInvariant(), seed = o.Seed, data = o.Data, init = o.Init, model = JsonDocument.Parse(modelJson).RootElement }, Json);
+        if (File.Exists(runPath))
+        {
+            if (File.ReadAllText(runPath) != run)
+                throw new ArgumentException($"{o.Out} holds a run with another modality, model config, seed or data ({runPath}); choose another --out");
+        }
+        else
+        {
+            File.WriteAllText(runPath, run);
+        }
+    }
+
+    private static long ReadStep(string path)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllText(path));
+            long step = doc.RootElement.GetProperty("step").GetInt64();
+            if (step < 0) throw new InvalidDataException($"{path}: negative step");
+            return step;
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            throw new InvalidDataException($"{path}: not a checkpoint state ({e.Message})");
+        }
+    }
+
+    private static void SaveCheckpoint(Module model, AdamW optimizer, string checkpoint, long step, VaeTrainingOptions o, IReadOnlyList<string> columns)
+    {
+        var fresh = checkpoint + ".new";
+        if (Directory.Exists(fresh)) Directory.Delete(fresh, true);
+        Directory.CreateDirectory(fresh);
+        model.Save(Path.Combine(fresh, "model.safetensors"));
+        optimizer.Save(Path.Combine(fresh, "optimizer.safetensors"));
+        File.WriteAllText(Path.Combine(fresh, "state.json"), JsonSerializer.Serialize(new { step }));
+        var old = checkpoint + ".old";
+        if (Directory.Exists(old)) Directory.Delete(old, true);
+        if (Directory.Exists(checkpoint)) Directory.Move(checkpoint, old);
+        Directory.Move(fresh, checkpoint);
+        if (Directory.Exists(old)) Directory.Delete(old, true);
+        try
+        {
+            TrainingLog.Plot(Path.Combine(o.Out, "losses.csv"), Path.Combine(o.Out, "losses.png"), columns, $"{o.Modality.ToString().ToLowerInvariant()} autoencoder");
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Console.Error.WriteLine($"warning: could not plot losses: {e.Message}");
+        }
+    }
+}
+
+/// <summary>One training step's loss for one modality: the total first, then its parts (as host numbers).</summary>
+internal interface IVaeStep : IDisposable
+{
+    IReadOnlyList<string> Columns { get; }
+
+    (Tensor Loss, double[] Parts) Loss(long step, IBackend backend);
+
+    string ValidationMetric { get; }
+
+    /// <summary>The metric on fixed windows of the world's validation split, with the posterior mean as latent.</summary>
+    double Validate(VaeTrainingOptions o, IBackend backend);
+}
+
+/// <summary>Video: L1 of the reconstruction plus a small KL term.</summary>
+internal sealed class VideoStep(VideoAutoencoder model, VideoWindows windows, float klWeight) : IVaeStep
+{
+    public IReadOnlyList<string> Columns { get; } = ["loss", "l1", "kl"];
+
+    public (Tensor Loss, double[] Parts) Loss(long step, IBackend backend)
+    {
+        var x = windows.Make(step, backend);                                  // (B, 3, T, S, S)
+        var posterior = model.Encode(x);
+        var recon = model.Decode(posterior.Sample((ulong)step * 31 + 5));     // (B, 3, T, S, S)
+        var l1 = Ops.MeanAll(Ops.Abs(Ops.Sub(recon, x)));
+        var kl = posterior.KlMean();
+        var loss = Ops.Add(l1, Ops.Scale(kl, klWeight));
+        return (loss, [loss.Item(), l1.Item(), kl.Item()]);
+    }
+
+    public string ValidationMetric => "video PSNR dB";
+
+    public double Validate(VaeTrainingOptions o, IBackend backend)
+    {
+        var val = new VideoWindows(new WorldClips(4f, Canter.World.Split.Validation), 8, o.Frames, o.Crop, o.RenderWidth, o.RenderHeight, o.Fps, 12345);
+        double sse = 0;
+        long count = 0;
+        using var _ = Tape.NoGrad();
+        for (int i = 0; i < 4; i++)
+        {
+            using var scope = TensorScope.Begin();
+            var x = val.Make(i, backend);
+            var recon = model.Decode(model.Encode(x).Mean);
+            var a = x.ToArray();
+            var b = recon.ToArray();
+            for (int k = 0; k < a.Length; k++)
+            {
+                double d = (Math.Clamp(b[k], -1f, 1f) - a[k]) * 127.5;
+                sse += d * d;
+            }
+            count += a.Length;
+        }
+        return 10 * Math.Log10(255.0 * 255.0 / Math.Max(1e-12, sse / count));
+    }
+
+    public void Dispose() { }
+}
+
+/// <summary>Audio: waveform L1, multi-resolution log-STFT L1 and a small KL term.</summary>
+internal sealed class AudioStep(AudioAutoencoder model, AudioWindows windows, float klWeight, IBackend backend) : IVaeStep
+{
+    private readonly MultiResolutionStftLoss _spectral = new(backend);
+    private readonly EnvelopeLoss _envelope = new(model.Config.SampleRate, backend);
+
+    public IReadOnlyList<string> Columns { get; } = ["loss", "l1", "stft", "envelope", "kl"];
+
+    public (Tensor Loss, double[] Parts) Loss(long step, IBackend b)
+    {
+        var x = windows.Make(step, b);                                         // (B, 1, L)
+        var posterior = model.Encode(x);
+        var recon = model.Decode(posterior.Sample((ulong)step * 31 + 7));      // (B, 1, L)
+        var l1 = Ops.MeanAll(Ops.Abs(Ops.Sub(recon, x)));
+        var stft = _spectral.Forward(recon, x);
+        var envelope = _envelope.Forward(recon, x);
+        var kl = posterior.KlMean();
+        var loss = Ops.Add(Ops.Add(Ops.Add(l1, Ops.Scale(stft, 0.1f)), Ops.Scale(envelope, 0.1f)), Ops.Scale(kl, klWeight));
+        return (loss, [loss.Item(), l1.Item(), stft.Item(), envelope.Item(), kl.Item()]);
+    }
+
+    public string ValidationMetric => "audio waveform L1";
+
+    public double Validate(VaeTrainingOptions o, IBackend backend)
+    {
+        var val = new AudioWindows(new WorldClips(4f, Canter.World.Split.Validation), 8, o.AudioSamples, o.AudioConfig.SampleRate, 12345);
+        double sum = 0;
+        long count = 0;
+        using var _ = Tape.NoGrad();
+        for (int i = 0; i < 4; i++)
+        {
+            using var scope = TensorScope.Begin();
+            var x = val.Make(i, backend);
+            var a = x.ToArray();
+            var b = model.Decode(model.Encode(x).Mean).ToArray();
+            for (int k = 0; k < a.Length; k++) sum += Math.Abs(b[k] - a[k]);
+            count += a.Length;
+        }
+        return sum / count;
+    }
+
+    public void Dispose()
+    {
+        _spectral.Dispose();
+        _envelope.Dispose();
+    }
+}

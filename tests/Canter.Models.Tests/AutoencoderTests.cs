@@ -1,0 +1,123 @@
+using Canter.Models.Autoencoders;
+using Canter.Tensors;
+using Canter.Tensors.Autograd;
+
+namespace Canter.Models.Tests;
+
+/// <summary>
+/// The autoencoders' structural promises: shapes and rates, the first frame encoded on its own (an image and a
+/// video's first frame share one latent), causality in time, tiled encode/decode equal to one piece, and file
+/// loading that refuses wrong configs.
+/// </summary>
+public sealed class AutoencoderTests
+{
+    private static readonly VideoAutoencoderConfig Small = new(PatchSize: 2, TemporalRatio: 4, Channels: 8, InnerChannels: 16, Downsamples: 1, BlocksPerLevel: 1, LatentChannels: 4);
+
+    private static float MaxDiff(Tensor a, Tensor b)
+    {
+        Assert.Equal(a.Shape, b.Shape);
+        var x = a.ToArray();
+        var y = b.ToArray();
+        float m = 0;
+        for (int i = 0; i < x.Length; i++) m = MathF.Max(m, MathF.Abs(x[i] - y[i]));
+        return m;
+    }
+
+    [Fact]
+    public void VideoShapesFollowTheRatios()
+    {
+        using var _ = Tape.NoGrad();
+        var model = new VideoAutoencoder(Small, seed: 3);
+        var video = Tensor.Rand([2, 3, 9, 16, 24], seed: 1, low: -1, high: 1);    // (B, 3, 1 + 4*2, H, W)
+        var posterior = model.Encode(video);
+        Assert.Equal([2, 4, 3, 4, 6], posterior.Mean.Shape);
+        Assert.Equal([2, 3, 9, 16, 24], model.Decode(posterior.Mean).Shape);
+        Assert.Throws<ArgumentException>(() => model.Encode(Tensor.Zeros([1, 3, 8, 16, 16])));   // 8 frames is not 1 + 4k
+        Assert.Throws<ArgumentException>(() => model.Encode(Tensor.Zeros([1, 3, 5, 10, 16])));   // 10 is not a multiple of 4
+    }
+
+    [Fact]
+    public void FirstFrameIsEncodedAloneAndTimeIsCausal()
+    {
+        using var _ = Tape.NoGrad();
+        var model = new VideoAutoencoder(Small, seed: 4);
+        var video = Tensor.Rand([1, 3, 9, 16, 16], seed: 2, low: -1, high: 1);
+        var image = Ops.Contiguous(Ops.Slice(video, 2, 0, 1));                         // (1, 3, 1, 16, 16)
+        var fromVideo = model.Encode(video).Mean;                                      // (1, Z, 3, 4, 4)
+        var fromImage = model.Encode(image).Mean;                                      // (1, Z, 1, 4, 4)
+        Assert.True(MaxDiff(Ops.Contiguous(Ops.Slice(fromVideo, 2, 0, 1)), fromImage) < 1e-5f);
+
+        // changing the last four frames changes only the last latent frame, and decoding is causal the same way
+        var changed = Ops.Concat([Ops.Slice(video, 2, 0, 5), Tensor.Rand([1, 3, 4, 16, 16], seed: 9, low: -1, high: 1)], 2);
+        var fromChanged = model.Encode(changed).Mean;
+        Assert.True(MaxDiff(Ops.Contiguous(Ops.Slice(fromVideo, 2, 0, 2)), Ops.Contiguous(Ops.Slice(fromChanged, 2, 0, 2))) < 1e-5f);
+        Assert.True(MaxDiff(Ops.Contiguous(Ops.Slice(fromVideo, 2, 2, 1)), Ops.Contiguous(Ops.Slice(fromChanged, 2, 2, 1))) > 1e-3f);
+        var decoded = model.Decode(fromVideo);
+        var decodedChanged = model.Decode(fromChanged);
+        Assert.True(MaxDiff(Ops.Contiguous(Ops.Slice(decoded, 2, 0, 5)), Ops.Contiguous(Ops.Slice(decodedChanged, 2, 0, 5))) < 1e-5f);
+    }
+
+    [Theory]
+    [InlineData(1, 1, 45, 2, 2)]    // the default layout: tiles in space, pieces in time that start after group 0 with context
+    [InlineData(0, 0, 41, 2, 3)]    // shallow model: the time pieces start after group 0 with context
+    public void TiledEqualsOnePiece(int downsamples, int blocks, int frames, int maxGroups, int maxSide)
+    {
+        using var _ = Tape.NoGrad();
+        var config = Small with { Downsamples = downsamples, BlocksPerLevel = blocks };
+        var model = new VideoAutoencoder(config, seed: 5);
+        int s = config.SpatialRatio;
+        var video = Tensor.Rand([1, 3, frames, 7 * s, 9 * s], seed: 6, low: -1, high: 1);
+        var plan = new TilePlan(maxGroups, maxSide);
+
+        var whole = model.Encode(video).Mean;
+        var tiled = model.EncodeTiled(video, plan);
+        Assert.True(MaxDiff(whole, tiled) < 1e-4f, $"encode differs by {MaxDiff(whole, tiled)}");
+
+        var decodedWhole = model.Decode(whole);
+        var decodedTiled = model.DecodeTiled(whole, plan);
+        Assert.True(MaxDiff(decodedWhole, decodedTiled) < 1e-4f, $"decode differs by {MaxDiff(decodedWhole, decodedTiled)}");
+    }
+
+    [Fact]
+    public void AudioShapesFollowTheHop()
+    {
+        using var _ = Tape.NoGrad();
+        var config = new AudioAutoencoderConfig(SampleRate: 16000, Patch: 4, Strides: [2, 2], Channels: [8, 8, 16], LatentChannels: 3);
+        Assert.Equal(16, config.Hop);
+        var model = new AudioAutoencoder(config, seed: 1);
+        var wave = Tensor.Rand([2, 1, 160], seed: 2, low: -0.5f, high: 0.5f);
+        var posterior = model.Encode(wave);
+        Assert.Equal([2, 3, 10], posterior.Mean.Shape);
+        Assert.Equal([2, 1, 160], model.Decode(posterior.Mean).Shape);
+        Assert.Throws<ArgumentException>(() => model.Encode(Tensor.Zeros([1, 1, 100])));
+        Assert.Equal(48.0, AudioAutoencoderConfig.Default.LatentRate);
+        Assert.Equal(0, (int)(AudioAutoencoderConfig.Default.LatentRate * 1000) % (24 * 1000 / VideoAutoencoderConfig.Default.TemporalRatio));
+    }
+
+    [Fact]
+    public void FilesRoundTripAndRefuseWrongConfigs()
+    {
+        var dir = Directory.CreateTempSubdirectory("canter-vae-").FullName;
+        try
+        {
+            var model = new VideoAutoencoder(Small, seed: 7);
+            var path = Path.Combine(dir, "video_vae.safetensors");
+            AutoencoderFiles.Save(model, path);
+            var loaded = AutoencoderFiles.LoadVideo(path);
+            Assert.Equal(Small, loaded.Config);
+            foreach (var ((name, a), (_, b)) in model.Parameters().Zip(loaded.Parameters()))
+                Assert.True(MaxDiff(a, b) == 0, name);
+
+            Assert.Throws<InvalidDataException>(() => AutoencoderFiles.LoadAudio(path));     // a video config is not an audio one
+            File.WriteAllText(AutoencoderFiles.ConfigPath(path), File.ReadAllText(AutoencoderFiles.ConfigPath(path)).Replace("\"LatentChannels\": 4", "\"LatentChannels\": 5"));
+            var e = Assert.Throws<ArgumentException>(() => AutoencoderFiles.LoadVideo(path)); // shapes no longer match the weights
+            Assert.Contains("expects", e.Message);
+            File.WriteAllText(AutoencoderFiles.ConfigPath(path), "{ not json");
+            Assert.Throws<InvalidDataException>(() => AutoencoderFiles.LoadVideo(path));
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+}
