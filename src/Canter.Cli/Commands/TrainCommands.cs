@@ -11,7 +11,39 @@ public static class TrainCommands
     {
         var train = new Command("train", "Train Canter's models on the world or on a folder of clips (rerun the same command to resume).");
         train.Subcommands.Add(Vae());
+        train.Subcommands.Add(Model());
         return train;
+    }
+
+    private static Command Model()
+    {
+        var output = new Option<string>("--out") { Description = "Run folder: checkpoint/, losses.csv/.png, samples/, and at the end transformer.safetensors + transformer.json.", Required = true };
+        var steps = new Option<int>("--steps") { Description = "Total optimizer steps.", DefaultValueFactory = _ => 2000 };
+        var preset = new Option<string>("--preset") { Description = "tiny (the default model), small or base.", DefaultValueFactory = _ => "tiny" };
+        var autoencoders = new Option<string>("--autoencoders") { Description = "Folder with the trained video_vae and audio_vae.", DefaultValueFactory = _ => VaeCommands.DefaultModelDir };
+        var batch = new Option<int>("--batch") { Description = "Clips per step.", DefaultValueFactory = _ => 2 };
+        var lr = new Option<float>("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => 3e-4f };
+        var seed = new Option<ulong>("--seed") { Description = "Initialisation, data and noise seed.", DefaultValueFactory = _ => 1UL };
+        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Steps between checkpoints.", DefaultValueFactory = _ => 100 };
+        var logEvery = new Option<int>("--log-every") { Description = "Steps between log lines.", DefaultValueFactory = _ => 5 };
+        var sampleEvery = new Option<int>("--sample-every") { Description = "Steps between validation samples (0: none).", DefaultValueFactory = _ => 0 };
+        var size = new Option<string>("--size") { Description = "Training clip size.", DefaultValueFactory = _ => "128x128" };
+        var seconds = new Option<float>("--seconds") { Description = "Training clip duration.", DefaultValueFactory = _ => 4f };
+        var command = new Command("model", "Train the unified transformer on the world with rectified flow, all modes mixed (rerun to resume).")
+            { output, steps, preset, autoencoders, batch, lr, seed, checkpointEvery, logEvery, sampleEvery, size, seconds };
+        command.SetAction((result, cancel) =>
+        {
+            var (w, h) = WorldCommands.ParseSize(result.GetValue(size)!);
+            var options = new Canter.Training.Unified.ModelTrainingOptions(result.GetValue(output)!, result.GetValue(steps), result.GetValue(preset)!,
+                result.GetValue(autoencoders)!, result.GetValue(batch), result.GetValue(lr), 50, result.GetValue(seed), result.GetValue(checkpointEvery),
+                result.GetValue(logEvery), result.GetValue(sampleEvery), w, h, result.GetValue(seconds));
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            long done = Canter.Training.Unified.ModelTrainer.Run(options, Console.WriteLine, cancel);
+            Console.WriteLine($"steps: {done}");
+            Console.WriteLine($"seconds: {clock.Elapsed.TotalSeconds:F1}");
+            return Task.FromResult(cancel.IsCancellationRequested ? 130 : 0);
+        });
+        return command;
     }
 
     private static Command Vae()

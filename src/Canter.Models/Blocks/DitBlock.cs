@@ -26,7 +26,8 @@ public sealed class SelfAttention : Module
     public Tensor KNorm { get; }
     public Linear Out { get; }
 
-    public Tensor Forward(Tensor x, RopeTable rope)
+    /// <param name="segments">(B * N) attention groups or null: a token attends only to tokens of its group.</param>
+    public Tensor Forward(Tensor x, RopeTable rope, int[]? segments = null)
     {
         int b = x.Dim(0), n = x.Dim(1), h = _config.Heads, d = _config.HeadDim;
         var qkv = Ops.Reshape(Qkv.Forward(x), b, n, 3, h, d);              // (B, N, 3, H, D)
@@ -36,7 +37,7 @@ public sealed class SelfAttention : Module
         var v = Ops.Permute(Ops.Reshape(parts[2], b, n, h, d), 0, 2, 1, 3); // (B, H, N, D) view
         q = Ops.Permute(Ops.Rope(Ops.RmsNorm(q, QNorm, _config.NormEps), rope), 0, 2, 1, 3); // (B, H, N, D)
         k = Ops.Permute(Ops.Rope(Ops.RmsNorm(k, KNorm, _config.NormEps), rope), 0, 2, 1, 3); // (B, H, N, D)
-        var o = Ops.Attention(q, k, v);                                     // (B, H, N, D)
+        var o = Ops.Attention(q, k, v, segments);                                     // (B, H, N, D)
         var merged = Ops.Reshape(Ops.Permute(o, 0, 2, 1, 3), b, n, h * d);  // (B, N, C)
         return Out.Forward(merged);
     }
@@ -86,7 +87,7 @@ public sealed class DitBlock : Module
     /// <param name="x">(B, N, C) tokens.</param>
     /// <param name="e">(B, N, 6, C) per-token modulation from the time embedding.</param>
     /// <param name="rope">rotary tables of the sequence's positions.</param>
-    public Tensor Forward(Tensor x, Tensor e, RopeTable rope)
+    public Tensor Forward(Tensor x, Tensor e, RopeTable rope, int[]? segments = null)
     {
         var mod = Ops.Add(e, Table);                                         // (B, N, 6, C)
         var m = Ops.Split(mod, 2, 1, 1, 1, 1, 1, 1);                          // six (B, N, 1, C) views
@@ -98,7 +99,7 @@ public sealed class DitBlock : Module
         var gate2 = Ops.Squeeze(m[5], 2);
 
         var h = Ops.ModulatedLayerNorm(x, shift1, scale1, _config.NormEps); // (B, N, C)
-        x = Ops.Add(x, Ops.Mul(gate1, Attention.Forward(h, rope)));
+        x = Ops.Add(x, Ops.Mul(gate1, Attention.Forward(h, rope, segments)));
         h = Ops.ModulatedLayerNorm(x, shift2, scale2, _config.NormEps);
         return Ops.Add(x, Ops.Mul(gate2, Mlp.Forward(h)));
     }
@@ -122,6 +123,13 @@ public sealed class DitStack : Module
     public Tensor Forward(Tensor x, Tensor e, RopeTable rope)
     {
         foreach (var block in Blocks) x = block.Forward(x, e, rope);
+        return x;
+    }
+
+    /// <summary>As <see cref="Forward"/>, with attention restricted to tokens of the same group (segments (B * N)).</summary>
+    public Tensor ForwardMasked(Tensor x, Tensor e, RopeTable rope, int[] segments)
+    {
+        foreach (var block in Blocks) x = block.Forward(x, e, rope, segments);
         return x;
     }
 }

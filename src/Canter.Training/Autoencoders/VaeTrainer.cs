@@ -97,15 +97,14 @@ public static class VaeTrainer
         var device = Device.Parse(o.Device);
         Directory.CreateDirectory(o.Out);
         string modelJson = o.Modality == VaeModality.Video ? JsonSerializer.Serialize(o.VideoConfig, Json) : JsonSerializer.Serialize(o.AudioConfig, Json);
-        CheckRunFile(o, modelJson);
+        RunFolder.Claim(o.Out, JsonSerializer.Serialize(new { modality = o.Modality.ToString().ToLowerInvariant(), seed = o.Seed, data = o.Data, init = o.Init, model = JsonDocument.Parse(modelJson).RootElement }, Json));
 
         Module model = o.Modality == VaeModality.Video ? new VideoAutoencoder(o.VideoConfig, o.Seed) : new AudioAutoencoder(o.AudioConfig, o.Seed);
-        var checkpoint = Path.Combine(o.Out, "checkpoint");
-        if (!Directory.Exists(checkpoint) && Directory.Exists(checkpoint + ".old")) Directory.Move(checkpoint + ".old", checkpoint);
+        var checkpoint = RunFolder.Checkpoint(o.Out);
         long start = 0;
-        if (File.Exists(Path.Combine(checkpoint, "state.json")))
+        if (checkpoint is not null)
         {
-            start = ReadStep(Path.Combine(checkpoint, "state.json"));
+            start = RunFolder.ReadStep(checkpoint);
             model.Load(Path.Combine(checkpoint, "model.safetensors"));
         }
         else if (o.Init is not null)
@@ -119,7 +118,7 @@ public static class VaeTrainer
         var optimizer = new AdamW(model.Parameters(), new AdamWOptions(o.LearningRate, 0.9f, 0.99f, 1e-8f, 0f));
         if (start > 0)
         {
-            optimizer.Load(Path.Combine(checkpoint, "optimizer.safetensors"));
+            optimizer.Load(Path.Combine(checkpoint!, "optimizer.safetensors"));
             log($"resuming from step {start} of {o.Steps} ({checkpoint})");
         }
         var schedule = new CosineSchedule(o.LearningRate, o.WarmupSteps, o.Steps);
@@ -173,9 +172,9 @@ public static class VaeTrainer
                 Array.Clear(sums);
                 counted = 0;
             }
-            if (s % o.CheckpointEvery == 0 && s < o.Steps) SaveCheckpoint(model, optimizer, checkpoint, s, o, step.Columns);
+            if (s % o.CheckpointEvery == 0 && s < o.Steps) SaveCheckpoint(model, optimizer, s, o, step.Columns);
         }
-        SaveCheckpoint(model, optimizer, checkpoint, s, o, step.Columns);
+        SaveCheckpoint(model, optimizer, s, o, step.Columns);
         if (Tape.Profile is not null)
             foreach (var (op, ms) in Tape.Profile.OrderByDescending(p => p.Value)) log($"profile {op}: {ms / Math.Max(1, s - start):F1} ms/step");
         if (!interrupted)
@@ -189,49 +188,13 @@ public static class VaeTrainer
         return new VaeTrainingResult(s, clock.Elapsed.TotalSeconds, lastLoss, o.WeightsPath, interrupted);
     }
 
-    private static void CheckRunFile(VaeTrainingOptions o, string modelJson)
+    private static void SaveCheckpoint(Module model, AdamW optimizer, long step, VaeTrainingOptions o, IReadOnlyList<string> columns)
     {
-        var runPath = Path.Combine(o.Out, "run.json");
-        var run = JsonSerializer.Serialize(new { modality = o.Modality.ToString().ToLowerInvariant(), seed = o.Seed, data = o.Data, init = o.Init, model = JsonDocument.Parse(modelJson).RootElement }, Json);
-        if (File.Exists(runPath))
+        RunFolder.SaveCheckpoint(o.Out, step, dir =>
         {
-            if (File.ReadAllText(runPath) != run)
-                throw new ArgumentException($"{o.Out} holds a run with another modality, model config, seed or data ({runPath}); choose another --out");
-        }
-        else
-        {
-            File.WriteAllText(runPath, run);
-        }
-    }
-
-    private static long ReadStep(string path)
-    {
-        try
-        {
-            using var doc = JsonDocument.Parse(File.ReadAllText(path));
-            long step = doc.RootElement.GetProperty("step").GetInt64();
-            if (step < 0) throw new InvalidDataException($"{path}: negative step");
-            return step;
-        }
-        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
-        {
-            throw new InvalidDataException($"{path}: not a checkpoint state ({e.Message})");
-        }
-    }
-
-    private static void SaveCheckpoint(Module model, AdamW optimizer, string checkpoint, long step, VaeTrainingOptions o, IReadOnlyList<string> columns)
-    {
-        var fresh = checkpoint + ".new";
-        if (Directory.Exists(fresh)) Directory.Delete(fresh, true);
-        Directory.CreateDirectory(fresh);
-        model.Save(Path.Combine(fresh, "model.safetensors"));
-        optimizer.Save(Path.Combine(fresh, "optimizer.safetensors"));
-        File.WriteAllText(Path.Combine(fresh, "state.json"), JsonSerializer.Serialize(new { step }));
-        var old = checkpoint + ".old";
-        if (Directory.Exists(old)) Directory.Delete(old, true);
-        if (Directory.Exists(checkpoint)) Directory.Move(checkpoint, old);
-        Directory.Move(fresh, checkpoint);
-        if (Directory.Exists(old)) Directory.Delete(old, true);
+            model.Save(Path.Combine(dir, "model.safetensors"));
+            optimizer.Save(Path.Combine(dir, "optimizer.safetensors"));
+        });
         try
         {
             TrainingLog.Plot(Path.Combine(o.Out, "losses.csv"), Path.Combine(o.Out, "losses.png"), columns, $"{o.Modality.ToString().ToLowerInvariant()} autoencoder");

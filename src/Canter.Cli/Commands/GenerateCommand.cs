@@ -1,0 +1,74 @@
+using System.CommandLine;
+using System.Security.Cryptography;
+using System.Text.Json;
+using Canter.Media;
+using Canter.Models.Unified;
+using Canter.Training.Unified;
+
+namespace Canter.Cli.Commands;
+
+/// <summary><c>canter generate PROMPT ... -o out.mp4</c>: video with sound from the shipped (or a given) model.</summary>
+public static class GenerateCommand
+{
+    public static Command Create()
+    {
+        var prompt = new Argument<string>("prompt") { Description = "What to make; timecoded beats ([0s-2s] ... [2s-4s] ...) cut between shots." };
+        var output = new Option<string>("-o", "--output") { Description = "The MP4 to write; a poster .png and a .json record go beside it.", Required = true };
+        var image = new Option<string?>("--image") { Description = "First frame (image-to-video)." };
+        var last = new Option<string?>("--last-frame") { Description = "Last frame (with --image: first and last frame)." };
+        var refs = new Option<string[]>("--ref") { Description = "Reference image of a subject (repeatable).", AllowMultipleArgumentsPerToken = false };
+        var edit = new Option<string?>("--edit") { Description = "Source video to edit (not available in this model yet)." };
+        var extend = new Option<string?>("--extend") { Description = "A clip to continue." };
+        var audio = new Option<string?>("--audio") { Description = "A sound or speech track the picture follows (audio-driven)." };
+        var seconds = new Option<float>("--seconds") { Description = "Duration.", DefaultValueFactory = _ => 4f };
+        var size = new Option<string>("--size") { Description = "Width x height.", DefaultValueFactory = _ => "128x128" };
+        var fps = new Option<double>("--fps") { Description = "Frame rate (this model makes 24).", DefaultValueFactory = _ => 24 };
+        var seed = new Option<ulong>("--seed") { Description = "Noise seed: the same seed and settings give the same file.", DefaultValueFactory = _ => 0UL };
+        var steps = new Option<int>("--steps") { Description = "Solver steps.", DefaultValueFactory = _ => 8 };
+        var guidance = new Option<float>("--guidance") { Description = "Text guidance scale.", DefaultValueFactory = _ => 3f };
+        var refGuidance = new Option<float>("--ref-guidance") { Description = "Reference guidance scale.", DefaultValueFactory = _ => 1.5f };
+        var negative = new Option<string>("--negative") { Description = "Negative prompt.", DefaultValueFactory = _ => "" };
+        var noAudio = new Option<bool>("--no-audio") { Description = "Picture only." };
+        var sampler = new Option<string>("--sampler") { Description = "euler or heun.", DefaultValueFactory = _ => "heun" };
+        var model = new Option<string>("--model") { Description = "Model folder.", DefaultValueFactory = _ => VaeCommands.DefaultModelDir };
+        var command = new Command("generate", "Generate a video with synchronized sound: text-, image-, first/last-frame-, reference-to-video, extension, audio-driven.")
+            { prompt, output, image, last, refs, edit, extend, audio, seconds, size, fps, seed, steps, guidance, refGuidance, negative, noAudio, sampler, model };
+        command.SetAction(result =>
+        {
+            var (w, h) = WorldCommands.ParseSize(result.GetValue(size)!);
+            if (result.GetValue(edit) is not null) throw new NotSupportedException("--edit: video editing is not trained into this model yet");
+            if (result.GetValue(fps) != 24) throw new ArgumentException("--fps: this model makes 24 frames per second");
+            var dir = result.GetValue(model)!;
+            var bundle = ModelBundle.Load(dir);
+            RgbImage? Read(string? path) => path is null ? null : MediaReader.ReadImage(path, w, h);
+            float[]? driving = result.GetValue(audio) is { } a ? MediaReader.ReadAudio(a, bundle.Codec.Audio.Config.SampleRate, maxSeconds: 15).Samples : null;
+            VideoClip? toExtend = result.GetValue(extend) is { } e ? MediaReader.ReadVideo(e, w, h, 24, maxSeconds: 15) : null;
+            var request = new GenerationRequest(result.GetValue(prompt)!, w, h, result.GetValue(seconds), result.GetValue(seed), result.GetValue(steps),
+                result.GetValue(guidance), result.GetValue(refGuidance), result.GetValue(negative)!, !result.GetValue(noAudio), result.GetValue(sampler)!,
+                Read(result.GetValue(image)), Read(result.GetValue(last)), (result.GetValue(refs) ?? []).Select(p => Read(p)!).ToList(), driving, toExtend);
+            Generator.Validate(bundle, request);
+            var generated = Generator.Generate(bundle, request, (i, n) => Console.Error.Write($"\rstep {i}/{n}"));
+            Console.Error.WriteLine();
+            var path = result.GetValue(output)!;
+            var weightsHash = Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(Path.Combine(dir, "transformer.safetensors"))))[..16].ToLowerInvariant();
+            var record = new
+            {
+                model = Path.GetFileName(Path.GetFullPath(dir)), weights_sha256 = weightsHash, prompt = request.Prompt, negative = request.Negative,
+                width = w, height = h, seconds = request.Seconds, fps = 24, seed = request.Seed, steps = request.Steps, sampler = request.Sampler,
+                guidance = request.Guidance, ref_guidance = request.ReferenceGuidance, audio = request.Audio,
+                image = result.GetValue(image), last_frame = result.GetValue(last), refs = result.GetValue(refs), extend = result.GetValue(extend), driving_audio = result.GetValue(audio),
+            };
+            var json = JsonSerializer.Serialize(record, new JsonSerializerOptions { WriteIndented = true });
+            Mp4Writer.Write(path, generated.Video, generated.Audio, new Mp4Metadata(request.Prompt, json.Replace('\n', ' ')));
+            var stem = Path.ChangeExtension(path, null);
+            var poster = generated.Video.Frames[generated.Video.Frames.Count / 2];
+            Png.Write(stem + ".png", new RgbImage(w, h, poster));
+            File.WriteAllText(stem + ".json", json);
+            Console.WriteLine($"wrote {path}, {stem}.png, {stem}.json");
+            Console.WriteLine($"generation_seconds: {generated.Seconds:F2}");
+            Console.WriteLine($"seconds_per_generated_second: {generated.Seconds / request.Seconds:F3}");
+            return 0;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,134 @@
+using Canter.Models.Blocks;
+using Canter.Tensors;
+
+namespace Canter.Models.Unified;
+
+/// <summary>What a token is; the model adds a learned vector per kind. Append only (the number is a table row).</summary>
+public enum TokenKind { Text = 0, Reference = 1, Source = 2, Video = 3, Audio = 4 }
+
+/// <summary>
+/// The token sequence of one batch: <c>[ text | reference slots | video | audio ]</c>. Every item of a batch shares the
+/// layout (so one rotary table serves all); what differs per item (prompt length, references present, which tokens are
+/// clean) goes in per-token flow times and the attention mask. Positions: video latent frame i at its time in seconds,
+/// with row and column of its patch; audio latent j at its time, off the picture grid (row = column = -1); text token
+/// k at time -2 s, row k; reference slot s at time -10 - s s with its own patch grid (a reference is not a frame).
+/// </summary>
+public sealed class SequenceLayout
+{
+    public SequenceLayout(UnifiedConfig config, int videoGroups, int rows, int cols, int audioLatents, int referenceSlots)
+    {
+        if (videoGroups < 1 || rows < 1 || cols < 1 || audioLatents < 0) throw new ArgumentException("sequence sizes must be positive");
+        if (referenceSlots < 0 || referenceSlots > config.MaxReferences) throw new ArgumentException($"{referenceSlots} reference slots; the model takes at most {config.MaxReferences}");
+        Config = config;
+        TextCount = config.TextTokens;
+        ReferenceSlots = referenceSlots;
+        Rows = rows;
+        Cols = cols;
+        VideoGroups = videoGroups;
+        AudioCount = audioLatents;
+        var kinds = new List<TokenKind>();
+        var positions = new List<float>();
+        for (int k = 0; k < TextCount; k++) { kinds.Add(TokenKind.Text); positions.AddRange([-2f, k, 0f]); }
+        for (int s = 0; s < referenceSlots; s++)
+            for (int r = 0; r < rows; r++)
+                for (int c = 0; c < cols; c++) { kinds.Add(TokenKind.Reference); positions.AddRange([-10f - s, r, c]); }
+        for (int g = 0; g < videoGroups; g++)
+            for (int r = 0; r < rows; r++)
+                for (int c = 0; c < cols; c++) { kinds.Add(TokenKind.Video); positions.AddRange([(float)config.VideoLatentTime(g), r, c]); }
+        for (int j = 0; j < audioLatents; j++) { kinds.Add(TokenKind.Audio); positions.AddRange([(float)config.AudioLatentTime(j), -1f, -1f]); }
+        Kinds = [.. kinds];
+        Positions = [.. positions];
+    }
+
+    public UnifiedConfig Config { get; }
+    public int TextCount { get; }
+    public int ReferenceSlots { get; }
+    public int Rows { get; }
+    public int Cols { get; }
+    public int VideoGroups { get; }
+    public int AudioCount { get; }
+    public int TokensPerImage => Rows * Cols;
+    public int VideoCount => VideoGroups * Rows * Cols;
+
+    /// <summary>Visual tokens: reference slots then video.</summary>
+    public int VisualCount => ReferenceSlots * TokensPerImage + VideoCount;
+
+    public int Count => TextCount + VisualCount + AudioCount;
+
+    /// <summary>Index of the first video token among the visual tokens.</summary>
+    public int VideoOffset => ReferenceSlots * TokensPerImage;
+
+    public TokenKind[] Kinds { get; }
+
+    /// <summary>(token, axis) coordinates: time in seconds, row, column.</summary>
+    public float[] Positions { get; }
+
+    public RopeTable Rope() => new(Positions, 3, SpaceTime.Bands(Config.Stack.HeadDim));
+
+    /// <summary>Attention groups for a batch: 1 marks tokens nobody attends to (prompt padding, empty reference slots).</summary>
+    public int[] Segments(IReadOnlyList<int> textLengths, IReadOnlyList<int> referencesPresent)
+    {
+        int b = textLengths.Count, n = Count;
+        var segments = new int[b * n];
+        for (int i = 0; i < b; i++)
+        {
+            for (int k = textLengths[i]; k < TextCount; k++) segments[i * n + k] = 1;
+            for (int s = referencesPresent[i]; s < ReferenceSlots; s++)
+                for (int t = 0; t < TokensPerImage; t++) segments[i * n + TextCount + s * TokensPerImage + t] = 1;
+        }
+        return segments;
+    }
+}
+
+/// <summary>Latents to tokens and back, on host arrays: video latents (Z, G, h, w) to (G (h/p) (w/p), Z p p); audio (Za, A) to (A, Za).</summary>
+public static class Patches
+{
+    public static float[] FromVideo(ReadOnlySpan<float> latent, int z, int groups, int h, int w, int p)
+    {
+        if (h % p != 0 || w % p != 0) throw new ArgumentException($"latent {h}x{w} is not a multiple of patch {p}");
+        int rows = h / p, cols = w / p, dim = z * p * p;
+        var tokens = new float[groups * rows * cols * dim];
+        for (int c = 0; c < z; c++)
+            for (int g = 0; g < groups; g++)
+                for (int y = 0; y < h; y++)
+                    for (int x = 0; x < w; x++)
+                    {
+                        int token = (g * rows + y / p) * cols + x / p;
+                        int k = (c * p + y % p) * p + x % p;
+                        tokens[token * dim + k] = latent[((c * groups + g) * h + y) * w + x];
+                    }
+        return tokens;
+    }
+
+    public static float[] ToVideo(ReadOnlySpan<float> tokens, int z, int groups, int h, int w, int p)
+    {
+        int rows = h / p, cols = w / p, dim = z * p * p;
+        var latent = new float[z * groups * h * w];
+        for (int c = 0; c < z; c++)
+            for (int g = 0; g < groups; g++)
+                for (int y = 0; y < h; y++)
+                    for (int x = 0; x < w; x++)
+                    {
+                        int token = (g * rows + y / p) * cols + x / p;
+                        int k = (c * p + y % p) * p + x % p;
+                        latent[((c * groups + g) * h + y) * w + x] = tokens[token * dim + k];
+                    }
+        return latent;
+    }
+
+    public static float[] FromAudio(ReadOnlySpan<float> latent, int z, int count)
+    {
+        var tokens = new float[count * z];
+        for (int c = 0; c < z; c++)
+            for (int j = 0; j < count; j++) tokens[j * z + c] = latent[c * count + j];
+        return tokens;
+    }
+
+    public static float[] ToAudio(ReadOnlySpan<float> tokens, int z, int count)
+    {
+        var latent = new float[z * count];
+        for (int c = 0; c < z; c++)
+            for (int j = 0; j < count; j++) latent[c * count + j] = tokens[j * z + c];
+        return latent;
+    }
+}

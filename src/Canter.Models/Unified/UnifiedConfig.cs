@@ -1,0 +1,70 @@
+using Canter.Models.Blocks;
+
+namespace Canter.Models.Unified;
+
+/// <summary>
+/// Size of the unified transformer and of the token sequence it reads. Latent rates tie it to its autoencoders:
+/// video latent frame i sits at <see cref="VideoLatentTime"/>(i) seconds, audio latent j at <see cref="AudioLatentTime"/>(j),
+/// on one rotary time axis.
+/// </summary>
+public sealed record UnifiedConfig(
+    int Width = 192,
+    int Blocks = 6,
+    int Heads = 3,
+    int MlpRatio = 4,
+    int TextTokens = 48,
+    int TextRows = 1024,
+    int VideoLatentChannels = 8,
+    int AudioLatentChannels = 16,
+    int Patch = 2,
+    int TemporalRatio = 4,
+    double FrameRate = 24,
+    double AudioLatentRate = 48,
+    int MaxReferences = 2)
+{
+    /// <summary>The shipped default: small enough to train and sample on two CPU cores.</summary>
+    public static UnifiedConfig Tiny { get; } = new();
+
+    public static UnifiedConfig Small { get; } = new(Width: 384, Blocks: 12, Heads: 6);
+
+    public static UnifiedConfig Base { get; } = new(Width: 768, Blocks: 24, Heads: 12, MlpRatio: 4, TextTokens: 96, TextRows: 8192, MaxReferences: 9);
+
+    public static UnifiedConfig Preset(string name) => name.ToLowerInvariant() switch
+    {
+        "tiny" => Tiny,
+        "small" => Small,
+        "base" => Base,
+        _ => throw new ArgumentException($"unknown model preset '{name}' (tiny, small, base)"),
+    };
+
+    public DitConfig Stack => new(Width, Blocks, Heads, MlpRatio);
+
+    /// <summary>Values in one visual token: a Patch x Patch square of video latents.</summary>
+    public int VisualTokenSize => VideoLatentChannels * Patch * Patch;
+
+    public UnifiedConfig Validate()
+    {
+        Stack.Validate();
+        if (TextTokens < 1 || TextRows < 3) throw new ArgumentException("text sizes are too small");
+        if (VideoLatentChannels < 1 || AudioLatentChannels < 1 || Patch < 1) throw new ArgumentException("latent sizes must be positive");
+        if (MaxReferences < 0 || MaxReferences > 9) throw new ArgumentException($"max references {MaxReferences} must be in [0, 9]");
+        if (SpaceTime.Bands(Stack.HeadDim).Any(b => b < 1)) throw new ArgumentException($"head width {Stack.HeadDim} is too small for three rotary axes");
+        return this;
+    }
+
+    /// <summary>Seconds of video latent frame <paramref name="i"/>: frame 0 alone, then the middle of each group of r frames.</summary>
+    public double VideoLatentTime(int i) => i == 0 ? 0 : (TemporalRatio * (i - 1) + 1 + (TemporalRatio - 1) / 2.0) / FrameRate;
+
+    /// <summary>Seconds of the middle of audio latent <paramref name="j"/>.</summary>
+    public double AudioLatentTime(int j) => (j + 0.5) / AudioLatentRate;
+
+    /// <summary>Parameters, counted from the layer sizes.</summary>
+    public long ParameterCount =>
+        (long)TextRows * Width + 5L * Width                                     // text table, modality table
+        + (long)(VisualTokenSize + 1) * Width * 2 + (long)(AudioLatentChannels + 1) * Width * 2 // in and out projections
+        + 256L * Width + Width + (long)Width * 8 * Width + 8L * Width           // time embedding MLP (6 block + 2 final)
+        + Blocks * Stack.ParametersPerBlock;
+
+    /// <summary>Forward FLOPs of one sequence of <paramref name="tokens"/> tokens.</summary>
+    public double ForwardFlops(int tokens) => Stack.ForwardFlops(1, tokens) + 2.0 * tokens * Width * 8 * Width;
+}

@@ -1,0 +1,103 @@
+using Canter.Models.Blocks;
+using Canter.Tensors;
+using Canter.Tensors.Nn;
+
+namespace Canter.Models.Unified;
+
+/// <summary>One batch of sequences: text rows, visual and audio tokens, each token's flow time, and the attention groups.</summary>
+/// <param name="TextRows">(B * L) embedding rows.</param>
+/// <param name="Visual">(B, Nv, Dv) reference and video tokens.</param>
+/// <param name="Audio">(B, Na, Da) audio tokens.</param>
+/// <param name="Times">(B * N) flow time of every token; 0 is clean.</param>
+/// <param name="Segments">(B * N) attention groups (see <see cref="SequenceLayout.Segments"/>).</param>
+public sealed record SequenceBatch(int[] TextRows, Tensor Visual, Tensor Audio, float[] Times, int[] Segments)
+{
+    public int Batch => Visual.Dim(0);
+}
+
+/// <summary>
+/// The unified single-stream transformer: text, reference, video and audio tokens in one sequence through one stack of
+/// DiT blocks with full self-attention. Each token gets its kind's learned vector and its own flow time's adaLN
+/// modulation; positions are rotary in a space-time shared by picture and sound. It predicts the flow velocity of every
+/// visual and audio token (the loss keeps the noisy ones).
+/// </summary>
+public sealed class UnifiedTransformer : Module
+{
+    private const int TimeFeatures = 256;
+
+    public UnifiedTransformer(UnifiedConfig config, ulong seed = 0)
+    {
+        Config = config.Validate();
+        int c = config.Width;
+        TextTable = RegisterParameter("text_embedding", Tensor.Randn([config.TextRows, c], seed * 100 + 1, std: 0.02f));
+        KindTable = RegisterParameter("kind_embedding", Tensor.Randn([5, c], seed * 100 + 2, std: 0.02f));
+        VisualIn = RegisterModule("visual_in", new Linear(config.VisualTokenSize, c, seed: seed * 100 + 3));
+        AudioIn = RegisterModule("audio_in", new Linear(config.AudioLatentChannels, c, seed: seed * 100 + 4));
+        Time1 = RegisterModule("time_mlp.0", new Linear(TimeFeatures, c, seed: seed * 100 + 5));
+        Time2 = RegisterModule("time_mlp.2", new Linear(c, 8 * c, seed: seed * 100 + 6));
+        Stack = RegisterModule("stack", new DitStack(config.Stack, seed * 100 + 7));
+        VisualOut = RegisterModule("visual_out", new Linear(c, config.VisualTokenSize, seed: seed * 100 + 8));
+        AudioOut = RegisterModule("audio_out", new Linear(c, config.AudioLatentChannels, seed: seed * 100 + 9));
+        // start as the zero velocity predictor, as DiT does, so early steps do not fight random outputs
+        VisualOut.Weight.Backend.Fill(VisualOut.Weight, 0f);
+        AudioOut.Weight.Backend.Fill(AudioOut.Weight, 0f);
+    }
+
+    public UnifiedConfig Config { get; }
+    public Tensor TextTable { get; }
+    public Tensor KindTable { get; }
+    public Linear VisualIn { get; }
+    public Linear AudioIn { get; }
+    public Linear Time1 { get; }
+    public Linear Time2 { get; }
+    public DitStack Stack { get; }
+    public Linear VisualOut { get; }
+    public Linear AudioOut { get; }
+
+    /// <summary>Sequences -> velocity predictions for the visual (B, Nv, Dv) and audio (B, Na, Da) tokens.</summary>
+    public (Tensor Visual, Tensor Audio) Forward(SequenceBatch batch, SequenceLayout layout, RopeTable rope)
+    {
+        int b = batch.Batch, n = layout.Count, c = Config.Width, l = layout.TextCount;
+        if (batch.Visual.Rank != 3 || batch.Visual.Dim(1) != layout.VisualCount || batch.Visual.Dim(2) != Config.VisualTokenSize)
+            throw new ArgumentException($"visual tokens {batch.Visual.ShapeString} do not fit the layout ({layout.VisualCount} x {Config.VisualTokenSize})");
+        if (batch.Audio.Rank != 3 || batch.Audio.Dim(0) != b || batch.Audio.Dim(1) != layout.AudioCount || batch.Audio.Dim(2) != Config.AudioLatentChannels)
+            throw new ArgumentException($"audio tokens {batch.Audio.ShapeString} do not fit the layout ({layout.AudioCount} x {Config.AudioLatentChannels})");
+        if (batch.TextRows.Length != b * l || batch.Times.Length != b * n || batch.Segments.Length != b * n)
+            throw new ArgumentException("text rows, times and segments must cover every token of every item");
+
+        var text = Ops.Embedding(TextTable, batch.TextRows, [b, l]);                   // (B, L, C)
+        var visual = VisualIn.Forward(batch.Visual);                                   // (B, Nv, C)
+        var audio = AudioIn.Forward(batch.Audio);                                      // (B, Na, C)
+        var x = Ops.Concat([text, visual, audio], 1);                                  // (B, N, C)
+        var kinds = Ops.Embedding(KindTable, layout.Kinds.Select(k => (int)k).ToArray(), [n, 1]); // (N, 1, C)
+        x = Ops.Add(x, Ops.Reshape(kinds, n, c));                                      // (B, N, C)
+
+        var features = Tensor.FromArray(TimeFeaturesOf(batch.Times), [b, n, TimeFeatures], x.Backend); // (B, N, 256)
+        var hidden = Ops.Silu(Time1.Forward(features));                                // (B, N, C)
+        var mod = Ops.Reshape(Time2.Forward(hidden), b, n, 8, c);                      // (B, N, 8, C)
+        var parts = Ops.Split(mod, 2, 6, 2);
+        var e = parts[0];                                                              // (B, N, 6, C) for the blocks
+        var final = Ops.Split(parts[1], 2, 1, 1);                                      // final shift, scale
+
+        x = Stack.ForwardMasked(x, e, rope, batch.Segments);                           // (B, N, C)
+        var h = Ops.ModulatedLayerNorm(x, Ops.Squeeze(final[0], 2), Ops.Squeeze(final[1], 2), Config.Stack.NormEps);
+        var split = Ops.Split(h, 1, l, layout.VisualCount, layout.AudioCount);
+        return (VisualOut.Forward(split[1]), AudioOut.Forward(split[2]));
+    }
+
+    /// <summary>Sinusoidal features of 1000 t: cosines then sines over 128 frequencies, (count, 256) row-major.</summary>
+    public static float[] TimeFeaturesOf(float[] times)
+    {
+        const int half = TimeFeatures / 2;
+        var f = new float[times.Length * TimeFeatures];
+        for (int i = 0; i < times.Length; i++)
+            for (int k = 0; k < half; k++)
+            {
+                double freq = Math.Exp(-Math.Log(10000) * k / half);
+                double a = 1000.0 * times[i] * freq;
+                f[i * TimeFeatures + k] = (float)Math.Cos(a);
+                f[i * TimeFeatures + half + k] = (float)Math.Sin(a);
+            }
+        return f;
+    }
+}

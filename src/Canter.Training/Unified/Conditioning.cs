@@ -1,0 +1,106 @@
+using Canter.Models.Autoencoders;
+using Canter.Models.Unified;
+using Canter.Tensors;
+using Canter.Tensors.Autograd;
+using Canter.Training.Autoencoders;
+
+namespace Canter.Training.Unified;
+
+/// <summary>
+/// Per-channel statistics that put latents near zero mean and unit variance before they become tokens (the
+/// transformer's flow assumes noise of unit scale). Measured once on training clips and stored with the model.
+/// </summary>
+public sealed record LatentStats(float[] VideoMean, float[] VideoStd, float[] AudioMean, float[] AudioStd)
+{
+    public static LatentStats Measure(IReadOnlyList<(float[] Video, int VideoChannels, float[] Audio, int AudioChannels)> samples)
+    {
+        var (vm, vs) = Moments(samples.Select(s => (s.Video, s.VideoChannels)));
+        var (am, asd) = Moments(samples.Select(s => (s.Audio, s.AudioChannels)));
+        return new LatentStats(vm, vs, am, asd);
+    }
+
+    private static (float[] Mean, float[] Std) Moments(IEnumerable<(float[] Data, int Channels)> items)
+    {
+        double[]? sum = null, sq = null;
+        long[]? count = null;
+        foreach (var (data, channels) in items)
+        {
+            sum ??= new double[channels];
+            sq ??= new double[channels];
+            count ??= new long[channels];
+            int per = data.Length / channels;
+            for (int c = 0; c < channels; c++)
+                for (int i = 0; i < per; i++)
+                {
+                    double v = data[c * per + i];
+                    sum[c] += v;
+                    sq[c] += v * v;
+                    count[c]++;
+                }
+        }
+        if (sum is null) throw new ArgumentException("no samples to measure latent statistics on");
+        var mean = new float[sum.Length];
+        var std = new float[sum.Length];
+        for (int c = 0; c < sum.Length; c++)
+        {
+            double m = sum[c] / count![c];
+            mean[c] = (float)m;
+            std[c] = (float)Math.Sqrt(Math.Max(1e-8, sq![c] / count[c] - m * m));
+        }
+        return (mean, std);
+    }
+
+    /// <summary>(C, ...) channel-major latents, normalised in place (or back with <paramref name="inverse"/>).</summary>
+    public static void Apply(float[] latent, float[] mean, float[] std, bool inverse = false)
+    {
+        int channels = mean.Length, per = latent.Length / channels;
+        for (int c = 0; c < channels; c++)
+            for (int i = 0; i < per; i++)
+            {
+                ref float v = ref latent[c * per + i];
+                v = inverse ? v * std[c] + mean[c] : (v - mean[c]) / std[c];
+            }
+    }
+}
+
+/// <summary>The autoencoders of a model, with helpers that turn media into normalised tokens and back.</summary>
+public sealed class LatentCodec(VideoAutoencoder video, AudioAutoencoder audio)
+{
+    public VideoAutoencoder Video { get; } = video;
+    public AudioAutoencoder Audio { get; } = audio;
+
+    public static LatentCodec Load(string modelDir) => new(
+        AutoencoderFiles.LoadVideo(Path.Combine(modelDir, "video_vae.safetensors")),
+        AutoencoderFiles.LoadAudio(Path.Combine(modelDir, "audio_vae.safetensors")));
+
+    /// <summary>RGB frames (1 + r k of them, sizes multiples of the spatial ratio) -> latent means (Z, G, h, w) on the host.</summary>
+    public float[] EncodeFrames(IReadOnlyList<byte[]> frames, int width, int height)
+    {
+        using var scope = TensorScope.Begin();
+        var x = MediaTensors.FromFrames(frames, width, height, Video.Config);
+        return Video.EncodeTiled(x).ToArray();
+    }
+
+    /// <summary>Samples at the audio autoencoder's rate -> latent means (Za, A) on the host.</summary>
+    public float[] EncodeAudio(float[] samples)
+    {
+        using var scope = TensorScope.Begin();
+        using var noGrad = Tape.NoGrad();
+        return Audio.Encode(MediaTensors.FromSamples(samples, Audio.Config)).Mean.ToArray();
+    }
+
+    public byte[][] DecodeFrames(float[] latent, int groups, int h, int w, int frames, int width, int height)
+    {
+        using var scope = TensorScope.Begin();
+        var z = Tensor.FromArray(latent, [1, Video.Config.LatentChannels, groups, h, w]);
+        return MediaTensors.ToFrames(Video.DecodeTiled(z), frames, width, height);
+    }
+
+    public float[] DecodeAudio(float[] latent, int count, int samples)
+    {
+        using var scope = TensorScope.Begin();
+        using var noGrad = Tape.NoGrad();
+        var z = Tensor.FromArray(latent, [1, Audio.Config.LatentChannels, count]);
+        return MediaTensors.ToSamples(Audio.Decode(z), samples);
+    }
+}

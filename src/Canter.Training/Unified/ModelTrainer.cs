@@ -1,0 +1,287 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Canter.Media;
+using Canter.Models.Unified;
+using Canter.Tensors;
+using Canter.Tensors.Autograd;
+using Canter.Tensors.Optim;
+using Canter.Training.Logging;
+using Canter.World;
+
+namespace Canter.Training.Unified;
+
+public sealed record ModelTrainingOptions(
+    string Out,
+    int Steps,
+    string Preset = "tiny",
+    string Autoencoders = "models/canter-tiny",
+    int Batch = 2,
+    float LearningRate = 3e-4f,
+    int WarmupSteps = 50,
+    ulong Seed = 1,
+    int CheckpointEvery = 100,
+    int LogEvery = 5,
+    int SampleEvery = 0,
+    int Width = 128,
+    int Height = 128,
+    float Seconds = 4f,
+    float EmaDecay = 0.999f)
+{
+    public ModelTrainingOptions Validate()
+    {
+        if (Steps < 1 || Steps > 10_000_000) throw new ArgumentException($"--steps {Steps} must be in [1, 10000000]");
+        if (Batch < 1 || Batch > 64) throw new ArgumentException($"--batch {Batch} must be in [1, 64]");
+        if (!(LearningRate > 0 && LearningRate < 1)) throw new ArgumentException($"--lr {LearningRate} must be in (0, 1)");
+        if (CheckpointEvery < 1 || LogEvery < 1 || SampleEvery < 0) throw new ArgumentException("--checkpoint-every and --log-every must be positive, --sample-every not negative");
+        if (!(Seconds >= 0.5f && Seconds <= 15f)) throw new ArgumentException($"--seconds {Seconds} must be in [0.5, 15]");
+        if (!(EmaDecay is >= 0f and < 1f)) throw new ArgumentException($"--ema {EmaDecay} must be in [0, 1)");
+        UnifiedConfig.Preset(Preset);
+        return this;
+    }
+}
+
+/// <summary>
+/// Trains the unified transformer with rectified flow on the world: every batch mixes the modes (text-, image-,
+/// first-and-last-frame-, reference-to-video, extension, audio-driven) as patterns of clean and noisy tokens; flow times
+/// are logit-normal with a shift; prompts and references are dropped at random for guidance; EMA weights are what it
+/// ships. Checkpoints (weights, EMA, optimizer, step) resume exactly; per-modality losses go to losses.csv and .png;
+/// with --sample-every it renders a validation prompt to samples/step-N.mp4 with the EMA weights.
+/// </summary>
+public static class ModelTrainer
+{
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+
+    public static long Run(ModelTrainingOptions o, Action<string> log, CancellationToken cancel = default)
+    {
+        o.Validate();
+        var config = UnifiedConfig.Preset(o.Preset);
+        var codec = LatentCodec.Load(o.Autoencoders);
+        if (codec.Video.Config.LatentChannels != config.VideoLatentChannels || codec.Audio.Config.LatentChannels != config.AudioLatentChannels)
+            throw new ArgumentException($"the autoencoders in {o.Autoencoders} make {codec.Video.Config.LatentChannels}/{codec.Audio.Config.LatentChannels} latent channels; preset {o.Preset} expects {config.VideoLatentChannels}/{config.AudioLatentChannels}");
+        int unit = codec.Video.Config.SpatialRatio * config.Patch;
+        if (o.Width % unit != 0 || o.Height % unit != 0) throw new ArgumentException($"--size must be a multiple of {unit} on both sides");
+        RunFolder.Claim(o.Out, JsonSerializer.Serialize(new { o.Preset, o.Seed, o.Width, o.Height, o.Seconds, o.Batch, config }, Json));
+        var examples = new WorldExamples(codec, config, o.Width, o.Height, o.Seconds);
+        int ratio = codec.Video.Config.SpatialRatio;
+        var layout = new SequenceLayout(config, codec.Video.Config.LatentFrames(examples.Frames), o.Height / ratio / config.Patch, o.Width / ratio / config.Patch,
+            examples.Samples / codec.Audio.Config.Hop, config.MaxReferences);
+
+        // vocabulary and latent statistics: fixed at the first start, kept in the run folder
+        var vocabPath = Path.Combine(o.Out, "vocabulary.json");
+        var statsPath = Path.Combine(o.Out, "latent_stats.json");
+        if (!File.Exists(vocabPath))
+        {
+            var captions = Enumerable.Range(0, 3000).SelectMany(i =>
+            {
+                ulong seed = Splits.Seed(Split.Train, i);
+                var scene = SceneGenerator.Generate(seed, o.Seconds);
+                return WorldExamples.CaptionsOf(i % 3 == 0 ? Variations.MultiShot(scene) : scene).Append(Variations.Edit(scene, seed).Instruction);
+            });
+            File.WriteAllText(vocabPath, JsonSerializer.Serialize(TextTokens.Build(captions, config.TextRows).Ids));
+        }
+        var text = new TextTokens(JsonSerializer.Deserialize<int[]>(File.ReadAllText(vocabPath)) ?? throw new InvalidDataException($"{vocabPath} is empty"));
+        if (!File.Exists(statsPath))
+        {
+            var raw = Enumerable.Range(0, 8).Select(i => examples.EncodeRaw(1_000_000 + i))
+                .Select(e => (e.Video, config.VideoLatentChannels, e.Audio, config.AudioLatentChannels)).ToList();
+            File.WriteAllText(statsPath, JsonSerializer.Serialize(LatentStats.Measure(raw)));
+        }
+        var stats = JsonSerializer.Deserialize<LatentStats>(File.ReadAllText(statsPath)) ?? throw new InvalidDataException($"{statsPath} is empty");
+
+        var model = new UnifiedTransformer(config, o.Seed);
+        var ema = new Ema(model, o.EmaDecay);
+        var optimizer = new AdamW(model.Parameters(), new AdamWOptions(o.LearningRate, 0.9f, 0.99f, 1e-8f, 0.01f));
+        long start = 0;
+        var checkpoint = RunFolder.Checkpoint(o.Out);
+        if (checkpoint is not null)
+        {
+            start = RunFolder.ReadStep(checkpoint);
+            model.Load(Path.Combine(checkpoint, "model.safetensors"));
+            ema.Load(Path.Combine(checkpoint, "ema.safetensors"));
+            optimizer.Load(Path.Combine(checkpoint, "optimizer.safetensors"));
+            log($"resuming from step {start} of {o.Steps}");
+        }
+        log($"training canter {o.Preset} ({model.ParameterCount:N0} parameters, {text.Rows} text rows) on the world at {o.Width}x{o.Height}, {examples.Frames} frames, batch {o.Batch}");
+
+        var schedule = new CosineSchedule(o.LearningRate, o.WarmupSteps, o.Steps);
+        var csv = new TrainingLog(Path.Combine(o.Out, "losses.csv"), ["loss", "video", "audio", "lr", "seconds"], start);
+        var clock = Stopwatch.StartNew();
+        var sums = new double[3];
+        int counted = 0;
+        long s = start;
+        bool interrupted = false;
+        TransformerManifest Manifest(long steps) => new(config, [.. text.Ids], stats, o.Width, o.Height, o.Seconds, steps, o.Seed);
+        void Save(long step) => RunFolder.SaveCheckpoint(o.Out, step, dir =>
+        {
+            model.Save(Path.Combine(dir, "model.safetensors"));
+            ema.Save(Path.Combine(dir, "ema.safetensors"));
+            optimizer.Save(Path.Combine(dir, "optimizer.safetensors"));
+        });
+        while (s < o.Steps)
+        {
+            if (cancel.IsCancellationRequested) { interrupted = true; break; }
+            s++;
+            optimizer.LearningRate = schedule.At(s - 1);
+            using (TensorScope.Begin())
+            {
+                var items = Enumerable.Range(0, o.Batch).Select(j => examples.Encode(s * o.Batch + j, stats)).ToList();
+                var (loss, video, audio) = Step(model, config, text, items, layout, s, o);
+                loss.Backward();
+                GradClip.ClipByGlobalNorm(model.Parameters().Select(p => p.Value), 1f);
+                optimizer.Step();
+                model.ZeroGrad();
+                ema.Update();
+                sums[0] += loss.Item();
+                sums[1] += video;
+                sums[2] += audio;
+                counted++;
+            }
+            if (!double.IsFinite(sums[0])) throw new InvalidOperationException($"loss is not finite at step {s}; the last checkpoint is intact, lower --lr and resume");
+            if (s % o.LogEvery == 0 || s == o.Steps)
+            {
+                var means = sums.Select(v => v / counted).ToArray();
+                csv.Append(s, [.. means, optimizer.LearningRate, clock.Elapsed.TotalSeconds]);
+                double perStep = clock.Elapsed.TotalSeconds / (s - start);
+                log($"step {s}/{o.Steps}  loss {means[0]:G4}  video {means[1]:G4}  audio {means[2]:G4}  {perStep:F2} s/step  eta {TimeSpan.FromSeconds(perStep * (o.Steps - s)):hh\\:mm\\:ss}");
+                Array.Clear(sums);
+                counted = 0;
+            }
+            if (s % o.CheckpointEvery == 0 && s < o.Steps)
+            {
+                Save(s);
+                TryPlot(o);
+            }
+            if (o.SampleEvery > 0 && s % o.SampleEvery == 0) RenderSample(o, model, ema, codec, text, stats, Manifest(s), s, log);
+        }
+        Save(s);
+        TryPlot(o);
+        if (!interrupted)
+        {
+            var shipped = new UnifiedTransformer(config);
+            ema.CopyTo(shipped);
+            ModelBundle.Save(o.Out, shipped, Manifest(s));
+            log($"wrote {Path.Combine(o.Out, "transformer.safetensors")} (EMA weights) and transformer.json");
+        }
+        return s;
+    }
+
+    private static void TryPlot(ModelTrainingOptions o)
+    {
+        try { TrainingLog.Plot(Path.Combine(o.Out, "losses.csv"), Path.Combine(o.Out, "losses.png"), ["loss", "video", "audio"], "unified transformer"); }
+        catch (Exception e) when (e is not OutOfMemoryException) { Console.Error.WriteLine($"warning: could not plot losses: {e.Message}"); }
+    }
+
+    private static void RenderSample(ModelTrainingOptions o, UnifiedTransformer model, Ema ema, LatentCodec codec, TextTokens text, LatentStats stats,
+        TransformerManifest manifest, long step, Action<string> log)
+    {
+        var shadow = new UnifiedTransformer(manifest.Config);
+        ema.CopyTo(shadow);
+        var bundle = new ModelBundle(shadow, text, stats, codec, manifest);
+        var scene = SceneGenerator.Generate(Splits.Seed(Split.Validation, 0), o.Seconds);
+        var result = Generator.Generate(bundle, new GenerationRequest(Captions.Short(scene), o.Width, o.Height, o.Seconds, Seed: 7, Steps: 8));
+        var dir = Path.Combine(o.Out, "samples");
+        Directory.CreateDirectory(dir);
+        var path = Path.Combine(dir, $"step-{step}.mp4");
+        Mp4Writer.Write(path, result.Video, result.Audio, new Mp4Metadata(Captions.Short(scene), $"canter training sample step={step}"));
+        log($"sample: {path} ({Captions.Short(scene)})");
+    }
+
+    /// <summary>One batch: builds the sequences of the items' modes, runs the model, returns the loss and its per-modality parts.</summary>
+    internal static (Tensor Loss, double Video, double Audio) Step(UnifiedTransformer model, UnifiedConfig config, TextTokens text, IReadOnlyList<Example> items,
+        SequenceLayout layout, long step, ModelTrainingOptions o)
+    {
+        int b = items.Count;
+        int dv = config.VisualTokenSize, da = config.AudioLatentChannels;
+        int perImage = layout.TokensPerImage, videoCount = layout.VideoCount, audioCount = layout.AudioCount, groups = layout.VideoGroups;
+        foreach (var item in items)
+            if (item.Video.Length != videoCount * dv || item.Audio.Length != audioCount * da)
+                throw new InvalidDataException("a training clip's latents do not fit the sequence layout (clips must share size and duration)");
+        int n = layout.Count, nv = layout.VisualCount;
+        var rows = new int[b * layout.TextCount];
+        var visual = new float[b * nv * dv];
+        var target = new float[b * nv * dv];
+        var visualWeight = new float[b * nv];
+        var audio = new float[b * audioCount * da];
+        var audioTarget = new float[b * audioCount * da];
+        var audioWeight = new float[b * audioCount];
+        var times = new float[b * n];
+        var textLengths = new int[b];
+        var refsPresent = new int[b];
+        for (int j = 0; j < b; j++)
+        {
+            var item = items[j];
+            var rng = new WorldRandom(o.Seed * 0x9E3779B97F4A7C15UL ^ (ulong)(step * 131 + j));
+            double u = rng.NextFloat();
+            var mode = u switch
+            {
+                < 0.40 => Mode.TextToVideo,
+                < 0.55 => Mode.ImageToVideo,
+                < 0.65 => Mode.FirstLastFrame,
+                < 0.75 => Mode.Extension,
+                < 0.90 => Mode.ReferenceToVideo,
+                _ => Mode.AudioDriven,
+            };
+            string caption = item.Captions[rng.Next(item.Captions.Count)];
+            var (r, len) = TextTokens.Encode(caption).Count <= layout.TextCount ? text.ToRows(caption, layout.TextCount) : text.ToRows(item.Captions[0], layout.TextCount);
+            if (rng.NextFloat() < 0.1f) { r = new int[layout.TextCount]; len = 0; }   // prompt dropped: the unconditional branch of guidance
+            Array.Copy(r, 0, rows, j * layout.TextCount, layout.TextCount);
+            textLengths[j] = len;
+            int refs = mode == Mode.ReferenceToVideo && rng.NextFloat() >= 0.1f ? Math.Min(item.References.Count, config.MaxReferences) : 0;
+            refsPresent[j] = refs;
+            for (int k = 0; k < refs; k++) Array.Copy(item.References[k], 0, visual, (j * nv + k * perImage) * dv, perImage * dv);
+
+            // logit-normal flow time, shifted toward noise (more tokens than an image: harder to denoise early)
+            double normal = Math.Sqrt(-2 * Math.Log(Math.Max(1e-7, rng.NextFloat()))) * Math.Cos(2 * Math.PI * rng.NextFloat());
+            float t = (float)(1 / (1 + Math.Exp(-normal)));
+            t = 3f * t / (1 + 2f * t);
+            var cleanGroups = new bool[groups];
+            if (mode is Mode.ImageToVideo or Mode.FirstLastFrame) cleanGroups[0] = true;
+            if (mode == Mode.FirstLastFrame) cleanGroups[groups - 1] = true;
+            if (mode == Mode.Extension) for (int g = 0; g < 1 + rng.Next(Math.Max(1, groups / 2)); g++) cleanGroups[g] = true;
+            bool audioClean = mode == Mode.AudioDriven;
+
+            var noise = new float[videoCount * dv + audioCount * da];
+            Canter.Tensors.Rng.Philox.FillNormal(noise, o.Seed ^ 0xA5A5UL, (ulong)((step * b + j) * noise.Length), 1f);
+            for (int tok = 0; tok < videoCount; tok++)
+            {
+                bool clean = cleanGroups[tok / perImage];
+                int vi = layout.VideoOffset + tok;
+                times[j * n + layout.TextCount + vi] = clean ? 0 : t;
+                visualWeight[j * nv + vi] = clean ? 0 : 1;
+                for (int k = 0; k < dv; k++)
+                {
+                    float x0 = item.Video[tok * dv + k], e = noise[tok * dv + k];
+                    visual[(j * nv + vi) * dv + k] = clean ? x0 : (1 - t) * x0 + t * e;
+                    target[(j * nv + vi) * dv + k] = e - x0;
+                }
+            }
+            for (int a = 0; a < audioCount; a++)
+            {
+                times[j * n + layout.TextCount + nv + a] = audioClean ? 0 : t;
+                audioWeight[j * audioCount + a] = audioClean ? 0 : 1;
+                for (int k = 0; k < da; k++)
+                {
+                    float x0 = item.Audio[a * da + k], e = noise[videoCount * dv + a * da + k];
+                    audio[(j * audioCount + a) * da + k] = audioClean ? x0 : (1 - t) * x0 + t * e;
+                    audioTarget[(j * audioCount + a) * da + k] = e - x0;
+                }
+            }
+        }
+        var batch = new SequenceBatch(rows, Tensor.FromArray(visual, [b, nv, dv]), Tensor.FromArray(audio, [b, audioCount, da]), times,
+            layout.Segments(textLengths, refsPresent));
+        var (pv, pa) = model.Forward(batch, layout, layout.Rope());   // (B, Nv, Dv), (B, Na, Da)
+        var videoLoss = WeightedMse(pv, Tensor.FromArray(target, [b, nv, dv]), visualWeight, [b, nv, 1]);
+        var audioLoss = WeightedMse(pa, Tensor.FromArray(audioTarget, [b, audioCount, da]), audioWeight, [b, audioCount, 1]);
+        var loss = Ops.Add(videoLoss, audioLoss);
+        return (loss, videoLoss.Item(), audioLoss.Item());
+    }
+
+    /// <summary>Mean squared error over the tokens whose weight is 1: sum(w (p - y)^2) / (sum(w) D).</summary>
+    private static Tensor WeightedMse(Tensor prediction, Tensor target, float[] weights, int[] shape)
+    {
+        float total = Math.Max(1f, weights.Sum()) * prediction.Dim(2);
+        var w = Tensor.FromArray(weights, shape);
+        var squared = Ops.Mul(Ops.Square(Ops.Sub(prediction, target)), w);
+        return Ops.Scale(Ops.SumAll(squared), 1f / total);
+    }
+}
