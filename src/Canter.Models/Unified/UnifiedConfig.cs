@@ -61,7 +61,8 @@ public sealed record UnifiedConfig(
     /// <summary>Parameters, counted from the layer sizes.</summary>
     public long ParameterCount =>
         (long)TextRows * Width + 5L * Width                                     // text table, modality table
-        + (long)(VisualTokenSize + 1) * Width * 2 + (long)(AudioLatentChannels + 1) * Width * 2 // in and out projections
+        + 2L * VisualTokenSize * Width + Width + VisualTokenSize                  // visual in and out projections
+        + 2L * AudioLatentChannels * Width + Width + AudioLatentChannels          // audio in and out projections
         + 256L * Width + Width + (long)Width * 8 * Width + 8L * Width           // time embedding MLP (6 block + 2 final)
         + Blocks * Stack.ParametersPerBlock;
 

@@ -1,0 +1,95 @@
+using Canter.Models.Unified;
+using Canter.Tensors;
+using Canter.Tensors.Autograd;
+
+namespace Canter.Models.Tests;
+
+/// <summary>The unified transformer's sequence: token layout and positions, latent patches, masks, text rows, sizes.</summary>
+public sealed class UnifiedTests
+{
+    private static readonly UnifiedConfig Small = new(Width: 48, Blocks: 2, Heads: 2, TextTokens: 6, TextRows: 32, VideoLatentChannels: 2, AudioLatentChannels: 3, Patch: 2, MaxReferences: 1);
+
+    [Fact]
+    public void PatchesRoundTrip()
+    {
+        int z = 3, g = 2, h = 4, w = 6, p = 2;
+        var latent = Enumerable.Range(0, z * g * h * w).Select(i => (float)i).ToArray();
+        var tokens = Patches.FromVideo(latent, z, g, h, w, p);
+        Assert.Equal(latent, Patches.ToVideo(tokens, z, g, h, w, p));
+        // token 0 holds channel 0's top-left 2x2 square first
+        Assert.Equal([latent[0], latent[1], latent[w], latent[w + 1]], tokens[..4]);
+        var audio = Enumerable.Range(0, 3 * 5).Select(i => (float)i).ToArray();
+        Assert.Equal(audio, Patches.ToAudio(Patches.FromAudio(audio, 3, 5), 3, 5));
+        Assert.Throws<ArgumentException>(() => Patches.FromVideo(latent, z, g, h, 5, p));
+    }
+
+    [Fact]
+    public void LayoutPutsPictureAndSoundOnOneClock()
+    {
+        var config = UnifiedConfig.Tiny;
+        var layout = new SequenceLayout(config, videoGroups: 25, rows: 8, cols: 8, audioLatents: 192, referenceSlots: 2);
+        Assert.Equal(config.TextTokens + 2 * 64 + 25 * 64 + 192, layout.Count);
+        // video latent frame 1 covers frames 1..4 (middle 2.5 / 24 s); audio latent j sits at (j + 0.5) / 48 s
+        Assert.Equal(2.5 / 24, config.VideoLatentTime(1), 6);
+        Assert.Equal(0.5 / 48, config.AudioLatentTime(0), 6);
+        // every video latent frame has an audio latent within half an audio latent (about 10 ms) of its time
+        int firstVideo = layout.TextCount + layout.VideoOffset, firstAudio = layout.TextCount + layout.VisualCount;
+        for (int g = 0; g < 25; g++)
+        {
+            float t = layout.Positions[(firstVideo + g * 64) * 3];
+            int j = Math.Clamp((int)Math.Round(t * 48 - 0.5), 0, 191);
+            Assert.True(Math.Abs(layout.Positions[(firstAudio + j) * 3] - t) <= 1 / 96f + 1e-6f, $"latent frame {g} at {t} s");
+        }
+        Assert.Equal(TokenKind.Reference, layout.Kinds[layout.TextCount]);
+        Assert.Equal(TokenKind.Audio, layout.Kinds[^1]);
+        Assert.Throws<ArgumentException>(() => new SequenceLayout(config, 25, 8, 8, 192, config.MaxReferences + 1));
+    }
+
+    [Fact]
+    public void MaskedTokensDoNotChangeTheOutput()
+    {
+        using var _ = Tape.NoGrad();
+        var model = new UnifiedTransformer(Small, seed: 3);
+        // the output heads start at zero; give them weights so outputs depend on the input
+        foreach (var (name, p) in model.Parameters().Where(p => p.Name.EndsWith("_out.weight", StringComparison.Ordinal)))
+            p.Backend.Copy(p, Tensor.Randn(p.Shape, seed: 9, std: 0.5f));
+        var layout = new SequenceLayout(Small, videoGroups: 2, rows: 2, cols: 2, audioLatents: 4, referenceSlots: 1);
+        var visual = Tensor.Randn([1, layout.VisualCount, Small.VisualTokenSize], seed: 1);
+        var audio = Tensor.Randn([1, layout.AudioCount, Small.AudioLatentChannels], seed: 2);
+        var times = Enumerable.Range(0, layout.Count).Select(i => i < layout.TextCount ? 0f : 0.5f).ToArray();
+        var segments = layout.Segments([3], [0]);                      // three prompt tokens, the reference slot empty
+        var (v1, a1) = model.Forward(new SequenceBatch([5, 6, 7, 0, 0, 0], visual, audio, times, segments), layout, layout.Rope());
+        // other pad rows and other contents in the empty reference slot: the video and audio outputs stay the same
+        var other = visual.ToArray();
+        for (int i = 0; i < layout.TokensPerImage * Small.VisualTokenSize; i++) other[i] = 42f;
+        var (v2, a2) = model.Forward(new SequenceBatch([5, 6, 7, 9, 1, 2], Tensor.FromArray(other, visual.Shape), audio, times, segments), layout, layout.Rope());
+        var x1 = v1.ToArray();
+        var x2 = v2.ToArray();
+        for (int i = layout.VideoOffset * Small.VisualTokenSize; i < x1.Length; i++) Assert.Equal(x1[i], x2[i], 5);
+        Assert.Equal(a1.ToArray(), a2.ToArray());
+        // a real prompt token does change it
+        var (v3, _) = model.Forward(new SequenceBatch([5, 6, 8, 0, 0, 0], visual, audio, times, segments), layout, layout.Rope());
+        Assert.NotEqual(x1[^1], v3.ToArray()[^1]);
+    }
+
+    [Fact]
+    public void TextRowsCoverTheCaptionsAndRefuseLongPrompts()
+    {
+        var text = TextTokens.Build(["A red ball bounces", "A blue star spins"], maxRows: 64);
+        var (rows, length) = text.ToRows("A red star bounces", 8);
+        Assert.Equal(TextTokens.Encode("A red star bounces").Count, length);
+        Assert.DoesNotContain(TextTokens.Unknown, rows.Take(length));
+        Assert.All(rows.Skip(length), r => Assert.Equal(TextTokens.Pad, r));
+        Assert.Equal(1, text.UnknownCount("A red zebra"));
+        Assert.Throws<ArgumentException>(() => text.ToRows(string.Join(" ", Enumerable.Repeat("ball", 20)), 8));
+    }
+
+    [Fact]
+    public void ParameterCountFormulaMatchesTheModule()
+    {
+        var model = new UnifiedTransformer(Small);
+        Assert.Equal(model.ParameterCount, Small.ParameterCount);
+        Assert.True(UnifiedConfig.Base.ParameterCount > UnifiedConfig.Small.ParameterCount);
+        Assert.Throws<ArgumentException>(() => UnifiedConfig.Preset("huge"));
+    }
+}
