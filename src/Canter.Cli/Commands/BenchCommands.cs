@@ -14,6 +14,7 @@ public static class BenchCommands
         bench.Subcommands.Add(World());
         bench.Subcommands.Add(ParserAccuracy());
         bench.Subcommands.Add(Generate());
+        bench.Subcommands.Add(Vae());
         return bench;
     }
 
@@ -66,6 +67,26 @@ public static class BenchCommands
         command.SetAction(result =>
         {
             ParserBench.Run(Math.Max(1, result.GetValue(count)), 256, 144, Console.Out, result.GetValue(degrade));
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Vae()
+    {
+        var model = new Option<string>("--model") { Description = "Folder with video_vae.safetensors and audio_vae.safetensors (and their .json).", DefaultValueFactory = _ => VaeCommands.DefaultModelDir };
+        var repeats = new Option<int>("--repeats") { Description = "Timed runs per measurement after one warm-up (the median is reported).", DefaultValueFactory = _ => 3 };
+        var threads = new Option<int>("--threads") { Description = "Engine threads.", DefaultValueFactory = _ => 2 };
+        var command = new Command("vae", "Video encode and decode (tiled) and audio encode and decode of one 4-second world clip at 128x128, 24 fps, with the shipped autoencoders.")
+        {
+            model, repeats, threads,
+        };
+        command.SetAction(result =>
+        {
+            int r = result.GetValue(repeats), t = result.GetValue(threads);
+            if (r < 1) throw new ArgumentException("--repeats must be at least 1");
+            if (t < 1) throw new ArgumentException("--threads must be at least 1");
+            VaeBench.Run(new VaeBenchOptions(result.GetValue(model)!, r, t), Console.Out);
             return 0;
         });
         return command;
