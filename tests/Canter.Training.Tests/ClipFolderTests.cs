@@ -67,6 +67,7 @@ public sealed class ClipFolderTests
 
     [Theory]
     [InlineData("../outside.mp4")]
+    [InlineData("../data2/outside.mp4")]
     [InlineData("clips/../../outside.mp4")]
     [InlineData("/etc/hostname")]
     public void PathEscapingTheFolderIsRefused(string video)

@@ -22,11 +22,12 @@ public static class MediaTensors
         int t = PaddedFrames(frames.Count, config.TemporalRatio);
         int h = (height + s - 1) / s * s, w = (width + s - 1) / s * s;
         int plane = h * w;
+        for (int f = 0; f < frames.Count; f++)
+            if (frames[f].Length != width * height * 3) throw new ArgumentException($"frame {f} has {frames[f].Length} bytes, {width}x{height} RGB needs {width * height * 3}");
         var data = new float[3 * t * plane];
         Parallel.For(0, t, f =>
         {
             var rgb = frames[Math.Min(f, frames.Count - 1)];
-            if (rgb.Length != width * height * 3) throw new ArgumentException($"frame {f} has {rgb.Length} bytes, {width}x{height} RGB needs {width * height * 3}");
             for (int y = 0; y < h; y++)
             {
                 int sy = Math.Min(y, height - 1);

@@ -37,7 +37,8 @@ public static class ClipFolder
                     string? video = Text(root, "video") ?? Text(root, "file_name");
                     if (video is null) throw new InvalidDataException($"{metadata}:{lineNumber}: no \"video\" or \"file_name\"");
                     var full = Path.GetFullPath(Path.Combine(folder, video));
-                    if (!full.StartsWith(Path.GetFullPath(folder), StringComparison.Ordinal))
+                    var relative = Path.GetRelativePath(Path.GetFullPath(folder), full);
+                    if (relative == ".." || relative.StartsWith(".." + Path.DirectorySeparatorChar, StringComparison.Ordinal) || Path.IsPathRooted(relative))
                         throw new InvalidDataException($"{metadata}:{lineNumber}: '{video}' points outside the folder");
                     if (!File.Exists(full)) throw new FileNotFoundException($"{metadata}:{lineNumber}: '{video}' does not exist", full);
                     entries.Add(new ClipEntry(full, Text(root, "caption") ?? Text(root, "text") ?? ""));

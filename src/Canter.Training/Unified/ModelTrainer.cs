@@ -25,15 +25,19 @@ public sealed record ModelTrainingOptions(
     int Width = 128,
     int Height = 128,
     float Seconds = 4f,
-    float EmaDecay = 0.999f)
+    float EmaDecay = 0.999f,
+    UnifiedConfig? Config = null)
 {
+    /// <summary>The preset's config unless a config is given (tests and experiments).</summary>
+    public UnifiedConfig ModelConfig => Config ?? UnifiedConfig.Preset(Preset);
+
     public ModelTrainingOptions Validate()
     {
         if (Steps < 1 || Steps > 10_000_000) throw new ArgumentException($"--steps {Steps} must be in [1, 10000000]");
         if (Batch < 1 || Batch > 64) throw new ArgumentException($"--batch {Batch} must be in [1, 64]");
         if (!(LearningRate > 0 && LearningRate < 1)) throw new ArgumentException($"--lr {LearningRate} must be in (0, 1)");
         if (CheckpointEvery < 1 || LogEvery < 1 || SampleEvery < 0) throw new ArgumentException("--checkpoint-every and --log-every must be positive, --sample-every not negative");
-        if (!(Seconds >= 0.5f && Seconds <= 15f)) throw new ArgumentException($"--seconds {Seconds} must be in [0.5, 15]");
+        if (!(Seconds > 0.5f && Seconds <= 15f)) throw new ArgumentException($"--seconds {Seconds} must be over 0.5 and at most 15");
         if (!(EmaDecay is >= 0f and < 1f)) throw new ArgumentException($"--ema {EmaDecay} must be in [0, 1)");
         UnifiedConfig.Preset(Preset);
         return this;
@@ -54,7 +58,7 @@ public static class ModelTrainer
     public static long Run(ModelTrainingOptions o, Action<string> log, CancellationToken cancel = default)
     {
         o.Validate();
-        var config = UnifiedConfig.Preset(o.Preset);
+        var config = o.ModelConfig.Validate();
         var codec = LatentCodec.Load(o.Autoencoders);
         if (codec.Video.Config.LatentChannels != config.VideoLatentChannels || codec.Audio.Config.LatentChannels != config.AudioLatentChannels)
             throw new ArgumentException($"the autoencoders in {o.Autoencoders} make {codec.Video.Config.LatentChannels}/{codec.Audio.Config.LatentChannels} latent channels; preset {o.Preset} expects {config.VideoLatentChannels}/{config.AudioLatentChannels}");

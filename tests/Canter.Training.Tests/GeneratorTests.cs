@@ -1,0 +1,84 @@
+using Canter.Media;
+using Canter.Models.Autoencoders;
+using Canter.Models.Unified;
+using Canter.Tensors;
+using Canter.Training.Unified;
+
+namespace Canter.Training.Tests;
+
+/// <summary>
+/// Generation's promises with tiny random models (fast; quality is not the point here): the same request gives the
+/// same frames and sound, the seed matters, conditions stay fixed (the first frame of image-to-video is the image as
+/// the autoencoder sees it, a driving track is kept as given), and bad requests fail before any compute.
+/// </summary>
+public sealed class GeneratorTests
+{
+    private static readonly VideoAutoencoderConfig TinyVideo = new(PatchSize: 2, Channels: 8, InnerChannels: 8, LatentChannels: 2);
+
+    // 16 kHz with a hop of 32 samples: 500 audio latents a second
+    private static readonly AudioAutoencoderConfig TinyAudio = new(SampleRate: 16000, Patch: 8, Strides: [4], Channels: [8, 8], LatentChannels: 3);
+
+    private static readonly UnifiedConfig Tiny = new(Width: 32, Blocks: 1, Heads: 1, TextTokens: 8, TextRows: 64, VideoLatentChannels: 2,
+        AudioLatentChannels: 3, Patch: 2, AudioLatentRate: 500, MaxReferences: 1);
+
+    private static ModelBundle Bundle()
+    {
+        var transformer = new UnifiedTransformer(Tiny, seed: 2);
+        foreach (var (name, p) in transformer.Parameters().Where(p => p.Name.EndsWith("_out.weight", StringComparison.Ordinal)))
+            p.Backend.Copy(p, Tensor.Randn(p.Shape, seed: 5, std: 0.2f));
+        var text = TextTokens.Build(["A red ball bounces", "A blue star spins"], Tiny.TextRows);
+        var stats = new LatentStats([0f, 0f], [1f, 1f], [0f, 0f, 0f], [1f, 1f, 1f]);
+        var codec = new LatentCodec(new VideoAutoencoder(TinyVideo, seed: 3), new AudioAutoencoder(TinyAudio, seed: 4));
+        var manifest = new TransformerManifest(Tiny, [.. text.Ids], stats, 16, 16, 0.5f, 0, 1);
+        return new ModelBundle(transformer, text, stats, codec, manifest);
+    }
+
+    private static GenerationRequest Request(ulong seed = 1) => new("A red ball bounces", 16, 16, 0.5f, seed, Steps: 2, Sampler: "heun");
+
+    [Fact]
+    public void SameRequestSameResultAndTheSeedMatters()
+    {
+        var model = Bundle();
+        var a = Generator.Generate(model, Request());
+        var b = Generator.Generate(model, Request());
+        Assert.Equal(13, a.Video.Frames.Count);                                   // 0.5 s at 24 fps: 1 + 4 * 3 frames
+        Assert.Equal(8000, a.Audio!.Samples.Length);
+        for (int f = 0; f < a.Video.Frames.Count; f++) Assert.Equal(a.Video.Frames[f], b.Video.Frames[f]);
+        Assert.Equal(a.Audio.Samples, b.Audio!.Samples);
+        var c = Generator.Generate(model, Request(seed: 2));
+        Assert.NotEqual(a.Video.Frames[^1], c.Video.Frames[^1]);
+        var euler = Generator.Generate(model, Request() with { Sampler = "euler" });
+        Assert.NotEqual(a.Video.Frames[^1], euler.Video.Frames[^1]);
+    }
+
+    [Fact]
+    public void ConditionsStayAsGiven()
+    {
+        var model = Bundle();
+        var image = new RgbImage(16, 16, Enumerable.Range(0, 16 * 16 * 3).Select(i => (byte)(i * 7 % 251)).ToArray());
+        var result = Generator.Generate(model, Request() with { FirstFrame = image });
+        // the decoder is causal: frame 0 comes from latent frame 0 alone, which is the image's latent, never changed
+        var alone = model.Codec.DecodeFrames(model.Codec.EncodeFrames([image.Pixels], 16, 16), 1, 4, 4, 1, 16, 16);
+        Assert.Equal(alone[0], result.Video.Frames[0]);
+
+        var track = Enumerable.Range(0, 8000).Select(i => 0.3f * MathF.Sin(i * 0.05f)).ToArray();
+        var driven = Generator.Generate(model, Request() with { DrivingAudio = track });
+        Assert.Equal(track, driven.Audio!.Samples);
+    }
+
+    [Fact]
+    public void BadRequestsFailBeforeCompute()
+    {
+        var model = Bundle();
+        Assert.Throws<ArgumentException>(() => Generator.Validate(model, Request() with { Prompt = " " }));
+        Assert.Throws<ArgumentException>(() => Generator.Validate(model, Request() with { Prompt = string.Join(" ", Enumerable.Repeat("ball", 20)) }));
+        Assert.Throws<ArgumentException>(() => Generator.Validate(model, Request() with { Width = 20 }));
+        Assert.Throws<ArgumentException>(() => Generator.Validate(model, Request() with { Seconds = 16 }));
+        Assert.Throws<ArgumentException>(() => Generator.Validate(model, Request() with { Steps = 0 }));
+        Assert.Throws<ArgumentException>(() => Generator.Validate(model, Request() with { Sampler = "dpm" }));
+        var image = new RgbImage(16, 16, new byte[16 * 16 * 3]);
+        Assert.Throws<ArgumentException>(() => Generator.Validate(model, Request() with { References = [image, image] }));
+        Assert.Throws<ArgumentException>(() => Generator.Validate(model, Request() with { FirstFrame = new RgbImage(8, 8, new byte[8 * 8 * 3]) }));
+        Assert.Throws<ArgumentException>(() => Generator.Validate(model, Request() with { DrivingAudio = new float[10], Audio = false }));
+    }
+}

@@ -1,0 +1,62 @@
+using Canter.Models.Autoencoders;
+using Canter.Models.Unified;
+using Canter.Training.Unified;
+
+namespace Canter.Training.Tests;
+
+/// <summary>
+/// <c>canter train model</c> with tiny models: an interrupted run resumed with the same command ends with the weights
+/// of an uninterrupted one (model, EMA), the shipped files load as a model that generates, and a folder of another
+/// run is refused.
+/// </summary>
+public sealed class ModelTrainerTests
+{
+    private static readonly VideoAutoencoderConfig TinyVideo = new(PatchSize: 2, Channels: 8, InnerChannels: 8, LatentChannels: 2);
+    private static readonly AudioAutoencoderConfig TinyAudio = new(SampleRate: 16000, Patch: 8, Strides: [4], Channels: [8, 8], LatentChannels: 3);
+    private static readonly UnifiedConfig Tiny = new(Width: 32, Blocks: 1, Heads: 1, TextTokens: 48, TextRows: 1024, VideoLatentChannels: 2,
+        AudioLatentChannels: 3, Patch: 2, AudioLatentRate: 500, MaxReferences: 2);
+
+    private static string Autoencoders(TempFolder tmp)
+    {
+        var dir = tmp.Sub("vae");
+        AutoencoderFiles.Save(new VideoAutoencoder(TinyVideo, seed: 3), Path.Combine(dir, "video_vae.safetensors"));
+        AutoencoderFiles.Save(new AudioAutoencoder(TinyAudio, seed: 4), Path.Combine(dir, "audio_vae.safetensors"));
+        return dir;
+    }
+
+    private static ModelTrainingOptions Options(string outDir, string vae) => new(outDir, 4, Autoencoders: vae, Batch: 2, WarmupSteps: 1,
+        CheckpointEvery: 100, LogEvery: 1, Width: 16, Height: 16, Seconds: 1f, EmaDecay: 0.5f, Config: Tiny);
+
+    [Fact]
+    public void ResumedRunEndsWithTheWeightsOfAnUninterruptedOne()
+    {
+        using var tmp = new TempFolder("model-resume");
+        var vae = Autoencoders(tmp);
+        var straight = Options(tmp.Sub("a"), vae);
+        Assert.Equal(4, ModelTrainer.Run(straight, _ => { }));
+
+        var resumed = Options(tmp.Sub("b"), vae);
+        using (var cancel = new CancellationTokenSource())
+        {
+            long stopped = ModelTrainer.Run(resumed, line => { if (line.StartsWith("step 2/", StringComparison.Ordinal)) cancel.Cancel(); }, cancel.Token);
+            Assert.Equal(2, stopped);   // the logged step was the last; the checkpoint is written on the way out
+        }
+        Assert.False(File.Exists(Path.Combine(resumed.Out, "transformer.safetensors")));
+        var log = new List<string>();
+        ModelTrainer.Run(resumed, log.Add);
+        Assert.Contains(log, l => l.StartsWith("resuming from step 2", StringComparison.Ordinal));
+
+        foreach (var file in new[] { "checkpoint/model.safetensors", "checkpoint/ema.safetensors", "transformer.safetensors" })
+            Assert.Equal(File.ReadAllBytes(Path.Combine(straight.Out, file)), File.ReadAllBytes(Path.Combine(resumed.Out, file)));
+        var steps = File.ReadAllLines(Path.Combine(resumed.Out, "losses.csv")).Skip(1).Select(l => l.Split(',')[0]).ToList();
+        Assert.Equal(["1", "2", "3", "4"], steps);
+
+        // the run folder plus the autoencoders is a model folder that generates
+        foreach (var f in Directory.GetFiles(vae)) File.Copy(f, Path.Combine(straight.Out, Path.GetFileName(f)));
+        var bundle = ModelBundle.Load(straight.Out);
+        var result = Generator.Generate(bundle, new GenerationRequest("A red ball bounces", 16, 16, 0.5f, Steps: 1));
+        Assert.Equal(13, result.Video.Frames.Count);
+
+        Assert.Throws<ArgumentException>(() => ModelTrainer.Run(straight with { Seed = 9 }, _ => { }));
+    }
+}
