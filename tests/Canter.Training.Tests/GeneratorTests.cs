@@ -13,13 +13,7 @@ namespace Canter.Training.Tests;
 /// </summary>
 public sealed class GeneratorTests
 {
-    private static readonly VideoAutoencoderConfig TinyVideo = new(PatchSize: 2, Channels: 8, InnerChannels: 8, LatentChannels: 2);
-
-    // 16 kHz with a hop of 32 samples: 500 audio latents a second
-    private static readonly AudioAutoencoderConfig TinyAudio = new(SampleRate: 16000, Patch: 8, Strides: [4], Channels: [8, 8], LatentChannels: 3);
-
-    private static readonly UnifiedConfig Tiny = new(Width: 32, Blocks: 1, Heads: 1, TextTokens: 8, TextRows: 64, VideoLatentChannels: 2,
-        AudioLatentChannels: 3, Patch: 2, AudioLatentRate: 500, MaxReferences: 1);
+    private static readonly UnifiedConfig Tiny = TinyModels.Transformer(textTokens: 8, textRows: 64, maxReferences: 1);
 
     private static ModelBundle Bundle()
     {
@@ -28,7 +22,7 @@ public sealed class GeneratorTests
             p.Backend.Copy(p, Tensor.Randn(p.Shape, seed: 5, std: 0.2f));
         var text = TextTokens.Build(["A red ball bounces", "A blue star spins"], Tiny.TextRows);
         var stats = new LatentStats([0f, 0f], [1f, 1f], [0f, 0f, 0f], [1f, 1f, 1f]);
-        var codec = new LatentCodec(new VideoAutoencoder(TinyVideo, seed: 3), new AudioAutoencoder(TinyAudio, seed: 4));
+        var codec = new LatentCodec(new VideoAutoencoder(TinyModels.Video, seed: 3), new AudioAutoencoder(TinyModels.Audio, seed: 4));
         var manifest = new TransformerManifest(Tiny, [.. text.Ids], stats, 16, 16, 0.5f, 0, 1);
         return new ModelBundle(transformer, text, stats, codec, manifest);
     }

@@ -11,16 +11,13 @@ namespace Canter.Training.Tests;
 /// </summary>
 public sealed class ModelTrainerTests
 {
-    private static readonly VideoAutoencoderConfig TinyVideo = new(PatchSize: 2, Channels: 8, InnerChannels: 8, LatentChannels: 2);
-    private static readonly AudioAutoencoderConfig TinyAudio = new(SampleRate: 16000, Patch: 8, Strides: [4], Channels: [8, 8], LatentChannels: 3);
-    private static readonly UnifiedConfig Tiny = new(Width: 32, Blocks: 1, Heads: 1, TextTokens: 48, TextRows: 1024, VideoLatentChannels: 2,
-        AudioLatentChannels: 3, Patch: 2, AudioLatentRate: 500, MaxReferences: 2);
+    private static readonly UnifiedConfig Tiny = TinyModels.Transformer(textTokens: 48, textRows: 1024, maxReferences: 2);
 
     private static string Autoencoders(TempFolder tmp)
     {
         var dir = tmp.Sub("vae");
-        AutoencoderFiles.Save(new VideoAutoencoder(TinyVideo, seed: 3), Path.Combine(dir, "video_vae.safetensors"));
-        AutoencoderFiles.Save(new AudioAutoencoder(TinyAudio, seed: 4), Path.Combine(dir, "audio_vae.safetensors"));
+        AutoencoderFiles.Save(new VideoAutoencoder(TinyModels.Video, seed: 3), Path.Combine(dir, "video_vae.safetensors"));
+        AutoencoderFiles.Save(new AudioAutoencoder(TinyModels.Audio, seed: 4), Path.Combine(dir, "audio_vae.safetensors"));
         return dir;
     }
 

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Canter.Tensors;
 using Canter.Tensors.IO;
+using Canter.Tensors.Nn;
 
 namespace Canter.Models.Autoencoders;
 
@@ -32,22 +33,17 @@ public static class AutoencoderFiles
 
     public static string ConfigPath(string weightsPath) => Path.ChangeExtension(weightsPath, ".json");
 
-    public static VideoAutoencoder LoadVideo(string weightsPath, Device? device = null)
-    {
-        var config = ReadConfig<VideoAutoencoderConfig>(weightsPath, "video");
-        VideoAutoencoder model;
-        try { model = new VideoAutoencoder(config.Validate()); }
-        catch (ArgumentException e) { throw new InvalidDataException($"{ConfigPath(weightsPath)}: {e.Message}"); }
-        model.Load(weightsPath);
-        if (device is not null && device != Device.Cpu) model.To(device);
-        return model;
-    }
+    public static VideoAutoencoder LoadVideo(string weightsPath, Device? device = null) =>
+        Load(weightsPath, device, ReadConfig<VideoAutoencoderConfig>(weightsPath, "video"), c => new VideoAutoencoder(c.Validate()));
 
-    public static AudioAutoencoder LoadAudio(string weightsPath, Device? device = null)
+    public static AudioAutoencoder LoadAudio(string weightsPath, Device? device = null) =>
+        Load(weightsPath, device, ReadConfig<AudioAutoencoderConfig>(weightsPath, "audio"), c => new AudioAutoencoder(c.Validate()));
+
+    /// <summary>Builds the model of a config (a config it refuses is the JSON file's fault), then loads and places its weights.</summary>
+    private static TModel Load<TConfig, TModel>(string weightsPath, Device? device, TConfig config, Func<TConfig, TModel> build) where TModel : Module
     {
-        var config = ReadConfig<AudioAutoencoderConfig>(weightsPath, "audio");
-        AudioAutoencoder model;
-        try { model = new AudioAutoencoder(config.Validate()); }
+        TModel model;
+        try { model = build(config); }
         catch (ArgumentException e) { throw new InvalidDataException($"{ConfigPath(weightsPath)}: {e.Message}"); }
         model.Load(weightsPath);
         if (device is not null && device != Device.Cpu) model.To(device);
