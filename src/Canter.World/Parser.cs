@@ -484,13 +484,15 @@ public static class Parser
         }
         var onsets = new List<float>();
         double floor = energy.Order().ElementAt(energy.Count / 2);
-        for (int k = 2; k < energy.Count; k++)
+        // an onset is a rise of 3x (and above the floor) against the level 15-20 ms before: sharp synthetic attacks and
+        // the softened ones of decoded or generated sound both pass, a sustained tone does not
+        for (int k = 4; k < energy.Count; k++)
         {
-            double before = Math.Max(energy[k - 2], energy[k - 1]);
-            if (energy[k] > 3 * before + 0.02 + floor && (onsets.Count == 0 || k * hop / (float)audio.SampleRate - onsets[^1] > 0.06))
+            double before = Math.Max(energy[k - 4], energy[k - 3]);
+            if (energy[k] > 3 * before + 0.02 + floor && energy[k] >= energy[k - 1] && (onsets.Count == 0 || k * hop / (float)audio.SampleRate - onsets[^1] > 0.06))
             {
                 // refine to the sample where the rise starts
-                int from = (k - 1) * hop, to = Math.Min(audio.Samples.Length, (k + 1) * hop);
+                int from = (k - 3) * hop, to = Math.Min(audio.Samples.Length, (k + 1) * hop);
                 int first = from;
                 float threshold = (float)(energy[k] * 0.3);
                 for (int j = from; j < to; j++) if (Math.Abs(audio.Samples[j]) > threshold) { first = j; break; }
