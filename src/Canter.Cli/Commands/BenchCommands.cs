@@ -14,6 +14,7 @@ public static class BenchCommands
         bench.Subcommands.Add(World());
         bench.Subcommands.Add(ParserAccuracy());
         bench.Subcommands.Add(Generate());
+        bench.Subcommands.Add(AdherenceBench());
         bench.Subcommands.Add(Vae());
         return bench;
     }
@@ -94,6 +95,30 @@ public static class BenchCommands
 
     private static Option<string> DeviceOption() =>
         new("--device") { Description = "cpu, cuda (first NVIDIA GPU) or ilgpu-cpu (GPU kernels emulated on the CPU).", DefaultValueFactory = _ => "cpu" };
+
+    private static Command AdherenceBench()
+    {
+        var model = new Option<string>("--model") { Description = "Model folder.", DefaultValueFactory = _ => VaeCommands.DefaultModelDir };
+        var count = new Option<int>("--count") { Description = "Test scenes (prompts).", DefaultValueFactory = _ => 20 };
+        var steps = new Option<int>("--steps") { Description = "Solver steps per generation.", DefaultValueFactory = _ => 8 };
+        var longPrompts = new Option<bool>("--long") { Description = "Long multi-beat captions instead of short ones." };
+        var command = new Command("adherence", "Text-to-video prompt adherence on unseen test scenes, read back by the world parser.") { model, count, steps, longPrompts };
+        command.SetAction(result =>
+        {
+            var bundle = Canter.Training.Unified.ModelBundle.Load(result.GetValue(model)!);
+            int n = result.GetValue(count);
+            var report = Canter.Training.Unified.Adherence.Run(bundle, n, result.GetValue(longPrompts), result.GetValue(steps), i => Console.Error.Write($"\r{i}/{n} prompts"));
+            Console.Error.WriteLine();
+            string kind = report.Long ? "long" : "short";
+            Console.WriteLine($"prompts: {report.Prompts}");
+            Console.WriteLine($"skipped_prompts: {report.Skipped}");
+            foreach (var (name, value) in report.PerAttribute) Console.WriteLine($"{kind}_{name}: {value:F3}");
+            Console.WriteLine($"adherence_{kind}: {report.Adherence:F3}");
+            Console.WriteLine($"seconds_per_generated_second: {report.SecondsPerGeneratedSecond:F3}");
+            return 0;
+        });
+        return command;
+    }
 
     private static Command Generate()
     {
