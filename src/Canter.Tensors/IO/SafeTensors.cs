@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 
@@ -31,7 +32,7 @@ public static class SafeTensors
     {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path));
         if (dir is not null) Directory.CreateDirectory(dir);
-        var tmp = path + ".tmp-" + Environment.ProcessId;
+        var tmp = $"{path}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}";
         try
         {
             using (var stream = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
@@ -75,14 +76,23 @@ public static class SafeTensors
         BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)headerBytes.Length);
         stream.Write(len);
         stream.Write(headerBytes);
+        // encode through a bounded buffer: a tensor of more than 2 GB must not need a byte array as large
+        var buffer = new byte[ChunkElements * elementSize];
         foreach (var name in names)
         {
             var values = tensors[name].ToArray();
-            var buffer = new byte[values.Length * elementSize];
-            Encode(values, buffer, dtype);
-            stream.Write(buffer);
+            for (int start = 0; start < values.Length; start += ChunkElements)
+            {
+                int count = Math.Min(ChunkElements, values.Length - start);
+                var bytes = buffer.AsSpan(0, count * elementSize);
+                Encode(values.AsSpan(start, count), bytes, dtype);
+                stream.Write(bytes);
+            }
         }
     }
+
+    /// <summary>Elements encoded or decoded per buffer when writing or reading.</summary>
+    internal const int ChunkElements = 1 << 18;
 
     /// <summary>Opens and fully validates a file; the tensors are read on demand.</summary>
     public static SafeTensorsFile Load(string path)
@@ -111,6 +121,9 @@ public static class SafeTensors
     {
         switch (dtype)
         {
+            case SafeTensorsDType.F32 when BitConverter.IsLittleEndian:
+                MemoryMarshal.AsBytes(values).CopyTo(dst);
+                break;
             case SafeTensorsDType.F32:
                 for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(dst[(i * 4)..], values[i]);
                 break;
@@ -127,6 +140,9 @@ public static class SafeTensors
     {
         switch (dtype)
         {
+            case SafeTensorsDType.F32 when BitConverter.IsLittleEndian:
+                src[..(values.Length * 4)].CopyTo(MemoryMarshal.AsBytes(values));
+                break;
             case SafeTensorsDType.F32:
                 for (int i = 0; i < values.Length; i++) values[i] = BinaryPrimitives.ReadSingleLittleEndian(src[(i * 4)..]);
                 break;
@@ -207,10 +223,13 @@ public sealed class SafeTensorsFile : IDisposable
             if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new SafeTensorsException($"{path}: header is not a JSON object");
             var entries = new Dictionary<string, SafeTensorInfo>(StringComparer.Ordinal);
             var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+            bool sawMetadata = false;
             foreach (var prop in doc.RootElement.EnumerateObject())
             {
                 if (prop.Name == "__metadata__")
                 {
+                    if (sawMetadata) throw new SafeTensorsException($"{path}: __metadata__ appears twice");
+                    sawMetadata = true;
                     if (prop.Value.ValueKind != JsonValueKind.Object) throw new SafeTensorsException($"{path}: __metadata__ is not an object");
                     foreach (var m in prop.Value.EnumerateObject())
                     {
@@ -238,8 +257,8 @@ public sealed class SafeTensorsFile : IDisposable
     {
         string where = $"{path}: tensor '{name}'";
         if (value.ValueKind != JsonValueKind.Object) throw new SafeTensorsException($"{where}: entry is not an object");
-        if (!value.TryGetProperty("dtype", out var dtypeEl) || dtypeEl.ValueKind != JsonValueKind.String)
-            throw new SafeTensorsException($"{where}: missing dtype");
+        if (!value.TryGetProperty("dtype", out var dtypeEl)) throw new SafeTensorsException($"{where}: missing dtype");
+        if (dtypeEl.ValueKind != JsonValueKind.String) throw new SafeTensorsException($"{where}: dtype {dtypeEl.GetRawText()} is not a string");
         var dtypeName = dtypeEl.GetString();
         SafeTensorsDType dtype = dtypeName switch
         {
@@ -249,7 +268,7 @@ public sealed class SafeTensorsFile : IDisposable
             _ => throw new SafeTensorsException($"{where}: dtype {dtypeName} is not supported (F32, F16, BF16)"),
         };
         if (!value.TryGetProperty("shape", out var shapeEl) || shapeEl.ValueKind != JsonValueKind.Array)
-            throw new SafeTensorsException($"{where}: missing shape");
+            throw new SafeTensorsException($"{where}: missing shape (an array of dimensions)");
         var shape = new List<int>();
         long count = 1;
         foreach (var d in shapeEl.EnumerateArray())
@@ -262,8 +281,9 @@ public sealed class SafeTensorsFile : IDisposable
         }
         if (!value.TryGetProperty("data_offsets", out var offEl) || offEl.ValueKind != JsonValueKind.Array || offEl.GetArrayLength() != 2)
             throw new SafeTensorsException($"{where}: data_offsets must be [begin, end]");
-        if (!offEl[0].TryGetInt64(out long begin) || !offEl[1].TryGetInt64(out long end) || begin < 0 || end < begin)
-            throw new SafeTensorsException($"{where}: invalid data_offsets");
+        if (offEl[0].ValueKind != JsonValueKind.Number || offEl[1].ValueKind != JsonValueKind.Number
+            || !offEl[0].TryGetInt64(out long begin) || !offEl[1].TryGetInt64(out long end) || begin < 0 || end < begin)
+            throw new SafeTensorsException($"{where}: invalid data_offsets {offEl.GetRawText()} (two integers, begin <= end)");
         long elementSize = dtype == SafeTensorsDType.F32 ? 4 : 2;
         if (end - begin != count * elementSize)
             throw new SafeTensorsException($"{where}: {end - begin} bytes of data for shape {ShapeUtil.Format(shape.ToArray())} {dtypeName} (expected {count * elementSize})");
@@ -277,14 +297,28 @@ public sealed class SafeTensorsFile : IDisposable
     {
         if (!_entries.TryGetValue(name, out var info))
             throw new SafeTensorsException($"{Path}: no tensor named '{name}'");
-        var bytes = new byte[info.End - info.Begin];
+        var values = new float[ShapeUtil.Count(info.Shape)];
+        int elementSize = info.DType == SafeTensorsDType.F32 ? 4 : 2;
+        // decode through a bounded buffer: a tensor of more than 2 GB must not need a byte array as large
+        var buffer = new byte[Math.Min(values.Length, SafeTensors.ChunkElements) * elementSize];
         lock (_stream)
         {
-            _stream.Seek(_dataStart + info.Begin, SeekOrigin.Begin);
-            _stream.ReadExactly(bytes);
+            try
+            {
+                _stream.Seek(_dataStart + info.Begin, SeekOrigin.Begin);
+                for (int start = 0; start < values.Length; start += SafeTensors.ChunkElements)
+                {
+                    int count = Math.Min(SafeTensors.ChunkElements, values.Length - start);
+                    var bytes = buffer.AsSpan(0, count * elementSize);
+                    _stream.ReadExactly(bytes);
+                    SafeTensors.Decode(bytes, values.AsSpan(start, count), info.DType);
+                }
+            }
+            catch (EndOfStreamException)
+            {
+                throw new SafeTensorsException($"{Path}: tensor '{name}' ends past the end of the file (was it truncated after it was opened?)");
+            }
         }
-        var values = new float[ShapeUtil.Count(info.Shape)];
-        SafeTensors.Decode(bytes, values, info.DType);
         return Tensor.FromArray(values, info.Shape, device);
     }
 
