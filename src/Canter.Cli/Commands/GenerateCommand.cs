@@ -31,15 +31,16 @@ public static class GenerateCommand
         var noAudio = new Option<bool>("--no-audio") { Description = "Picture only." };
         var sampler = new Option<string>("--sampler") { Description = "euler or heun.", DefaultValueFactory = _ => "heun" };
         var model = new Option<string>("--model") { Description = "Model folder.", DefaultValueFactory = _ => VaeCommands.DefaultModelDir };
+        var device = new Option<string>("--device") { Description = "cpu or cuda.", DefaultValueFactory = _ => "cpu" };
         var command = new Command("generate", "Generate a video with synchronized sound: text-, image-, first/last-frame-, reference-to-video, extension, audio-driven.")
-            { prompt, output, image, last, refs, edit, extend, audio, seconds, size, fps, seed, steps, guidance, refGuidance, negative, noAudio, sampler, model };
+            { prompt, output, image, last, refs, edit, extend, audio, seconds, size, fps, seed, steps, guidance, refGuidance, negative, noAudio, sampler, model, device };
         command.SetAction(result =>
         {
             var (w, h) = WorldCommands.ParseSize(result.GetValue(size)!);
             if (result.GetValue(edit) is not null) throw new NotSupportedException("--edit: video editing is not trained into this model yet");
             if (result.GetValue(fps) != 24) throw new ArgumentException("--fps: this model makes 24 frames per second");
             var dir = result.GetValue(model)!;
-            var bundle = ModelBundle.Load(dir);
+            var bundle = ModelBundle.Load(dir, Canter.Tensors.Device.Parse(result.GetValue(device)!));
             RgbImage? Read(string? path) => path is null ? null : MediaReader.ReadImage(path, w, h);
             float[]? driving = result.GetValue(audio) is { } a ? MediaReader.ReadAudio(a, bundle.Codec.Audio.Config.SampleRate, maxSeconds: 15).Samples : null;
             VideoClip? toExtend = result.GetValue(extend) is { } e ? MediaReader.ReadVideo(e, w, h, 24, maxSeconds: 15) : null;

@@ -29,15 +29,16 @@ public static class TrainCommands
         var sampleEvery = new Option<int>("--sample-every") { Description = "Steps between validation samples (0: none).", DefaultValueFactory = _ => 0 };
         var size = new Option<string>("--size") { Description = "Training clip size.", DefaultValueFactory = _ => "128x128" };
         var seconds = new Option<float>("--seconds") { Description = "Training clip duration.", DefaultValueFactory = _ => 4f };
+        var modelDevice = new Option<string>("--device") { Description = "cpu or cuda.", DefaultValueFactory = _ => "cpu" };
         var emaDecay = new Option<float>("--ema") { Description = "EMA decay of the shipped weights (lower for short runs).", DefaultValueFactory = _ => 0.999f };
         var command = new Command("model", "Train the unified transformer on the world with rectified flow, all modes mixed (rerun to resume).")
-            { output, steps, preset, autoencoders, batch, lr, seed, checkpointEvery, logEvery, sampleEvery, size, seconds, emaDecay };
+            { output, steps, preset, autoencoders, batch, lr, seed, checkpointEvery, logEvery, sampleEvery, size, seconds, emaDecay, modelDevice };
         command.SetAction((result, cancel) =>
         {
             var (w, h) = WorldCommands.ParseSize(result.GetValue(size)!);
             var options = new Canter.Training.Unified.ModelTrainingOptions(result.GetValue(output)!, result.GetValue(steps), result.GetValue(preset)!,
                 result.GetValue(autoencoders)!, result.GetValue(batch), result.GetValue(lr), 50, result.GetValue(seed), result.GetValue(checkpointEvery),
-                result.GetValue(logEvery), result.GetValue(sampleEvery), w, h, result.GetValue(seconds), result.GetValue(emaDecay));
+                result.GetValue(logEvery), result.GetValue(sampleEvery), w, h, result.GetValue(seconds), result.GetValue(emaDecay), null, result.GetValue(modelDevice)!);
             var clock = System.Diagnostics.Stopwatch.StartNew();
             long done = Canter.Training.Unified.ModelTrainer.Run(options, Console.WriteLine, cancel);
             Console.WriteLine($"steps: {done}");

@@ -123,8 +123,14 @@ public sealed class AdamW
         foreach (var (name, p) in known)
         {
             if (!file.Contains("m." + name)) continue;
-            var m = file.Read("m." + name, p.Shape);
-            var v = file.Read("v." + name, p.Shape);
+            // state lives where its parameter lives
+            Tensor OnDevice(string key)
+            {
+                using var host = file.Read(key, p.Shape);
+                return Tensor.FromArray(host.ToArray(), p.Shape, p.Backend);
+            }
+            var m = OnDevice("m." + name);
+            var v = OnDevice("v." + name);
             Autograd.TensorScope.Unregister(m);
             Autograd.TensorScope.Unregister(v);
             loaded[p] = (m, v);

@@ -69,7 +69,8 @@ public sealed class Ema
         using var file = IO.SafeTensors.Load(path);
         foreach (var (name, p, shadow) in _entries)
         {
-            using var t = file.Read(name, p.Shape);
+            using var host = file.Read(name, p.Shape);
+            using var t = Tensor.FromArray(host.ToArray(), p.Shape, p.Backend);   // on the parameter's device
             p.Backend.Copy(shadow, t);
         }
     }

@@ -69,15 +69,18 @@ public sealed class LatentCodec(VideoAutoencoder video, AudioAutoencoder audio)
     public VideoAutoencoder Video { get; } = video;
     public AudioAutoencoder Audio { get; } = audio;
 
-    public static LatentCodec Load(string modelDir) => new(
-        AutoencoderFiles.LoadVideo(Path.Combine(modelDir, "video_vae.safetensors")),
-        AutoencoderFiles.LoadAudio(Path.Combine(modelDir, "audio_vae.safetensors")));
+    public static LatentCodec Load(string modelDir, Device? device = null) => new(
+        AutoencoderFiles.LoadVideo(Path.Combine(modelDir, "video_vae.safetensors"), device),
+        AutoencoderFiles.LoadAudio(Path.Combine(modelDir, "audio_vae.safetensors"), device));
+
+    /// <summary>Where the autoencoders' weights live; inputs are made there.</summary>
+    public IBackend Backend => Video.EncIn.Weight.Backend;
 
     /// <summary>RGB frames (1 + r k of them, sizes multiples of the spatial ratio) -> latent means (Z, G, h, w) on the host.</summary>
     public float[] EncodeFrames(IReadOnlyList<byte[]> frames, int width, int height)
     {
         using var scope = TensorScope.Begin();
-        var x = MediaTensors.FromFrames(frames, width, height, Video.Config);
+        var x = MediaTensors.FromFrames(frames, width, height, Video.Config, Backend);
         return Video.EncodeTiled(x).ToArray();
     }
 
@@ -86,13 +89,13 @@ public sealed class LatentCodec(VideoAutoencoder video, AudioAutoencoder audio)
     {
         using var scope = TensorScope.Begin();
         using var noGrad = Tape.NoGrad();
-        return Audio.Encode(MediaTensors.FromSamples(samples, Audio.Config)).Mean.ToArray();
+        return Audio.Encode(MediaTensors.FromSamples(samples, Audio.Config, Backend)).Mean.ToArray();
     }
 
     public byte[][] DecodeFrames(float[] latent, int groups, int h, int w, int frames, int width, int height)
     {
         using var scope = TensorScope.Begin();
-        var z = Tensor.FromArray(latent, [1, Video.Config.LatentChannels, groups, h, w]);
+        var z = Tensor.FromArray(latent, [1, Video.Config.LatentChannels, groups, h, w], Backend);
         return MediaTensors.ToFrames(Video.DecodeTiled(z), frames, width, height);
     }
 
@@ -100,7 +103,7 @@ public sealed class LatentCodec(VideoAutoencoder video, AudioAutoencoder audio)
     {
         using var scope = TensorScope.Begin();
         using var noGrad = Tape.NoGrad();
-        var z = Tensor.FromArray(latent, [1, Audio.Config.LatentChannels, count]);
+        var z = Tensor.FromArray(latent, [1, Audio.Config.LatentChannels, count], Backend);
         return MediaTensors.ToSamples(Audio.Decode(z), samples);
     }
 }

@@ -147,8 +147,9 @@ public static class Generator
                     times[b * n + layout.TextCount + i] = i < layout.VideoOffset || visualIsClean[i] ? 0 : t;
                 for (int j = 0; j < audioCount; j++) times[b * n + layout.TextCount + layout.VisualCount + j] = audioIsClean ? 0 : t;
             }
-            var batch = new SequenceBatch(branches.SelectMany(b => b.Rows).ToArray(), Tensor.FromArray(vis, [nb, layout.VisualCount, dv]),
-                Tensor.FromArray(aud, [nb, audioCount, da]), times, segments);
+            var backend = model.Transformer.TextTable.Backend;
+            var batch = new SequenceBatch(branches.SelectMany(b => b.Rows).ToArray(), Tensor.FromArray(vis, [nb, layout.VisualCount, dv], backend),
+                Tensor.FromArray(aud, [nb, audioCount, da], backend), times, segments);
             var (pv, pa) = model.Transformer.Forward(batch, layout, rope);
             var v = pv.ToArray();
             var a = pa.ToArray();

@@ -57,14 +57,15 @@ public sealed class ModelBundle
         }
     }
 
-    public static ModelBundle Load(string dir)
+    public static ModelBundle Load(string dir, Canter.Tensors.Device? device = null)
     {
         var manifest = ReadManifest(dir);
-        var codec = LatentCodec.Load(dir);
+        var codec = LatentCodec.Load(dir, device);
         if (codec.Video.Config.LatentChannels != manifest.Config.VideoLatentChannels || codec.Audio.Config.LatentChannels != manifest.Config.AudioLatentChannels)
             throw new InvalidDataException($"{dir}: the transformer expects {manifest.Config.VideoLatentChannels}/{manifest.Config.AudioLatentChannels} latent channels, the autoencoders make {codec.Video.Config.LatentChannels}/{codec.Audio.Config.LatentChannels}");
         var transformer = new UnifiedTransformer(manifest.Config);
         transformer.Load(Path.Combine(dir, "transformer.safetensors"));
+        if (device is not null) transformer.To(device);
         return new ModelBundle(transformer, new TextTokens(manifest.TextIds), manifest.Stats, codec, manifest);
     }
 }

@@ -26,7 +26,8 @@ public sealed record ModelTrainingOptions(
     int Height = 128,
     float Seconds = 4f,
     float EmaDecay = 0.999f,
-    UnifiedConfig? Config = null)
+    UnifiedConfig? Config = null,
+    string Device = "cpu")
 {
     /// <summary>The preset's config unless a config is given (tests and experiments).</summary>
     public UnifiedConfig ModelConfig => Config ?? UnifiedConfig.Preset(Preset);
@@ -59,7 +60,8 @@ public static class ModelTrainer
     {
         o.Validate();
         var config = o.ModelConfig.Validate();
-        var codec = LatentCodec.Load(o.Autoencoders);
+        var device = Canter.Tensors.Device.Parse(o.Device);
+        var codec = LatentCodec.Load(o.Autoencoders, device);
         if (codec.Video.Config.LatentChannels != config.VideoLatentChannels || codec.Audio.Config.LatentChannels != config.AudioLatentChannels)
             throw new ArgumentException($"the autoencoders in {o.Autoencoders} make {codec.Video.Config.LatentChannels}/{codec.Audio.Config.LatentChannels} latent channels; preset {o.Preset} expects {config.VideoLatentChannels}/{config.AudioLatentChannels}");
         int unit = codec.Video.Config.SpatialRatio * config.Patch;
@@ -92,20 +94,22 @@ public static class ModelTrainer
         }
         var stats = JsonSerializer.Deserialize<LatentStats>(File.ReadAllText(statsPath)) ?? throw new InvalidDataException($"{statsPath} is empty");
 
+        var checkpointFolder = RunFolder.Checkpoint(o.Out);
         var model = new UnifiedTransformer(config, o.Seed);
+        if (checkpointFolder is not null) model.Load(Path.Combine(checkpointFolder, "model.safetensors"));
+        model.To(device);
         var ema = new Ema(model, o.EmaDecay);
         var optimizer = new AdamW(model.Parameters(), new AdamWOptions(o.LearningRate, 0.9f, 0.99f, 1e-8f, 0.01f));
         long start = 0;
-        var checkpoint = RunFolder.Checkpoint(o.Out);
+        var checkpoint = checkpointFolder;
         if (checkpoint is not null)
         {
             start = RunFolder.ReadStep(checkpoint);
-            model.Load(Path.Combine(checkpoint, "model.safetensors"));
             ema.Load(Path.Combine(checkpoint, "ema.safetensors"));
             optimizer.Load(Path.Combine(checkpoint, "optimizer.safetensors"));
             log($"resuming from step {start} of {o.Steps}");
         }
-        log($"training canter {o.Preset} ({model.ParameterCount:N0} parameters, {text.Rows} text rows) on the world at {o.Width}x{o.Height}, {examples.Frames} frames, batch {o.Batch}");
+        log($"training canter {o.Preset} ({model.ParameterCount:N0} parameters, {text.Rows} text rows) on the world at {o.Width}x{o.Height}, {examples.Frames} frames, batch {o.Batch}, device {device.Name}");
 
         var schedule = new CosineSchedule(o.LearningRate, o.WarmupSteps, o.Steps);
         var csv = new TrainingLog(Path.Combine(o.Out, "losses.csv"), ["loss", "video", "audio", "lr", "seconds"], start);
@@ -162,6 +166,7 @@ public static class ModelTrainer
         if (!interrupted)
         {
             var shipped = new UnifiedTransformer(config);
+            shipped.To(device);
             ema.CopyTo(shipped);
             ModelBundle.Save(o.Out, shipped, Manifest(s));
             log($"wrote {Path.Combine(o.Out, "transformer.safetensors")} (EMA weights) and transformer.json");
@@ -179,6 +184,7 @@ public static class ModelTrainer
         TransformerManifest manifest, long step, Action<string> log)
     {
         var shadow = new UnifiedTransformer(manifest.Config);
+        shadow.To(Canter.Tensors.Device.Parse(o.Device));
         ema.CopyTo(shadow);
         var bundle = new ModelBundle(shadow, text, stats, codec, manifest);
         var scene = SceneGenerator.Generate(Splits.Seed(Split.Validation, 0), o.Seconds);
@@ -271,11 +277,12 @@ public static class ModelTrainer
                 }
             }
         }
-        var batch = new SequenceBatch(rows, Tensor.FromArray(visual, [b, nv, dv]), Tensor.FromArray(audio, [b, audioCount, da]), times,
+        var backend = model.TextTable.Backend;
+        var batch = new SequenceBatch(rows, Tensor.FromArray(visual, [b, nv, dv], backend), Tensor.FromArray(audio, [b, audioCount, da], backend), times,
             layout.Segments(textLengths, refsPresent));
         var (pv, pa) = model.Forward(batch, layout, layout.Rope());   // (B, Nv, Dv), (B, Na, Da)
-        var videoLoss = WeightedMse(pv, Tensor.FromArray(target, [b, nv, dv]), visualWeight, [b, nv, 1]);
-        var audioLoss = WeightedMse(pa, Tensor.FromArray(audioTarget, [b, audioCount, da]), audioWeight, [b, audioCount, 1]);
+        var videoLoss = WeightedMse(pv, Tensor.FromArray(target, [b, nv, dv], backend), visualWeight, [b, nv, 1]);
+        var audioLoss = WeightedMse(pa, Tensor.FromArray(audioTarget, [b, audioCount, da], backend), audioWeight, [b, audioCount, 1]);
         var loss = Ops.Add(videoLoss, audioLoss);
         return (loss, videoLoss.Item(), audioLoss.Item());
     }
@@ -284,7 +291,7 @@ public static class ModelTrainer
     private static Tensor WeightedMse(Tensor prediction, Tensor target, float[] weights, int[] shape)
     {
         float total = Math.Max(1f, weights.Sum()) * prediction.Dim(2);
-        var w = Tensor.FromArray(weights, shape);
+        var w = Tensor.FromArray(weights, shape, prediction.Backend);
         var squared = Ops.Mul(Ops.Square(Ops.Sub(prediction, target)), w);
         return Ops.Scale(Ops.SumAll(squared), 1f / total);
     }
