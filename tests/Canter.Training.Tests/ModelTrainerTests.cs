@@ -29,8 +29,9 @@ public sealed class ModelTrainerTests
     {
         using var tmp = new TempFolder("model-resume");
         var vae = Autoencoders(tmp);
-        var straight = Options(tmp.Sub("a"), vae);
+        var straight = Options(tmp.Sub("a"), vae) with { SampleEvery = 4 };
         Assert.Equal(4, ModelTrainer.Run(straight, _ => { }));
+        Assert.True(new FileInfo(Path.Combine(straight.Out, "samples", "step-4.mp4")).Length > 0);   // a validation sample with sound
 
         var resumed = Options(tmp.Sub("b"), vae);
         using (var cancel = new CancellationTokenSource())
@@ -54,6 +55,6 @@ public sealed class ModelTrainerTests
         var result = Generator.Generate(bundle, new GenerationRequest("A red ball bounces", 16, 16, 0.5f, Steps: 1));
         Assert.Equal(13, result.Video.Frames.Count);
 
-        Assert.Throws<ArgumentException>(() => ModelTrainer.Run(straight with { Seed = 9 }, _ => { }));
+        Assert.Throws<ArgumentException>(() => ModelTrainer.Run(straight with { Seed = 9, SampleEvery = 0 }, _ => { }));
     }
 }
