@@ -57,4 +57,18 @@ public sealed class ModelTrainerTests
 
         Assert.Throws<ArgumentException>(() => ModelTrainer.Run(straight with { Seed = 9, SampleEvery = 0 }, _ => { }));
     }
+
+    [Fact]
+    public void TrainsOnAFolderOfCaptionedClips()
+    {
+        using var tmp = new TempFolder("model-folder");
+        var vae = Autoencoders(tmp);
+        var data = tmp.Sub("data");
+        Canter.World.DatasetExporter.Export(data, new Canter.World.ExportOptions(Canter.World.Split.Train, 2, 16, 16, 24, 1f, 0));
+        var o = Options(tmp.Sub("run"), vae) with { Steps = 2, Data = data };
+        var log = new List<string>();
+        Assert.Equal(2, ModelTrainer.Run(o, log.Add));
+        Assert.Contains(log, l => l.Contains("2 clips in", StringComparison.Ordinal));
+        Assert.True(File.Exists(Path.Combine(o.Out, "transformer.safetensors")));
+    }
 }

@@ -27,7 +27,8 @@ public sealed record ModelTrainingOptions(
     float Seconds = 4f,
     float EmaDecay = 0.999f,
     UnifiedConfig? Config = null,
-    string Device = "cpu")
+    string Device = "cpu",
+    string Data = "world")
 {
     /// <summary>The preset's config unless a config is given (tests and experiments).</summary>
     public UnifiedConfig ModelConfig => Config ?? UnifiedConfig.Preset(Preset);
@@ -66,8 +67,9 @@ public static class ModelTrainer
             throw new ArgumentException($"the autoencoders in {o.Autoencoders} make {codec.Video.Config.LatentChannels}/{codec.Audio.Config.LatentChannels} latent channels; preset {o.Preset} expects {config.VideoLatentChannels}/{config.AudioLatentChannels}");
         int unit = codec.Video.Config.SpatialRatio * config.Patch;
         if (o.Width % unit != 0 || o.Height % unit != 0) throw new ArgumentException($"--size must be a multiple of {unit} on both sides");
-        RunFolder.Claim(o.Out, JsonSerializer.Serialize(new { o.Preset, o.Seed, o.Width, o.Height, o.Seconds, o.Batch, config }, Json));
-        var examples = new WorldExamples(codec, config, o.Width, o.Height, o.Seconds);
+        RunFolder.Claim(o.Out, JsonSerializer.Serialize(new { o.Preset, o.Seed, o.Width, o.Height, o.Seconds, o.Batch, o.Data, config }, Json));
+        var folder = o.Data == "world" ? null : new Canter.Training.Data.FolderClips(o.Data);
+        var examples = new WorldExamples(codec, config, o.Width, o.Height, o.Seconds, folder);
         int ratio = codec.Video.Config.SpatialRatio;
         var layout = new SequenceLayout(config, codec.Video.Config.LatentFrames(examples.Frames), o.Height / ratio / config.Patch, o.Width / ratio / config.Patch,
             examples.Samples / codec.Audio.Config.Hop, config.MaxReferences);
@@ -82,13 +84,13 @@ public static class ModelTrainer
                 ulong seed = Splits.Seed(Split.Train, i);
                 var scene = SceneGenerator.Generate(seed, o.Seconds);
                 return WorldExamples.CaptionsOf(i % 3 == 0 ? Variations.MultiShot(scene) : scene).Append(Variations.Edit(scene, seed).Instruction);
-            });
+            }).Concat(folder?.Entries.Select(e => e.Caption) ?? []);
             File.WriteAllText(vocabPath, JsonSerializer.Serialize(TextTokens.Build(captions, config.TextRows).Ids));
         }
         var text = new TextTokens(JsonSerializer.Deserialize<int[]>(File.ReadAllText(vocabPath)) ?? throw new InvalidDataException($"{vocabPath} is empty"));
         if (!File.Exists(statsPath))
         {
-            var raw = Enumerable.Range(0, 8).Select(i => examples.EncodeRaw(1_000_000 + i))
+            var raw = Enumerable.Range(0, 8).Select(i => examples.EncodeRaw(folder is null ? 1_000_000 + i : i))
                 .Select(e => (e.Video, config.VideoLatentChannels, e.Audio, config.AudioLatentChannels)).ToList();
             File.WriteAllText(statsPath, JsonSerializer.Serialize(LatentStats.Measure(raw)));
         }
@@ -109,7 +111,7 @@ public static class ModelTrainer
             optimizer.Load(Path.Combine(checkpoint, "optimizer.safetensors"));
             log($"resuming from step {start} of {o.Steps}");
         }
-        log($"training canter {o.Preset} ({model.ParameterCount:N0} parameters, {text.Rows} text rows) on the world at {o.Width}x{o.Height}, {examples.Frames} frames, batch {o.Batch}, device {device.Name}");
+        log($"training canter {o.Preset} ({model.ParameterCount:N0} parameters, {text.Rows} text rows) on {(folder is null ? "the world" : folder.Describe())} at {o.Width}x{o.Height}, {examples.Frames} frames, batch {o.Batch}, device {device.Name}");
 
         var schedule = new CosineSchedule(o.LearningRate, o.WarmupSteps, o.Steps);
         var csv = new TrainingLog(Path.Combine(o.Out, "losses.csv"), ["loss", "video", "audio", "lr", "seconds"], start);

@@ -9,8 +9,12 @@ public enum Mode { TextToVideo, ImageToVideo, FirstLastFrame, Extension, Referen
 /// <summary>One encoded training clip: normalised video tokens (G h' w', Dv), audio tokens (A, Da), reference tokens per subject, its captions.</summary>
 public sealed record Example(float[] Video, float[] Audio, IReadOnlyList<float[]> References, IReadOnlyList<string> Captions, int Subjects);
 
-/// <summary>Renders world scenes of the train split and encodes them with the model's autoencoders.</summary>
-public sealed class WorldExamples(LatentCodec codec, UnifiedConfig config, int width, int height, float seconds)
+/// <summary>
+/// Training clips encoded with the model's autoencoders: scenes of the world's train split (rendered, with reference
+/// images of their subjects) or, given a folder, the user's clips and captions (decoded at the training size and rate;
+/// they have no references, so reference-to-video items train as text-to-video).
+/// </summary>
+public sealed class WorldExamples(LatentCodec codec, UnifiedConfig config, int width, int height, float seconds, Canter.Training.Data.FolderClips? folder = null)
 {
     public int Width => width;
     public int Height => height;
@@ -30,8 +34,9 @@ public sealed class WorldExamples(LatentCodec codec, UnifiedConfig config, int w
     }
 
     /// <summary>Latents of scene <paramref name="index"/> of the train split, before normalisation (for statistics and for examples).</summary>
-    public (float[] Video, float[] Audio, List<float[]> References, SceneSpec Scene) EncodeRaw(long index)
+    public (float[] Video, float[] Audio, List<float[]> References, IReadOnlyList<string> Captions) EncodeRaw(long index)
     {
+        if (folder is not null) return EncodeFolderClip(index);
         ulong seed = Splits.Seed(Split.Train, index);
         var scene = SceneGenerator.Generate(seed, seconds);
         if (seed % 3 == 0) scene = Variations.MultiShot(scene);
@@ -44,12 +49,22 @@ public sealed class WorldExamples(LatentCodec codec, UnifiedConfig config, int w
         var references = new List<float[]>();
         for (int s = 0; s < Math.Min(scene.Subjects.Count, config.MaxReferences); s++)
             references.Add(codec.EncodeFrames([Variations.Reference(scene, s, (int)(index % 3), width, height).Pixels], width, height));
-        return (video, audio, references, scene);
+        return (video, audio, references, [.. CaptionsOf(scene)]);
+    }
+
+    private (float[] Video, float[] Audio, List<float[]> References, IReadOnlyList<string> Captions) EncodeFolderClip(long index)
+    {
+        var clip = folder!.Get(index, 0, Frames, width, height, config.FrameRate, 0);
+        var video = codec.EncodeFrames(clip.Frames, width, height);
+        var sound = folder.Audio(index, codec.Audio.Config.SampleRate);
+        Array.Resize(ref sound, Samples);
+        var caption = folder.Entries[(int)(index % folder.Entries.Count)].Caption;
+        return (video, codec.EncodeAudio(sound), [], [caption]);
     }
 
     public Example Encode(long index, LatentStats stats)
     {
-        var (video, audio, references, scene) = EncodeRaw(index);
+        var (video, audio, references, captions) = EncodeRaw(index);
         int z = config.VideoLatentChannels, p = config.Patch, s = codec.Video.Config.SpatialRatio;
         int groups = codec.Video.Config.LatentFrames(Frames), h = height / s, w = width / s;
         LatentStats.Apply(video, stats.VideoMean, stats.VideoStd);
@@ -61,6 +76,6 @@ public sealed class WorldExamples(LatentCodec codec, UnifiedConfig config, int w
         }).ToList();
         int count = audio.Length / config.AudioLatentChannels;
         return new Example(Patches.FromVideo(video, z, groups, h, w, p), Patches.FromAudio(audio, config.AudioLatentChannels, count),
-            refs, [.. CaptionsOf(scene)], scene.Subjects.Count);
+            refs, captions, references.Count);
     }
 }
