@@ -97,7 +97,7 @@ public static class VaeTrainer
         var device = Device.Parse(o.Device);
         Directory.CreateDirectory(o.Out);
         string modelJson = o.Modality == VaeModality.Video ? JsonSerializer.Serialize(o.VideoConfig, Json) : JsonSerializer.Serialize(o.AudioConfig, Json);
-        RunFolder.Claim(o.Out, JsonSerializer.Serialize(new { modality = o.Modality.ToString().ToLowerInvariant(), seed = o.Seed, data = o.Data, init = o.Init, model = JsonDocument.Parse(modelJson).RootElement }, Json));
+        RunFolder.Claim(o.Out, JsonSerializer.Serialize(new { modality = o.Modality.ToString().ToLowerInvariant(), seed = o.Seed, data = RunFolder.DataName(o.Data), init = o.Init, model = JsonDocument.Parse(modelJson).RootElement }, Json));
 
         Module model = o.Modality == VaeModality.Video ? new VideoAutoencoder(o.VideoConfig, o.Seed) : new AudioAutoencoder(o.AudioConfig, o.Seed);
         var checkpoint = RunFolder.Checkpoint(o.Out);

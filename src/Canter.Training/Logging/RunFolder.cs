@@ -24,6 +24,9 @@ public static class RunFolder
         }
     }
 
+    /// <summary>"world", or the full path of a data folder, so that <c>./d</c> and <c>d</c> name the same run.</summary>
+    public static string DataName(string data) => data == "world" ? data : Path.GetFullPath(data).TrimEnd(Path.DirectorySeparatorChar);
+
     /// <summary>The checkpoint folder of a run, recovering a swap that a crash interrupted; null when there is none.</summary>
     public static string? Checkpoint(string folder)
     {

@@ -67,7 +67,7 @@ public static class ModelTrainer
             throw new ArgumentException($"the autoencoders in {o.Autoencoders} make {codec.Video.Config.LatentChannels}/{codec.Audio.Config.LatentChannels} latent channels; preset {o.Preset} expects {config.VideoLatentChannels}/{config.AudioLatentChannels}");
         int unit = codec.Video.Config.SpatialRatio * config.Patch;
         if (o.Width % unit != 0 || o.Height % unit != 0) throw new ArgumentException($"--size must be a multiple of {unit} on both sides");
-        RunFolder.Claim(o.Out, JsonSerializer.Serialize(new { o.Preset, o.Seed, o.Width, o.Height, o.Seconds, o.Batch, o.Data, config }, Json));
+        RunFolder.Claim(o.Out, JsonSerializer.Serialize(new { o.Preset, o.Seed, o.Width, o.Height, o.Seconds, o.Batch, Data = RunFolder.DataName(o.Data), config }, Json));
         var folder = o.Data == "world" ? null : new Canter.Training.Data.FolderClips(o.Data);
         var examples = new WorldExamples(codec, config, o.Width, o.Height, o.Seconds, folder);
         int ratio = codec.Video.Config.SpatialRatio;
