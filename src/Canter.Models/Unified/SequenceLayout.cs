@@ -85,35 +85,37 @@ public static class Patches
 {
     public static float[] FromVideo(ReadOnlySpan<float> latent, int z, int groups, int h, int w, int p)
     {
-        if (h % p != 0 || w % p != 0) throw new ArgumentException($"latent {h}x{w} is not a multiple of patch {p}");
-        int rows = h / p, cols = w / p, dim = z * p * p;
-        var tokens = new float[groups * rows * cols * dim];
-        for (int c = 0; c < z; c++)
-            for (int g = 0; g < groups; g++)
-                for (int y = 0; y < h; y++)
-                    for (int x = 0; x < w; x++)
-                    {
-                        int token = (g * rows + y / p) * cols + x / p;
-                        int k = (c * p + y % p) * p + x % p;
-                        tokens[token * dim + k] = latent[((c * groups + g) * h + y) * w + x];
-                    }
+        var map = VideoMap(z, groups, h, w, p);
+        if (latent.Length != map.Length) throw new ArgumentException($"{latent.Length} latent values; ({z}, {groups}, {h}, {w}) needs {map.Length}");
+        var tokens = new float[map.Length];
+        for (int i = 0; i < map.Length; i++) tokens[map[i]] = latent[i];
         return tokens;
     }
 
     public static float[] ToVideo(ReadOnlySpan<float> tokens, int z, int groups, int h, int w, int p)
     {
+        var map = VideoMap(z, groups, h, w, p);
+        if (tokens.Length != map.Length) throw new ArgumentException($"{tokens.Length} token values; ({z}, {groups}, {h}, {w}) needs {map.Length}");
+        var latent = new float[map.Length];
+        for (int i = 0; i < map.Length; i++) latent[i] = tokens[map[i]];
+        return latent;
+    }
+
+    /// <summary>For each latent value (channel-major (Z, G, h, w) order), its place among the tokens: token (g, y/p, x/p), entry (c, y%p, x%p).</summary>
+    private static int[] VideoMap(int z, int groups, int h, int w, int p)
+    {
+        if (h % p != 0 || w % p != 0) throw new ArgumentException($"latent {h}x{w} is not a multiple of patch {p}");
         int rows = h / p, cols = w / p, dim = z * p * p;
-        var latent = new float[z * groups * h * w];
+        var map = new int[z * groups * h * w];
         for (int c = 0; c < z; c++)
             for (int g = 0; g < groups; g++)
                 for (int y = 0; y < h; y++)
                     for (int x = 0; x < w; x++)
                     {
                         int token = (g * rows + y / p) * cols + x / p;
-                        int k = (c * p + y % p) * p + x % p;
-                        latent[((c * groups + g) * h + y) * w + x] = tokens[token * dim + k];
+                        map[((c * groups + g) * h + y) * w + x] = token * dim + (c * p + y % p) * p + x % p;
                     }
-        return latent;
+        return map;
     }
 
     public static float[] FromAudio(ReadOnlySpan<float> latent, int z, int count)
