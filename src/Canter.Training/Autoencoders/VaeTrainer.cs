@@ -240,23 +240,8 @@ internal sealed class VideoStep(VideoAutoencoder model, VideoWindows windows, fl
     public double Validate(VaeTrainingOptions o, IBackend backend)
     {
         var val = new VideoWindows(new WorldClips(4f, Canter.World.Split.Validation), 8, o.Frames, o.Crop, o.RenderWidth, o.RenderHeight, o.Fps, 12345);
-        double sse = 0;
-        long count = 0;
-        using var _ = Tape.NoGrad();
-        for (int i = 0; i < 4; i++)
-        {
-            using var scope = TensorScope.Begin();
-            var x = val.Make(i, backend);
-            var recon = model.Decode(model.Encode(x).Mean);
-            var a = x.ToArray();
-            var b = recon.ToArray();
-            for (int k = 0; k < a.Length; k++)
-            {
-                double d = (Math.Clamp(b[k], -1f, 1f) - a[k]) * 127.5;
-                sse += d * d;
-            }
-            count += a.Length;
-        }
+        var (sse, count) = VaeValidation.Errors(i => val.Make(i, backend), x => model.Decode(model.Encode(x).Mean),
+            (original, back) => Math.Pow((Math.Clamp(back, -1f, 1f) - original) * 127.5, 2));
         return 10 * Math.Log10(255.0 * 255.0 / Math.Max(1e-12, sse / count));
     }
 
@@ -289,18 +274,7 @@ internal sealed class AudioStep(AudioAutoencoder model, AudioWindows windows, fl
     public double Validate(VaeTrainingOptions o, IBackend backend)
     {
         var val = new AudioWindows(new WorldClips(4f, Canter.World.Split.Validation), 8, o.AudioSamples, o.AudioConfig.SampleRate, 12345);
-        double sum = 0;
-        long count = 0;
-        using var _ = Tape.NoGrad();
-        for (int i = 0; i < 4; i++)
-        {
-            using var scope = TensorScope.Begin();
-            var x = val.Make(i, backend);
-            var a = x.ToArray();
-            var b = model.Decode(model.Encode(x).Mean).ToArray();
-            for (int k = 0; k < a.Length; k++) sum += Math.Abs(b[k] - a[k]);
-            count += a.Length;
-        }
+        var (sum, count) = VaeValidation.Errors(i => val.Make(i, backend), x => model.Decode(model.Encode(x).Mean), (original, back) => Math.Abs(back - original));
         return sum / count;
     }
 
@@ -308,5 +282,27 @@ internal sealed class AudioStep(AudioAutoencoder model, AudioWindows windows, fl
     {
         _spectral.Dispose();
         _envelope.Dispose();
+    }
+}
+
+/// <summary>The end-of-run check shared by both modalities: four fixed validation batches through the autoencoder.</summary>
+internal static class VaeValidation
+{
+    /// <summary>Sum of <paramref name="error"/>(original, reconstruction) over every value of four batches, and the count.</summary>
+    public static (double Sum, long Count) Errors(Func<long, Tensor> batch, Func<Tensor, Tensor> reconstruct, Func<float, float, double> error)
+    {
+        double sum = 0;
+        long count = 0;
+        using var _ = Tape.NoGrad();
+        for (int i = 0; i < 4; i++)
+        {
+            using var scope = TensorScope.Begin();
+            var x = batch(i);
+            var a = x.ToArray();
+            var b = reconstruct(x).ToArray();
+            for (int k = 0; k < a.Length; k++) sum += error(a[k], b[k]);
+            count += a.Length;
+        }
+        return (sum, count);
     }
 }
