@@ -153,6 +153,7 @@ public sealed class VaeTrainerTests
         Assert.Equal(2, result.Step);
         Assert.True(double.IsFinite(result.LastLoss) && result.LastLoss > 0, $"last loss {result.LastLoss}");
         Assert.Contains(lines, l => l.Contains($"2 clips in {data}", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("validation:", StringComparison.Ordinal) && l.Contains("the training folder", StringComparison.Ordinal));
         var model = AutoencoderFiles.LoadVideo(o.WeightsPath);
         Assert.Equal(TinyVideo, model.Config);
     }

@@ -179,7 +179,7 @@ public static class VaeTrainer
             foreach (var (op, ms) in Tape.Profile.OrderByDescending(p => p.Value)) log($"profile {op}: {ms / Math.Max(1, s - start):F1} ms/step");
         if (!interrupted)
         {
-            log($"validation: {step.Validate(o, device.Backend):F4} ({step.ValidationMetric}, 32 windows of the validation split)");
+            log($"validation: {step.Validate(o, device.Backend):F4} ({step.ValidationMetric}, 32 windows of {(o.Data == "world" ? "the world's validation split" : "the training folder")})");
             var meta = new Dictionary<string, string> { ["steps"] = s.ToString(CultureInfo.InvariantCulture), ["seed"] = o.Seed.ToString(CultureInfo.InvariantCulture), ["data"] = o.Data };
             if (model is VideoAutoencoder v) AutoencoderFiles.Save(v, o.WeightsPath, meta);
             else AutoencoderFiles.Save((AudioAutoencoder)model, o.WeightsPath, meta);
@@ -239,7 +239,7 @@ internal sealed class VideoStep(VideoAutoencoder model, VideoWindows windows, fl
 
     public double Validate(VaeTrainingOptions o, IBackend backend)
     {
-        var val = new VideoWindows(new WorldClips(4f, Canter.World.Split.Validation), 8, o.Frames, o.Crop, o.RenderWidth, o.RenderHeight, o.Fps, 12345);
+        var val = new VideoWindows(VaeValidation.Clips(o), 8, o.Frames, o.Crop, o.RenderWidth, o.RenderHeight, o.Fps, 12345);
         var (sse, count) = VaeValidation.Errors(i => val.Make(i, backend), x => model.Decode(model.Encode(x).Mean),
             (original, back) => Math.Pow((Math.Clamp(back, -1f, 1f) - original) * 127.5, 2));
         return 10 * Math.Log10(255.0 * 255.0 / Math.Max(1e-12, sse / count));
@@ -273,7 +273,7 @@ internal sealed class AudioStep(AudioAutoencoder model, AudioWindows windows, fl
 
     public double Validate(VaeTrainingOptions o, IBackend backend)
     {
-        var val = new AudioWindows(new WorldClips(4f, Canter.World.Split.Validation), 8, o.AudioSamples, o.AudioConfig.SampleRate, 12345);
+        var val = new AudioWindows(VaeValidation.Clips(o), 8, o.AudioSamples, o.AudioConfig.SampleRate, 12345);
         var (sum, count) = VaeValidation.Errors(i => val.Make(i, backend), x => model.Decode(model.Encode(x).Mean), (original, back) => Math.Abs(back - original));
         return sum / count;
     }
@@ -288,6 +288,9 @@ internal sealed class AudioStep(AudioAutoencoder model, AudioWindows windows, fl
 /// <summary>The end-of-run check shared by both modalities: four fixed validation batches through the autoencoder.</summary>
 internal static class VaeValidation
 {
+    /// <summary>The world's validation split, or for a run on a folder that folder's clips (it has no held-out part).</summary>
+    public static TrainingClips Clips(VaeTrainingOptions o) => o.Data == "world" ? new WorldClips(4f, Canter.World.Split.Validation) : new FolderClips(o.Data);
+
     /// <summary>Sum of <paramref name="error"/>(original, reconstruction) over every value of four batches, and the count.</summary>
     public static (double Sum, long Count) Errors(Func<long, Tensor> batch, Func<Tensor, Tensor> reconstruct, Func<float, float, double> error)
     {
