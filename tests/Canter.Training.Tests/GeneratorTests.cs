@@ -24,7 +24,7 @@ public sealed class GeneratorTests
         var stats = new LatentStats([0f, 0f], [1f, 1f], [0f, 0f, 0f], [1f, 1f, 1f]);
         var codec = new LatentCodec(new VideoAutoencoder(TinyModels.Video, seed: 3), new AudioAutoencoder(TinyModels.Audio, seed: 4));
         var manifest = new TransformerManifest(Tiny, [.. text.Ids], stats, 16, 16, 0.5f, 0, 1);
-        return new ModelBundle(transformer, text, stats, codec, manifest);
+        return new ModelBundle(transformer, codec, manifest);
     }
 
     private static GenerationRequest Request(ulong seed = 1) => new("A red ball bounces", 16, 16, 0.5f, seed, Steps: 2, Sampler: "heun");

@@ -47,7 +47,6 @@ public static class GenerateCommand
             var request = new GenerationRequest(result.GetValue(prompt)!, w, h, result.GetValue(seconds), result.GetValue(seed), result.GetValue(steps),
                 result.GetValue(guidance), result.GetValue(refGuidance), result.GetValue(negative)!, !result.GetValue(noAudio), result.GetValue(sampler)!,
                 Read(result.GetValue(image)), Read(result.GetValue(last)), (result.GetValue(refs) ?? []).Select(p => Read(p)!).ToList(), driving, toExtend);
-            Generator.Validate(bundle, request);
             var generated = Generator.Generate(bundle, request, (i, n) => Console.Error.Write($"\rstep {i}/{n}"));
             Console.Error.WriteLine();
             var path = result.GetValue(output)!;

@@ -14,18 +14,18 @@ public static class AutoencoderFiles
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 
     public static void Save(VideoAutoencoder model, string weightsPath, IReadOnlyDictionary<string, string>? metadata = null) =>
-        Save(weightsPath, JsonSerializer.Serialize(model.Config, Json), "video", w => model.Save(w, metadata));
+        Save(weightsPath, model.Config, "video", w => model.Save(w, metadata));
 
     public static void Save(AudioAutoencoder model, string weightsPath, IReadOnlyDictionary<string, string>? metadata = null) =>
-        Save(weightsPath, JsonSerializer.Serialize(model.Config, Json), "audio", w => model.Save(w, metadata));
+        Save(weightsPath, model.Config, "audio", w => model.Save(w, metadata));
 
-    private static void Save(string weightsPath, string configJson, string kind, Action<string> saveWeights)
+    private static void Save<TConfig>(string weightsPath, TConfig config, string kind, Action<string> saveWeights)
     {
         if (!weightsPath.EndsWith(".safetensors", StringComparison.Ordinal)) throw new ArgumentException($"weights path '{weightsPath}' must end in .safetensors");
         var dir = Path.GetDirectoryName(Path.GetFullPath(weightsPath))!;
         Directory.CreateDirectory(dir);
         saveWeights(weightsPath);
-        var doc = $"{{\n  \"kind\": \"{kind}-autoencoder\",\n  \"config\": {configJson.Replace("\n", "\n  ")}\n}}\n";
+        var doc = JsonSerializer.Serialize(new { kind = $"{kind}-autoencoder", config }, Json) + "\n";
         var configPath = ConfigPath(weightsPath);
         File.WriteAllText(configPath + ".tmp", doc);
         File.Move(configPath + ".tmp", configPath, overwrite: true);

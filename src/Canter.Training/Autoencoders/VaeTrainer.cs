@@ -172,9 +172,9 @@ public static class VaeTrainer
                 Array.Clear(sums);
                 counted = 0;
             }
-            if (s % o.CheckpointEvery == 0 && s < o.Steps) SaveCheckpoint(model, optimizer, s, o, step.Columns);
+            if (s % o.CheckpointEvery == 0 && s < o.Steps) SaveCheckpoint(model, optimizer, s, o, csv, step.Columns);
         }
-        SaveCheckpoint(model, optimizer, s, o, step.Columns);
+        SaveCheckpoint(model, optimizer, s, o, csv, step.Columns);
         if (Tape.Profile is not null)
             foreach (var (op, ms) in Tape.Profile.OrderByDescending(p => p.Value)) log($"profile {op}: {ms / Math.Max(1, s - start):F1} ms/step");
         if (!interrupted)
@@ -188,21 +188,14 @@ public static class VaeTrainer
         return new VaeTrainingResult(s, clock.Elapsed.TotalSeconds, lastLoss, o.WeightsPath, interrupted);
     }
 
-    private static void SaveCheckpoint(Module model, AdamW optimizer, long step, VaeTrainingOptions o, IReadOnlyList<string> columns)
+    private static void SaveCheckpoint(Module model, AdamW optimizer, long step, VaeTrainingOptions o, TrainingLog csv, IReadOnlyList<string> columns)
     {
         RunFolder.SaveCheckpoint(o.Out, step, dir =>
         {
             model.Save(Path.Combine(dir, "model.safetensors"));
             optimizer.Save(Path.Combine(dir, "optimizer.safetensors"));
         });
-        try
-        {
-            TrainingLog.Plot(Path.Combine(o.Out, "losses.csv"), Path.Combine(o.Out, "losses.png"), columns, $"{o.Modality.ToString().ToLowerInvariant()} autoencoder");
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            Console.Error.WriteLine($"warning: could not plot losses: {e.Message}");
-        }
+        csv.TryPlot(columns, $"{o.Modality.ToString().ToLowerInvariant()} autoencoder");
     }
 }
 

@@ -40,6 +40,22 @@ public sealed class TrainingLog
             string.Join(",", values.Select(v => v.ToString("G6", CultureInfo.InvariantCulture))) + "\n");
     }
 
+    /// <summary>
+    /// Plots the chosen columns beside the CSV (same name, .png). A plot is a convenience: if it fails, training goes
+    /// on with a warning.
+    /// </summary>
+    public void TryPlot(IReadOnlyList<string> columns, string title)
+    {
+        try
+        {
+            Plot(_path, System.IO.Path.ChangeExtension(_path, ".png"), columns, title);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Console.Error.WriteLine($"warning: could not plot losses: {e.Message}");
+        }
+    }
+
     /// <summary>Plots the chosen columns of the CSV (log scale) against the step as a PNG.</summary>
     public static void Plot(string csvPath, string pngPath, IReadOnlyList<string> columns, string title)
     {

@@ -50,6 +50,36 @@ public sealed record LatentStats(float[] VideoMean, float[] VideoStd, float[] Au
         return (mean, std);
     }
 
+    /// <summary>Video latent means (Z, G, h, w) -> normalised tokens (G (h/p) (w/p), Z p p); the latent array is normalised in place.</summary>
+    public float[] VideoTokens(float[] latent, int patch, int h, int w)
+    {
+        Apply(latent, VideoMean, VideoStd);
+        return Patches.FromVideo(latent, VideoMean.Length, latent.Length / (VideoMean.Length * h * w), h, w, patch);
+    }
+
+    /// <summary>Tokens of <paramref name="groups"/> latent frames -> video latents (Z, G, h, w) for the decoder.</summary>
+    public float[] VideoLatent(ReadOnlySpan<float> tokens, int patch, int groups, int h, int w)
+    {
+        var latent = Patches.ToVideo(tokens, VideoMean.Length, groups, h, w, patch);
+        Apply(latent, VideoMean, VideoStd, inverse: true);
+        return latent;
+    }
+
+    /// <summary>Audio latent means (Za, A) -> normalised tokens (A, Za); the latent array is normalised in place.</summary>
+    public float[] AudioTokens(float[] latent)
+    {
+        Apply(latent, AudioMean, AudioStd);
+        return Patches.FromAudio(latent, AudioMean.Length, latent.Length / AudioMean.Length);
+    }
+
+    /// <summary>Tokens (A, Za) -> audio latents (Za, A) for the decoder.</summary>
+    public float[] AudioLatent(float[] tokens)
+    {
+        var latent = Patches.ToAudio(tokens, AudioMean.Length, tokens.Length / AudioMean.Length);
+        Apply(latent, AudioMean, AudioStd, inverse: true);
+        return latent;
+    }
+
     /// <summary>(C, ...) channel-major latents, normalised in place (or back with <paramref name="inverse"/>).</summary>
     public static void Apply(float[] latent, float[] mean, float[] std, bool inverse = false)
     {

@@ -65,7 +65,7 @@ public static class Generator
         var clock = Stopwatch.StartNew();
         var c = model.Manifest.Config;
         var vae = model.Codec.Video.Config;
-        int z = c.VideoLatentChannels, p = c.Patch, s = vae.SpatialRatio;
+        int p = c.Patch, s = vae.SpatialRatio;
         int frames = 1 + (int)Math.Floor(r.Seconds * c.FrameRate / c.TemporalRatio) * c.TemporalRatio;
         int groups = vae.LatentFrames(frames), lh = r.Height / s, lw = r.Width / s;
         int hop = model.Codec.Audio.Config.Hop, rate = model.Codec.Audio.Config.SampleRate;
@@ -79,7 +79,7 @@ public static class Generator
         var visualIsClean = new bool[layout.VisualCount];
         for (int i = 0; i < refs; i++)
         {
-            var tokens = ImageTokens(model, r.References![i].Pixels, r.Width, r.Height);
+            var tokens = FrameTokens(model, [r.References![i].Pixels], r.Width, r.Height);
             Array.Copy(tokens, 0, visualClean, i * layout.TokensPerImage * dv, tokens.Length);
             for (int k = 0; k < layout.TokensPerImage; k++) visualIsClean[i * layout.TokensPerImage + k] = true;
         }
@@ -89,31 +89,18 @@ public static class Generator
             Array.Copy(tokens, from * perGroup * dv, visualClean, (layout.VideoOffset + g * perGroup) * dv, perGroup * dv);
             for (int k = 0; k < perGroup; k++) visualIsClean[layout.VideoOffset + g * perGroup + k] = true;
         }
-        if (r.FirstFrame is not null) SetGroup(0, ImageTokens(model, r.FirstFrame.Pixels, r.Width, r.Height), 0);
-        if (r.LastFrame is not null) SetGroup(groups - 1, LastFrameTokens(model, r.LastFrame.Pixels, r.Width, r.Height, groups), groups - 1);
+        if (r.FirstFrame is not null) SetGroup(0, FrameTokens(model, [r.FirstFrame.Pixels], r.Width, r.Height), 0);
+        // the last latent frame of a still clip of the last frame is what a video ending on it encodes to
+        if (r.LastFrame is not null)
+            SetGroup(groups - 1, FrameTokens(model, Enumerable.Repeat(r.LastFrame.Pixels, frames).ToList(), r.Width, r.Height), groups - 1);
         if (r.Extend is not null)
         {
             // the clip's first latent frames (at most all but one) become clean conditions; the rest continues it
             int keep = Math.Min(groups - 1, 1 + (r.Extend.Frames.Count - 1) / c.TemporalRatio);
             if (keep < 1) throw new ArgumentException("the clip to extend is too short, or the duration leaves nothing to add");
-            var given = r.Extend.Frames.Take(vae.VideoFrames(keep)).ToList();
-            var latent = model.Codec.EncodeFrames(given, r.Width, r.Height);
-            LatentStats.Apply(latent, model.Stats.VideoMean, model.Stats.VideoStd);
-            var tokens = Patches.FromVideo(latent, z, keep, lh, lw, p);
+            var tokens = FrameTokens(model, r.Extend.Frames.Take(vae.VideoFrames(keep)).ToList(), r.Width, r.Height);
             for (int g = 0; g < keep; g++) SetGroup(g, tokens, g);
         }
-        var audioClean = new float[audioCount * da];
-        bool audioIsClean = false;
-        if (r.DrivingAudio is not null)
-        {
-            var track = new float[samples];
-            Array.Copy(r.DrivingAudio, track, Math.Min(samples, r.DrivingAudio.Length));
-            var latent = model.Codec.EncodeAudio(track);
-            LatentStats.Apply(latent, model.Stats.AudioMean, model.Stats.AudioStd);
-            audioClean = Patches.FromAudio(latent, da, audioCount);
-            audioIsClean = true;
-        }
-
         // seeded noise for every token; clean ones are overwritten by their condition
         var visual = new float[layout.VisualCount * dv];
         var audio = new float[audioCount * da];
@@ -121,7 +108,13 @@ public static class Generator
         Canter.Tensors.Rng.Philox.FillNormal(audio, r.Seed, (ulong)visual.Length, 1f);
         for (int i = 0; i < layout.VisualCount; i++)
             if (visualIsClean[i] || (i < layout.VideoOffset)) Array.Copy(visualClean, i * dv, visual, i * dv, dv);
-        if (audioIsClean) Array.Copy(audioClean, audio, audio.Length);
+        bool audioIsClean = r.DrivingAudio is not null;
+        if (audioIsClean)
+        {
+            var track = new float[samples];
+            Array.Copy(r.DrivingAudio!, track, Math.Min(samples, r.DrivingAudio!.Length));
+            audio = model.Stats.AudioTokens(model.Codec.EncodeAudio(track));
+        }
 
         // guidance branches: [negative/empty prompt], [prompt without references], [prompt with references]
         var (promptRows, promptLength) = model.Text.ToRows(r.Prompt, c.TextTokens);
@@ -168,20 +161,18 @@ public static class Generator
                 var vx = (float[])visual.Clone();
                 var ax = (float[])audio.Clone();
                 Step(vx, v1, dt, visualIsClean, dv, layout.VideoOffset);
-                if (!audioIsClean) for (int i = 0; i < ax.Length; i++) ax[i] += dt * a1[i];
+                if (!audioIsClean) AddScaled(ax, a1, dt);
                 var v2 = Velocity(vx, ax, next, out var a2);
                 for (int i = 0; i < v1.Length; i++) v1[i] = 0.5f * (v1[i] + v2[i]);
                 for (int i = 0; i < a1.Length; i++) a1[i] = 0.5f * (a1[i] + a2[i]);
             }
             Step(visual, v1, dt, visualIsClean, dv, layout.VideoOffset);
-            if (!audioIsClean) for (int i = 0; i < audio.Length; i++) audio[i] += dt * a1[i];
+            if (!audioIsClean) AddScaled(audio, a1, dt);
             progress?.Invoke(step + 1, r.Steps);
         }
 
         // tokens -> latents -> frames and sound
-        var videoTokens = visual.AsSpan(layout.VideoOffset * dv).ToArray();
-        var videoLatent = Patches.ToVideo(videoTokens, z, groups, lh, lw, p);
-        LatentStats.Apply(videoLatent, model.Stats.VideoMean, model.Stats.VideoStd, inverse: true);
+        var videoLatent = model.Stats.VideoLatent(visual.AsSpan(layout.VideoOffset * dv), p, groups, lh, lw);
         var pictures = model.Codec.DecodeFrames(videoLatent, groups, lh, lw, frames, r.Width, r.Height);
         AudioTrack? sound = null;
         if (r.Audio)
@@ -189,9 +180,7 @@ public static class Generator
             if (audioIsClean) sound = new AudioTrack(rate, r.DrivingAudio!.Take(samples).Concat(new float[Math.Max(0, samples - r.DrivingAudio!.Length)]).ToArray());
             else
             {
-                var audioLatent = Patches.ToAudio(audio, da, audioCount);
-                LatentStats.Apply(audioLatent, model.Stats.AudioMean, model.Stats.AudioStd, inverse: true);
-                sound = new AudioTrack(rate, model.Codec.DecodeAudio(audioLatent, audioCount, samples));
+                sound = new AudioTrack(rate, model.Codec.DecodeAudio(model.Stats.AudioLatent(audio), audioCount, samples));
             }
         }
         return new GenerationResult(new VideoClip(r.Width, r.Height, c.FrameRate, pictures), sound, clock.Elapsed.TotalSeconds);
@@ -199,13 +188,16 @@ public static class Generator
 
     private static float Shifted(float u, float shift) => shift * u / (1 + (shift - 1) * u);
 
+    /// <summary>x += dt v over the noisy video tokens (clean ones and the reference slots stay).</summary>
     private static void Step(float[] x, float[] v, float dt, bool[] clean, int dim, int videoOffset)
     {
         for (int token = videoOffset; token < clean.Length; token++)
-        {
-            if (clean[token]) continue;
-            for (int k = 0; k < dim; k++) x[token * dim + k] += dt * v[token * dim + k];
-        }
+            if (!clean[token]) AddScaled(x.AsSpan(token * dim, dim), v.AsSpan(token * dim, dim), dt);
+    }
+
+    private static void AddScaled(Span<float> x, ReadOnlySpan<float> v, float dt)
+    {
+        for (int i = 0; i < x.Length; i++) x[i] += dt * v[i];
     }
 
     /// <summary>Classifier-free guidance over the branches' velocities (each <paramref name="size"/> long, concatenated).</summary>
@@ -221,23 +213,10 @@ public static class Generator
         return v;
     }
 
-    private static float[] ImageTokens(ModelBundle model, byte[] rgb, int width, int height)
+    /// <summary>RGB frames (1 + r k of them) -> normalised visual tokens of their latent frames.</summary>
+    private static float[] FrameTokens(ModelBundle model, IReadOnlyList<byte[]> frames, int width, int height)
     {
-        var c = model.Manifest.Config;
         int s = model.Codec.Video.Config.SpatialRatio;
-        var latent = model.Codec.EncodeFrames([rgb], width, height);
-        LatentStats.Apply(latent, model.Stats.VideoMean, model.Stats.VideoStd);
-        return Patches.FromVideo(latent, c.VideoLatentChannels, 1, height / s, width / s, c.Patch);
-    }
-
-    /// <summary>Tokens of a still clip of the last frame (its last latent frame is what a video ending on it encodes to).</summary>
-    private static float[] LastFrameTokens(ModelBundle model, byte[] rgb, int width, int height, int groups)
-    {
-        var c = model.Manifest.Config;
-        int s = model.Codec.Video.Config.SpatialRatio;
-        var frames = Enumerable.Repeat(rgb, model.Codec.Video.Config.VideoFrames(groups)).ToList();
-        var latent = model.Codec.EncodeFrames(frames, width, height);
-        LatentStats.Apply(latent, model.Stats.VideoMean, model.Stats.VideoStd);
-        return Patches.FromVideo(latent, c.VideoLatentChannels, groups, height / s, width / s, c.Patch);
+        return model.Stats.VideoTokens(model.Codec.EncodeFrames(frames, width, height), model.Manifest.Config.Patch, height / s, width / s);
     }
 }

@@ -14,20 +14,22 @@ public sealed class ModelBundle
 {
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
 
-    public ModelBundle(UnifiedTransformer transformer, TextTokens text, LatentStats stats, LatentCodec codec, TransformerManifest manifest)
+    public ModelBundle(UnifiedTransformer transformer, LatentCodec codec, TransformerManifest manifest)
     {
         Transformer = transformer;
-        Text = text;
-        Stats = stats;
         Codec = codec;
         Manifest = manifest;
+        Text = new TextTokens(manifest.TextIds);
     }
 
     public UnifiedTransformer Transformer { get; }
-    public TextTokens Text { get; }
-    public LatentStats Stats { get; }
     public LatentCodec Codec { get; }
     public TransformerManifest Manifest { get; }
+
+    /// <summary>The text rows of <see cref="Manifest"/>.</summary>
+    public TextTokens Text { get; }
+
+    public LatentStats Stats => Manifest.Stats;
 
     public static void Save(string dir, UnifiedTransformer transformer, TransformerManifest manifest)
     {
@@ -66,6 +68,6 @@ public sealed class ModelBundle
         var transformer = new UnifiedTransformer(manifest.Config);
         transformer.Load(Path.Combine(dir, "transformer.safetensors"));
         if (device is not null) transformer.To(device);
-        return new ModelBundle(transformer, new TextTokens(manifest.TextIds), manifest.Stats, codec, manifest);
+        return new ModelBundle(transformer, codec, manifest);
     }
 }

@@ -103,12 +103,11 @@ public static class ModelTrainer
         var ema = new Ema(model, o.EmaDecay);
         var optimizer = new AdamW(model.Parameters(), new AdamWOptions(o.LearningRate, 0.9f, 0.99f, 1e-8f, 0.01f));
         long start = 0;
-        var checkpoint = checkpointFolder;
-        if (checkpoint is not null)
+        if (checkpointFolder is not null)
         {
-            start = RunFolder.ReadStep(checkpoint);
-            ema.Load(Path.Combine(checkpoint, "ema.safetensors"));
-            optimizer.Load(Path.Combine(checkpoint, "optimizer.safetensors"));
+            start = RunFolder.ReadStep(checkpointFolder);
+            ema.Load(Path.Combine(checkpointFolder, "ema.safetensors"));
+            optimizer.Load(Path.Combine(checkpointFolder, "optimizer.safetensors"));
             log($"resuming from step {start} of {o.Steps}");
         }
         log($"training canter {o.Preset} ({model.ParameterCount:N0} parameters, {text.Rows} text rows) on {(folder is null ? "the world" : folder.Describe())} at {o.Width}x{o.Height}, {examples.Frames} frames, batch {o.Batch}, device {device.Name}");
@@ -159,12 +158,12 @@ public static class ModelTrainer
             if (s % o.CheckpointEvery == 0 && s < o.Steps)
             {
                 Save(s);
-                TryPlot(o);
+                csv.TryPlot(["loss", "video", "audio"], "unified transformer");
             }
-            if (o.SampleEvery > 0 && s % o.SampleEvery == 0) RenderSample(o, model, ema, codec, text, stats, Manifest(s), s, log);
+            if (o.SampleEvery > 0 && s % o.SampleEvery == 0) RenderSample(o, ema, codec, Manifest(s), s, log);
         }
         Save(s);
-        TryPlot(o);
+        csv.TryPlot(["loss", "video", "audio"], "unified transformer");
         if (!interrupted)
         {
             var shipped = new UnifiedTransformer(config);
@@ -176,19 +175,12 @@ public static class ModelTrainer
         return s;
     }
 
-    private static void TryPlot(ModelTrainingOptions o)
-    {
-        try { TrainingLog.Plot(Path.Combine(o.Out, "losses.csv"), Path.Combine(o.Out, "losses.png"), ["loss", "video", "audio"], "unified transformer"); }
-        catch (Exception e) when (e is not OutOfMemoryException) { Console.Error.WriteLine($"warning: could not plot losses: {e.Message}"); }
-    }
-
-    private static void RenderSample(ModelTrainingOptions o, UnifiedTransformer model, Ema ema, LatentCodec codec, TextTokens text, LatentStats stats,
-        TransformerManifest manifest, long step, Action<string> log)
+    private static void RenderSample(ModelTrainingOptions o, Ema ema, LatentCodec codec, TransformerManifest manifest, long step, Action<string> log)
     {
         var shadow = new UnifiedTransformer(manifest.Config);
         shadow.To(Canter.Tensors.Device.Parse(o.Device));
         ema.CopyTo(shadow);
-        var bundle = new ModelBundle(shadow, text, stats, codec, manifest);
+        var bundle = new ModelBundle(shadow, codec, manifest);
         var scene = SceneGenerator.Generate(Splits.Seed(Split.Validation, 0), o.Seconds);
         var result = Generator.Generate(bundle, new GenerationRequest(Captions.Short(scene), o.Width, o.Height, o.Seconds, Seed: 7, Steps: 8));
         var dir = Path.Combine(o.Out, "samples");

@@ -65,17 +65,8 @@ public sealed class WorldExamples(LatentCodec codec, UnifiedConfig config, int w
     public Example Encode(long index, LatentStats stats)
     {
         var (video, audio, references, captions) = EncodeRaw(index);
-        int z = config.VideoLatentChannels, p = config.Patch, s = codec.Video.Config.SpatialRatio;
-        int groups = codec.Video.Config.LatentFrames(Frames), h = height / s, w = width / s;
-        LatentStats.Apply(video, stats.VideoMean, stats.VideoStd);
-        LatentStats.Apply(audio, stats.AudioMean, stats.AudioStd);
-        var refs = references.Select(r =>
-        {
-            LatentStats.Apply(r, stats.VideoMean, stats.VideoStd);
-            return Patches.FromVideo(r, z, 1, h, w, p);
-        }).ToList();
-        int count = audio.Length / config.AudioLatentChannels;
-        return new Example(Patches.FromVideo(video, z, groups, h, w, p), Patches.FromAudio(audio, config.AudioLatentChannels, count),
-            refs, captions, references.Count);
+        int p = config.Patch, s = codec.Video.Config.SpatialRatio, h = height / s, w = width / s;
+        return new Example(stats.VideoTokens(video, p, h, w), stats.AudioTokens(audio), references.Select(r => stats.VideoTokens(r, p, h, w)).ToList(),
+            captions, references.Count);
     }
 }
