@@ -2,8 +2,18 @@ using Canter.Media;
 
 namespace Canter.World;
 
-/// <summary>A subject the parser found: identity, action and when it acted (seconds).</summary>
-public sealed record ParsedSubject(SubjectClass Class, SubjectColor Color, Pattern Pattern, Action Action, float Start, float End, int Frames);
+/// <summary>
+/// One sighting of a subject: where it is in scene units (0..1 across and down, camera motion removed, as in
+/// <see cref="SubjectSpec"/>), its radius in scene units, and the share of its pixels darker than its colour
+/// (eye, pattern, and the mouth when it opens).
+/// </summary>
+public sealed record ParsedSighting(int Frame, float Time, float X, float Y, float Radius, float Dark);
+
+/// <summary>A subject the parser found: identity, action and when it acted (seconds), and its track frame by frame.</summary>
+public sealed record ParsedSubject(SubjectClass Class, SubjectColor Color, Pattern Pattern, Action Action, float Start, float End, int Frames)
+{
+    public IReadOnlyList<ParsedSighting> Track { get; init; } = [];
+}
 
 /// <summary>What the parser recovered from a clip.</summary>
 public sealed record ParsedScene(Background Background, Lighting Lighting, Camera Camera, IReadOnlyList<ParsedSubject> Subjects, IReadOnlyList<float> AudioOnsets);
@@ -260,7 +270,10 @@ public static class Parser
             if (cls is SubjectClass.Bird or SubjectClass.Fish or SubjectClass.Robot)
                 foreach (var x in list) x.Angle = Fit(frames[x.Frame], x.Blob, w, h, track.Color, x.Light, [cls], [pattern]).Angle;
             var (action, start, end) = ActionOf(list, fps);
-            result.Add(new ParsedSubject(cls, track.Color, pattern, action, start, end, list.Count));
+            result.Add(new ParsedSubject(cls, track.Color, pattern, action, start, end, list.Count)
+            {
+                Track = [.. list.Select(x => new ParsedSighting(x.Frame, (float)(x.Frame / fps), (float)x.X, (float)x.Y, (float)x.Radius, (float)x.Dark))],
+            });
         }
         return [.. result.OrderBy(s => s.Start)];
     }
