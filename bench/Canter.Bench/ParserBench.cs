@@ -13,7 +13,7 @@ public static class ParserBench
         {
             var scene = SceneGenerator.Generate(Splits.Seed(Split.Test, i));
             var clip = WorldClip.Render(scene, width, height, 12);
-            evaluation.Add(scene, Parser.Parse(Degradations.Apply(clip.Video, degradation, (ulong)i), clip.Audio));
+            evaluation.Add(scene, Parser.Parse(Degradations.Apply(clip.Video, degradation, (ulong)i), clip.Audio), clip.Video.FrameRate);
         }
         output.WriteLine($"parser on {count} test renders ({degradation}) at {width}x{height}, 12 fps ({watch.Elapsed.TotalSeconds:0.0} s)");
         var figures = evaluation.Counts.OrderBy(c => c.Key).Select(c => ($"parser_{c.Key}_accuracy", (double)c.Value.Right / c.Value.Total)).ToList();

@@ -7,12 +7,22 @@ namespace Canter.World;
 /// <see cref="SubjectSpec"/>), its radius in scene units, and the share of its pixels darker than its colour
 /// (eye, pattern, and the mouth when it opens).
 /// </summary>
-public sealed record ParsedSighting(int Frame, float Time, float X, float Y, float Radius, float Dark);
+public sealed record ParsedSighting(int Frame, float Time, float X, float Y, float Radius, float Dark)
+{
+    /// <summary>How the subject is turned (radians, as the renderer's angle).</summary>
+    public float Angle { get; init; }
+
+    /// <summary>How open its mouth is (0..1), as the renderer draws it.</summary>
+    public float Mouth { get; init; }
+}
 
 /// <summary>A subject the parser found: identity, action and when it acted (seconds), and its track frame by frame.</summary>
 public sealed record ParsedSubject(SubjectClass Class, SubjectColor Color, Pattern Pattern, Action Action, float Start, float End, int Frames)
 {
     public IReadOnlyList<ParsedSighting> Track { get; init; } = [];
+
+    /// <summary>The visual events of its action (impacts, steps, syllables, the start of a spin or a growth).</summary>
+    public IReadOnlyList<ParsedEvent> Events { get; init; } = [];
 }
 
 /// <summary>What the parser recovered from a clip.</summary>
@@ -23,7 +33,8 @@ public sealed record ParsedScene(Background Background, Lighting Lighting, Camer
 /// made the world also proposes every hypothesis (background and lighting, camera, each subject's
 /// class, colour and pattern), and the hypothesis closest to the pixels wins. Works on the decoded
 /// frames, so it judges generated videos as it judges renders.
-/// This first version handles single-shot clips; cuts are not yet parsed.
+/// Each subject's pose is fitted in every frame, so that the start and end of its action, and the events that
+/// follow from them, are placed by fitting the action's known motion to the measured poses.
 /// </summary>
 public static class Parser
 {
@@ -199,43 +210,39 @@ public static class Parser
 
     private sealed record Blob(int Frame, double X, double Y, double Area, (double R, double G, double B) Color, List<int> Pixels);
 
-    /// <summary>One sighting of a subject, in scene units (camera motion removed).</summary>
-    private sealed record Sighting(int Frame, double X, double Y, double Radius, double Dark, Blob Blob, (float R, float G, float B) Light)
-    {
-        /// <summary>Orientation index (of <see cref="Angles"/>) found for the track's class; -1 before it is fitted.</summary>
-        public int Angle { get; set; } = -1;
-    }
-
-    private sealed class Track(SubjectColor color)
-    {
-        public SubjectColor Color { get; } = color;
-        public List<Sighting> Sightings { get; } = [];
-    }
-
     private static List<ParsedSubject> FindSubjects(float[][] frames, int w, int h, double fps, SceneSpec probe)
     {
+        var views = new FrameView?[frames.Length];
+        double blur = -1;
+        FrameView View(int f)
+        {
+            if (views[f] is { } v) return v;
+            float t = (float)(f / fps);
+            var background = Renderer.Render(probe, t, w, h);
+            if (blur < 0)
+            {
+                // the blur is the clip's: measured on a few frames, the median kept
+                blur = new[] { 0, frames.Length / 2, frames.Length - 1 }
+                    .Select(i => SubjectFit.EstimateBlur(frames[i], Renderer.Render(probe, (float)(i / fps), w, h), w, h)).Order().ElementAt(1);
+            }
+            return (views[f] = new FrameView(frames[f], background, w, h, Renderer.Light(probe, t), blur))!;
+        }
         var tracks = new List<Track>();
         for (int f = 0; f < frames.Length; f++)
         {
-            float t = (float)(f / fps);
-            var background = Renderer.Render(probe, t, w, h);
-            var light = Renderer.Light(probe, t);
-            var (cx, cy, zoom, _) = Renderer.View(probe, t);
-            double unit = Math.Min(w, h) * zoom;
-            double level = Math.Max(light.R, Math.Max(light.G, light.B));
-            var sightings = new List<(Sighting Sighting, SubjectColor Color)>();
-            foreach (var blob in Blobs(frames[f], background, w, h, f, level))
+            var view = View(f);
+            double level = Math.Max(view.Light.R, Math.Max(view.Light.G, view.Light.B));
+            var sightings = new List<(Blob Blob, SubjectColor Color, double X, double Y)>();
+            foreach (var blob in Blobs(frames[f], view.Background, w, h, f, level, view.Blur))
             {
-                var color = NearestColor(blob.Color, light);
-                double sx = (blob.X + 0.5 - w / 2.0) / unit + cx, sy = (blob.Y + 0.5 - h / 2.0) / unit + cy;
-                double size = Math.Sqrt(blob.Area / Math.PI) / unit;          // class-free size: its ratios are what actions need
-                sightings.Add((new Sighting(f, sx, sy, size, DarkShare(frames[f], blob), blob, light), color));
+                var (sx, sy, _) = ToScene(probe, f / fps, w, h, blob.X + 0.5, blob.Y + 0.5);
+                sightings.Add((blob, NearestColor(blob.Color, view.Light), sx, sy));
             }
             // continue tracks with the closest same-coloured sightings first, each track and sighting used once
             var pairs = from i in Enumerable.Range(0, sightings.Count)
                         from k in tracks
-                        where k.Color == sightings[i].Color && f - k.Sightings[^1].Frame <= 3
-                        let d = Math.Abs(k.Sightings[^1].X - sightings[i].Sighting.X) + Math.Abs(k.Sightings[^1].Y - sightings[i].Sighting.Y)
+                        where k.Color == sightings[i].Color && f - k.Blobs[^1].Blob.Frame <= 3
+                        let d = Math.Abs(k.Blobs[^1].X - sightings[i].X) + Math.Abs(k.Blobs[^1].Y - sightings[i].Y)
                         where d < 0.22
                         orderby d
                         select (i, k);
@@ -244,7 +251,7 @@ public static class Parser
             foreach (var (i, k) in pairs.ToList())
             {
                 if (usedSightings.Contains(i) || usedTracks.Contains(k)) continue;
-                k.Sightings.Add(sightings[i].Sighting);
+                k.Blobs.Add((sightings[i].Blob, sightings[i].X, sightings[i].Y));
                 usedSightings.Add(i);
                 usedTracks.Add(k);
             }
@@ -252,34 +259,98 @@ public static class Parser
             {
                 if (usedSightings.Contains(i)) continue;
                 var track = new Track(sightings[i].Color);
-                track.Sightings.Add(sightings[i].Sighting);
+                track.Blobs.Add((sightings[i].Blob, sightings[i].X, sightings[i].Y));
                 tracks.Add(track);
             }
         }
         var result = new List<ParsedSubject>();
         foreach (var track in tracks)
         {
-            var list = track.Sightings;
+            var list = track.Blobs;
             if (list.Count < Math.Max(2, frames.Length / 4)) continue; // noise, not a subject
-            // identity from a few sightings spread over the track (a vote), the full search over classes, patterns, poses and sizes
-            var votes = Enumerable.Range(0, Math.Min(8, list.Count)).Select(i => list[i * list.Count / Math.Min(8, list.Count)])
-                .Select(x => Fit(frames[x.Frame], x.Blob, w, h, track.Color, x.Light, Enum.GetValues<SubjectClass>(), Enum.GetValues<Pattern>()))
+            // identity from a few sightings spread over the track, whole blobs first (a blob cut by the frame's edge or
+            // merged with another subject misleads the fit), the class by vote and then the pattern among its votes
+            var whole = list.Where(b => !TouchesEdge(b.Blob, w, h)).ToList();
+            if (whole.Count < 3) whole = list;
+            int n = Math.Min(5, whole.Count);
+            // the colour too is judged by the fit where the blob's own colour leaves two close candidates (chroma
+            // subsampling and blur bleed the background into a small subject)
+            var votes = Enumerable.Range(0, n).Select(i => whole[(2 * i + 1) * whole.Count / (2 * n)].Blob)
+                .Select(b => RankColors(b.Color, View(b.Frame).Light).Where((c, k) => k == 0 || c.Distance < 1.6 * RankColors(b.Color, View(b.Frame).Light)[0].Distance).Take(2)
+                    .Select(c => (Color: c.Color, Fit: SubjectFit.Identify(View(b.Frame), c.Color, b.X + 0.5, b.Y + 0.5, b.Area, Enum.GetValues<SubjectClass>(), Enum.GetValues<Pattern>())))
+                    .MinBy(c => c.Fit.Error))
+                .Select(v => (v.Color, v.Fit.Class, v.Fit.Pattern, v.Fit.Pose, v.Fit.Error))
                 .ToList();
-            var cls = votes.GroupBy(v => v.Class).OrderByDescending(g => g.Count()).First().Key;
-            var pattern = votes.Where(v => v.Class == cls).GroupBy(v => v.Pattern).OrderByDescending(g => g.Count()).First().Key;
-            if (cls is SubjectClass.Bird or SubjectClass.Fish or SubjectClass.Robot)
-                foreach (var x in list) x.Angle = Fit(frames[x.Frame], x.Blob, w, h, track.Color, x.Light, [cls], [pattern]).Angle;
-            var (action, start, end) = ActionOf(list, fps);
-            result.Add(new ParsedSubject(cls, track.Color, pattern, action, start, end, list.Count)
+            // a sighting where the subject overlaps another of its colour fits badly: only the good fits vote
+            double bestFit = votes.Min(v => v.Error);
+            votes = [.. votes.Where(v => v.Error <= 2 * bestFit + 1)];
+            var color = votes.GroupBy(v => v.Color).OrderByDescending(g => g.Count()).ThenBy(g => g.Sum(v => v.Error)).First().Key;
+            votes = [.. votes.Where(v => v.Color == color)];
+            var cls = votes.GroupBy(v => v.Class).OrderByDescending(g => g.Count()).ThenBy(g => g.Sum(v => v.Error)).First().Key;
+            var pattern = votes.Where(v => v.Class == cls).GroupBy(v => v.Pattern).OrderByDescending(g => g.Count()).ThenBy(g => g.Sum(v => v.Error)).First().Key;
+            // then the pose in every sighting, each started from the one before
+            double radius = votes.Where(v => v.Class == cls).Select(v => v.Pose.Radius / Unit(probe, v.Pose, w, h, list, fps)).Average();
+            double angle = votes.First(v => v.Class == cls).Pose.Angle;
+            var sightings = new List<ParsedSighting>();
+            var series = (T: new List<double>(), X: new List<double>(), Y: new List<double>(), R: new List<double>(), A: new List<double>(), M: new List<double>());
+            foreach (var (blob, _, _) in list)
             {
-                Track = [.. list.Select(x => new ParsedSighting(x.Frame, (float)(x.Frame / fps), (float)x.X, (float)x.Y, (float)x.Radius, (float)x.Dark))],
-            });
+                var view = View(blob.Frame);
+                double unit = Math.Min(w, h) * Renderer.View(probe, (float)(blob.Frame / fps)).Zoom;
+                var (pose, _) = SubjectFit.Track(view, cls, color, pattern, new Pose(blob.X + 0.5, blob.Y + 0.5, radius * unit, angle));
+                double mouth = SubjectFit.Mouth(view, cls, color, pattern, pose);
+                if (mouth > 0.05)
+                {
+                    // an open mouth is dark like the eye: fitted without it, a round subject turns to put its eye there
+                    (pose, _) = SubjectFit.Track(view, cls, color, pattern, pose, mouth);
+                    mouth = SubjectFit.Mouth(view, cls, color, pattern, pose);
+                }
+                var (sx, sy, _) = ToScene(probe, blob.Frame / fps, w, h, pose.X, pose.Y);
+                float time = (float)(blob.Frame / fps);
+                radius = pose.Radius / unit;
+                angle = pose.Angle;
+                sightings.Add(new ParsedSighting(blob.Frame, time, (float)sx, (float)sy, (float)radius, (float)DarkShare(frames[blob.Frame], blob))
+                {
+                    Angle = (float)angle,
+                    Mouth = (float)mouth,
+                });
+                series.T.Add(time); series.X.Add(sx); series.Y.Add(sy); series.R.Add(radius); series.A.Add(angle); series.M.Add(mouth);
+            }
+            var (action, start, end, events) = ActionFit.Fit(new PoseSeries([.. series.T], [.. series.X], [.. series.Y], [.. series.R], [.. series.A], [.. series.M], fps));
+            result.Add(new ParsedSubject(cls, color, pattern, action, start, end, list.Count) { Track = sightings, Events = events });
         }
         return [.. result.OrderBy(s => s.Start)];
     }
 
+    private sealed class Track(SubjectColor color)
+    {
+        public SubjectColor Color { get; } = color;
+
+        /// <summary>The track's blobs with their centres in scene units.</summary>
+        public List<(Blob Blob, double X, double Y)> Blobs { get; } = [];
+    }
+
+    /// <summary>Pixels per scene unit in the frame of the vote's blob (the camera may zoom).</summary>
+    private static double Unit(SceneSpec probe, Pose pose, int w, int h, List<(Blob Blob, double X, double Y)> list, double fps)
+    {
+        var blob = list.MinBy(b => Math.Abs(b.Blob.X + 0.5 - pose.X) + Math.Abs(b.Blob.Y + 0.5 - pose.Y))!.Blob;
+        return Math.Min(w, h) * Renderer.View(probe, (float)(blob.Frame / fps)).Zoom;
+    }
+
+    /// <summary>A pixel position to scene units at time t (the inverse of <see cref="Renderer.ToPixel"/>).</summary>
+    private static (double X, double Y, double Unit) ToScene(SceneSpec probe, double t, int w, int h, double px, double py)
+    {
+        var (cx, cy, zoom, mirror) = Renderer.View(probe, (float)t);
+        double unit = Math.Min(w, h) * zoom;
+        double dx = (px - w / 2.0) / unit;
+        return ((mirror ? -dx : dx) + cx, (py - h / 2.0) / unit + cy, unit);
+    }
+
+    private static bool TouchesEdge(Blob blob, int w, int h) =>
+        blob.Pixels.Any(p => p % w == 0 || p % w == w - 1 || p / w == 0 || p / w == h - 1);
+
     /// <summary>Connected regions that differ from the rendered background.</summary>
-    private static IEnumerable<Blob> Blobs(float[] frame, byte[] background, int w, int h, int index, double lightLevel)
+    private static IEnumerable<Blob> Blobs(float[] frame, byte[] background, int w, int h, int index, double lightLevel, double blur)
     {
         double threshold = Math.Max(18, 60 * lightLevel);
         // compare lightly blurred pictures, so that resampling and compression shift no edge into the mask
@@ -315,9 +386,19 @@ public static class Parser
             if (pixels.Count < 0.3 * bw * bh || Math.Max(bw, bh) > 4 * Math.Min(bw, bh)) continue;
             double sx = 0, sy = 0;
             // colour from the brightest half of the region's interior (edges blend with the background, patterns darken)
-            var interior = pixels.Where(p => p % w > 0 && p % w < w - 1 && p / w > 0 && p / w < h - 1
-                && mask[p - 1] && mask[p + 1] && mask[p - w] && mask[p + w]).ToList();
-            if (interior.Count < 4) interior = pixels;
+            // (and, in a blurred picture, pixels deeper inside than the blur reaches, which mixes in the background)
+            var interior = pixels;
+            var inside = mask;
+            for (int depth = 0; depth < 1 + (int)Math.Ceiling(2 * blur); depth++)
+            {
+                var was = inside;
+                var deeper = interior.Where(p => p % w > 0 && p % w < w - 1 && p / w > 0 && p / w < h - 1
+                    && was[p - 1] && was[p + 1] && was[p - w] && was[p + w]).ToList();
+                if (deeper.Count < 4) break;
+                inside = new bool[w * h];
+                foreach (var p in deeper) inside[p] = true;
+                interior = deeper;
+            }
             var lum = interior.Select(p => (p, l: frame[p * 3] + frame[p * 3 + 1] + frame[p * 3 + 2])).OrderByDescending(v => v.l).Take(Math.Max(1, interior.Count / 2)).ToList();
             double r = 0, g = 0, b = 0;
             foreach (var (p, _) in lum) { r += frame[p * 3]; g += frame[p * 3 + 1]; b += frame[p * 3 + 2]; }
@@ -343,66 +424,19 @@ public static class Parser
         return result;
     }
 
-    private static SubjectColor NearestColor((double R, double G, double B) c, (float R, float G, float B) light)
+    private static SubjectColor NearestColor((double R, double G, double B) c, (float R, float G, float B) light) => RankColors(c, light)[0].Color;
+
+    /// <summary>The world's colours from nearest to farthest: chromaticity, plus a little brightness so that white and yellow stay apart.</summary>
+    private static List<(SubjectColor Color, double Distance)> RankColors((double R, double G, double B) c, (float R, float G, float B) light)
     {
-        var best = SubjectColor.Red;
-        double bestD = double.MaxValue;
         double r = c.R / light.R, g = c.G / light.G, b = c.B / light.B;
         double n = Math.Max(1, r + g + b);
-        foreach (var color in Enum.GetValues<SubjectColor>())
+        return [.. Enum.GetValues<SubjectColor>().Select(color =>
         {
             var (pr, pg, pb) = Vocabulary.Rgb(color);
             double pn = pr + pg + pb;
-            // chromaticity, plus a little brightness so that white and yellow stay apart
-            double d = Math.Abs(r / n - pr / pn) + Math.Abs(g / n - pg / pn) + Math.Abs(b / n - pb / pn) + 0.0005 * Math.Abs(n - pn);
-            if (d < bestD) { bestD = d; best = color; }
-        }
-        return best;
-    }
-
-    /// <summary>Orientations tried when fitting a subject (30 degrees apart).</summary>
-    private const int Angles = 12;
-
-    /// <summary>
-    /// The class, pattern and pose whose rendering at the blob's place best explains its pixels: colour error where the
-    /// candidate covers the picture, plus a penalty for blob pixels it leaves uncovered. Three sizes around the area's
-    /// estimate are tried; the candidate is centred on the blob's centroid.
-    /// </summary>
-    private static (SubjectClass Class, Pattern Pattern, int Angle) Fit(float[] frame, Blob blob, int w, int h, SubjectColor color,
-        (float R, float G, float B) light, IReadOnlyList<SubjectClass> classes, IReadOnlyList<Pattern> patterns)
-    {
-        int unit = Math.Min(w, h);
-        var best = (classes[0], patterns[0], 0);
-        double bestError = double.MaxValue;
-        double reach = Math.Sqrt(blob.Area) * 1.3;
-        int x0 = (int)Math.Max(0, blob.X - reach), x1 = (int)Math.Min(w - 1, blob.X + reach);
-        int y0 = (int)Math.Max(0, blob.Y - reach), y1 = (int)Math.Min(h - 1, blob.Y + reach);
-        foreach (var cls in classes)
-            foreach (var scale in new[] { 0.9, 1.0, 1.1 })
-            {
-                float radius = (float)(Math.Sqrt(blob.Area / (Math.PI * CoverFraction(cls))) * scale / unit);
-                foreach (var pattern in patterns)
-                    for (int a = 0; a < Angles; a++)
-                    {
-                        float angle = a * 2 * MathF.PI / Angles;
-                        double e = 0;
-                        for (int y = y0; y <= y1; y++)
-                            for (int x = x0; x <= x1; x++)
-                            {
-                                var (cov, rgb) = Renderer.SubjectPixel(cls, color, pattern, radius, angle, (float)((x + 0.5 - blob.X) / unit), (float)((y + 0.5 - blob.Y) / unit), unit);
-                                if (cov <= 0) continue;
-                                int o = (y * w + x) * 3;
-                                e += cov * (Math.Abs(frame[o] - rgb.R * light.R) + Math.Abs(frame[o + 1] - rgb.G * light.G) + Math.Abs(frame[o + 2] - rgb.B * light.B));
-                            }
-                        foreach (var p in blob.Pixels)
-                        {
-                            var (cov, _) = Renderer.SubjectPixel(cls, color, pattern, radius, angle, (float)((p % w + 0.5 - blob.X) / unit), (float)((p / w + 0.5 - blob.Y) / unit), unit);
-                            e += (1 - cov) * 200;
-                        }
-                        if (e < bestError) { bestError = e; best = (cls, pattern, a); }
-                    }
-            }
-        return best;
+            return (color, Math.Abs(r / n - pr / pn) + Math.Abs(g / n - pg / pn) + Math.Abs(b / n - pb / pn) + 0.0005 * Math.Abs(n - pn));
+        }).OrderBy(x => x.Item2)];
     }
 
     /// <summary>Share of the region darker than the subject's colour: eye, pattern and the mouth when it opens.</summary>
@@ -411,75 +445,6 @@ public static class Parser
         double bright = blob.Color.R + blob.Color.G + blob.Color.B;
         int darkCount = blob.Pixels.Count(p => frame[p * 3] + frame[p * 3 + 1] + frame[p * 3 + 2] < 0.45 * bright);
         return (double)darkCount / blob.Pixels.Count;
-    }
-
-    /// <summary>Area of each class's shape as a fraction of the disc of its radius (measured once from the renderer).</summary>
-    private static double CoverFraction(SubjectClass cls) => CoverFractions.Value[(int)cls];
-
-    private static readonly Lazy<double[]> CoverFractions = new(() => Enum.GetValues<SubjectClass>().Select(cls =>
-    {
-        int n = 0, inside = 0;
-        for (float y = -1.6f; y <= 1.6f; y += 0.02f)
-            for (float x = -1.6f; x <= 1.6f; x += 0.02f)
-            {
-                n++;
-                if (Renderer.SubjectPixel(cls, SubjectColor.Red, Pattern.Solid, 1f, 0f, x, y, 1000f).Coverage > 0.5f) inside++;
-            }
-        return inside * (3.2 * 3.2) / n / Math.PI;
-    }).ToArray());
-
-    /// <summary>
-    /// The action from a subject's sightings: growth, travel, vertical arcs, rotation, else a moving mouth;
-    /// active from the first to the last sighting that differs from the one before.
-    /// </summary>
-    private static (Action, float Start, float End) ActionOf(List<Sighting> track, double fps)
-    {
-        var xs = track.Select(b => b.X).ToArray();
-        var ys = track.Select(b => b.Y).ToArray();
-        var rs = track.Select(b => b.Radius).ToArray();
-        double travel = xs.Max() - xs.Min(), rise = ys.Max() - ys.Min(), growth = rs.Max() / Math.Max(1e-6, rs.Min());
-        // orientation is fitted only for shapes without rotational symmetry (else Angle stays -1)
-        var changed = new bool[track.Count];
-        for (int i = 1; i < track.Count; i++)
-        {
-            var (a, b) = (track[i - 1], track[i]);
-            changed[i] = Math.Abs(a.X - b.X) > 0.003 || Math.Abs(a.Y - b.Y) > 0.003 || Math.Abs(a.Radius - b.Radius) > 0.02 * a.Radius
-                || a.Angle != b.Angle || Math.Abs(a.Dark - b.Dark) > 0.02;
-        }
-        // active where two sightings in a row changed (a single flicker of the fit is not an action); the action is the
-        // longest such stretch, gaps of one sighting bridged, so that stray flickers elsewhere do not stretch it
-        var active = Enumerable.Range(1, Math.Max(0, track.Count - 1)).Where(i => changed[i] && (i + 1 < track.Count && changed[i + 1] || changed[i - 1])).ToList();
-        int runStart = -1, runEnd = -1, bestStart = -1, bestEnd = -1;
-        foreach (var i in active)
-        {
-            if (runStart < 0 || i - runEnd > 2) runStart = i;
-            runEnd = i;
-            if (bestStart < 0 || runEnd - runStart > bestEnd - bestStart) (bestStart, bestEnd) = (runStart, runEnd);
-        }
-        float start = (float)((bestStart >= 0 ? track[Math.Max(0, bestStart - 1)].Frame : track[0].Frame) / fps);
-        float end = (float)((bestEnd >= 0 ? track[bestEnd].Frame : track[^1].Frame) / fps);
-        if (growth > 1.3) return (Action.Grow, start, end);
-        if (travel > 0.18) return (Action.Move, start, end);
-        if (rise > 0.08)
-        {
-            // arcs: runs of sightings well above the resting height
-            int arcs = 0;
-            bool up = false;
-            foreach (var y in ys)
-            {
-                bool high = ys.Max() - y > rise * 0.5;
-                if (high && !up) arcs++;
-                up = high;
-            }
-            return (arcs >= 2 ? Action.Bounce : Action.Jump, start, end);
-        }
-        // a moving mouth changes how much of the subject is dark; a spin turns it without that
-        var darks = track.Select(s => s.Dark).ToArray();
-        double darkMean = darks.Average(), darkStd = Math.Sqrt(darks.Average(d => (d - darkMean) * (d - darkMean)));
-        int angles = track.Select(s => s.Angle).Distinct().Count();
-        // symmetric shapes show a spin only through their eye and pattern: the dark share then barely changes
-        bool turning = track[0].Angle >= 0 ? angles >= 3 && darkStd < 0.02 : darkStd < 0.012;
-        return (turning ? Action.Spin : Action.Speak, start, end);
     }
 
     // ---- audio -------------------------------------------------------------------------

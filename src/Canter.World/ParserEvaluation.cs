@@ -4,6 +4,7 @@ namespace Canter.World;
 public sealed class ParserEvaluation
 {
     private readonly Dictionary<string, (int Right, int Total)> _counts = [];
+    private readonly List<double> _eventErrors = [];
 
     public IReadOnlyDictionary<string, (int Right, int Total)> Counts => _counts;
 
@@ -17,7 +18,11 @@ public sealed class ParserEvaluation
     /// Scores one clip: scene attributes, then each true subject against a parsed subject of its colour (of its colour
     /// and class first, since two subjects may share a colour), each parsed subject used once.
     /// </summary>
-    public void Add(SceneSpec truth, ParsedScene parsed)
+    /// <param name="frameRate">
+    /// Frame rate of the parsed video: each true visual event (impact, step, syllable, start of a spin or a growth)
+    /// counts as timed when the parser placed an event of its kind on the same subject within one frame of it.
+    /// </param>
+    public void Add(SceneSpec truth, ParsedScene parsed, double frameRate)
     {
         Count("background", parsed.Background == truth.Background);
         Count("lighting", parsed.Lighting == truth.Lighting);
@@ -45,6 +50,17 @@ public sealed class ParserEvaluation
             Count("pattern", match?.Pattern == s.Pattern);
             Count("action", match?.Action == s.Action);
         }
+        var events = Motion.Events(truth);
+        for (int i = 0; i < truth.Subjects.Count; i++)
+        {
+            var match = matches[truth.Subjects[i]];
+            foreach (var e in events.Where(e => e.Subject == i && e.Time < truth.Seconds))
+            {
+                var nearest = match?.Events.Where(p => p.Kind == e.Kind).Select(p => (double)Math.Abs(p.Time - e.Time)).DefaultIfEmpty(double.MaxValue).Min() ?? double.MaxValue;
+                Count("event_time", nearest <= 1 / frameRate);
+                if (nearest < 1) _eventErrors.Add(nearest);
+            }
+        }
         if (truth.Subjects.Count > 1)
         {
             var trueOrder = truth.Subjects.Select(s => s.Color).ToList();
@@ -55,5 +71,9 @@ public sealed class ParserEvaluation
 
     public double Accuracy(string attribute) => _counts.TryGetValue(attribute, out var c) && c.Total > 0 ? (double)c.Right / c.Total : double.NaN;
 
-    public double Overall => _counts.Values.Sum(c => c.Right) / (double)Math.Max(1, _counts.Values.Sum(c => c.Total));
+    /// <summary>Median distance (s) from each true event to the nearest parsed one of its kind and subject (those within a second).</summary>
+    public double MedianEventError => _eventErrors.Count == 0 ? double.NaN : _eventErrors.Order().ElementAt(_eventErrors.Count / 2);
+
+    /// <summary>Share of right attributes over all attributes, event timing excluded (it is reported on its own).</summary>
+    public double Overall => _counts.Where(c => c.Key != "event_time").Sum(c => c.Value.Right) / (double)Math.Max(1, _counts.Where(c => c.Key != "event_time").Sum(c => c.Value.Total));
 }

@@ -75,8 +75,8 @@ public static class VaeEvaluation
 
             var parsedOriginal = Parser.Parse(clip.Video, clip.Audio);
             var parsedBack = Parser.Parse(videoBack, audioBack);
-            original.Add(scene, parsedOriginal);
-            reconstructed.Add(scene, parsedBack);
+            original.Add(scene, parsedOriginal, clip.Video.FrameRate);
+            reconstructed.Add(scene, parsedBack, videoBack.FrameRate);
             foreach (var p in parsedOriginal.Subjects)
             {
                 var q = parsedBack.Subjects.FirstOrDefault(x => x.Color == p.Color && x.Class == p.Class && x.Action == p.Action);

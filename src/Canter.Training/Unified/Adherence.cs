@@ -34,7 +34,7 @@ public static class Adherence
             var result = Generator.Generate(model, request);
             seconds += result.Seconds;
             generated += result.Video.Seconds;
-            evaluation.Add(scene, Parser.Parse(result.Video, result.Audio));
+            evaluation.Add(scene, Parser.Parse(result.Video, result.Audio), result.Video.FrameRate);
             progress?.Invoke(i + 1);
         }
         var asked = longPrompts ? LongAttributes : ShortAttributes;
