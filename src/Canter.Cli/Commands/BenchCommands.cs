@@ -16,6 +16,7 @@ public static class BenchCommands
         bench.Subcommands.Add(Generate());
         bench.Subcommands.Add(AdherenceBench());
         bench.Subcommands.Add(Vae());
+        bench.Subcommands.Add(Score());
         return bench;
     }
 
@@ -88,6 +89,40 @@ public static class BenchCommands
             if (r < 1) throw new ArgumentException("--repeats must be at least 1");
             if (t < 1) throw new ArgumentException("--threads must be at least 1");
             VaeBench.Run(new VaeBenchOptions(result.GetValue(model)!, r, t), Console.Out);
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Score()
+    {
+        var video = new Argument<string>("video") { Description = "The video to score (MP4 or anything ffmpeg reads), made by any system." };
+        var spec = new Option<string>("--spec")
+        {
+            Description = "The asked scene: the .json that 'canter world preview' writes beside its clip, or a bare scene spec.",
+            Required = true,
+        };
+        var first = new Option<string?>("--first-frame") { Description = "Image the video had to start from (image-to-video)." };
+        var last = new Option<string?>("--last-frame") { Description = "Image the video had to end on." };
+        var references = new Option<string[]>("--ref") { Description = "Reference image of a subject (reference-to-video); repeat for more." };
+        var editSource = new Option<string?>("--edit-source") { Description = "For an edit: the scene before the edit (--spec is the edited scene)." };
+        var audio = new Option<string?>("--audio") { Description = "For an audio-driven clip: the track the picture had to follow (sync is measured against it)." };
+        var output = new Option<string?>("--out") { Description = "Report folder (default: VIDEO's name with .score, beside it)." };
+        var command = new Command("score", "Score one generated video against the scene it was asked for: adherence, identity, motion, sync, fidelity. "
+            + "Writes report.json, report.md and plots, then prints the figures as 'name: value'.")
+        {
+            video, spec, first, last, references, editSource, audio, output,
+        };
+        command.SetAction(result =>
+        {
+            var path = result.GetValue(video)!;
+            var clip = Canter.Eval.Scoring.ClipFiles.Load(path, result.GetValue(spec)!, result.GetValue(first), result.GetValue(last),
+                result.GetValue(references) ?? [], result.GetValue(editSource), result.GetValue(audio));
+            var score = Canter.Eval.Scoring.Scorer.Score(clip);
+            var report = Canter.Eval.Reports.BenchReport.From([score]);
+            var folder = result.GetValue(output) ?? Path.ChangeExtension(path, null) + ".score";
+            foreach (var file in Canter.Eval.Reports.ReportWriter.Write(folder, report)) Console.WriteLine($"wrote {file}");
+            foreach (var line in report.Figures()) Console.WriteLine(line);
             return 0;
         });
         return command;
