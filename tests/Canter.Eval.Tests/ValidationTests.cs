@@ -62,6 +62,11 @@ public sealed class ValidationTests
         // the picture is untouched
         Assert.Equal(Clean[M.AdherenceLong], shifted[M.AdherenceLong]);
         Assert.Equal(Clean[M.MotionSmoothness], shifted[M.MotionSmoothness]);
+
+        // audio-driven: a silent video scored against the track it had to follow, here delayed
+        var clip = WorldClip.Render(BenchClips.Scene, BenchClips.Size, BenchClips.Size, BenchClips.Fps);
+        var driven = Scorer.Score(new ClipUnderTest("driven", clip.Video, null, BenchClips.Scene) { DrivingAudio = Damages.Delay(clip.Audio, 0.12) });
+        Assert.InRange(driven[M.SyncOffset], 120 - 25, 120 + 25);
     }
 
     [Fact]
@@ -107,10 +112,13 @@ public sealed class ValidationTests
     [Fact]
     public void MultiShotClipsCutAtTheAskedTimes()
     {
+        // cut detection needs no parse: the metric's own functions on the rendered and the shuffled picture
         var scene = Variations.MultiShot(BenchClips.Scene);
-        Assert.True(ShotCuts.AskedCuts(scene).Count >= 1);
-        Assert.Equal(1, BenchClips.Score(scene, Damage.None)[M.ShotCutF1]);
-        Assert.True(BenchClips.Score(scene, Damage.ShuffleFrames)[M.ShotCutF1] < 0.5);
+        var asked = ShotCuts.AskedCuts(scene);
+        Assert.True(asked.Count >= 1);
+        var (video, _) = Damages.Render(scene, Damage.None, BenchClips.Size, BenchClips.Size, BenchClips.Fps);
+        Assert.Equal(1, ShotCuts.F1(asked, ShotCuts.Detect(video), BenchClips.Fps));
+        Assert.True(ShotCuts.F1(asked, ShotCuts.Detect(Damages.Apply(video, Damage.ShuffleFrames)), BenchClips.Fps) < 0.5);
         Assert.True(double.IsNaN(Clean[M.ShotCutF1]));    // one shot asked, none seen: nothing to score
     }
 
@@ -128,6 +136,22 @@ public sealed class ValidationTests
         var ignored = Scorer.Score(new ClipUnderTest("unedited", undone.Video, undone.Audio, target) { EditSource = source });
         Assert.Equal(0, ignored[M.EditSuccess]);
         Assert.True(ignored[M.EditPreservation] >= 0.9, $"preservation {ignored[M.EditPreservation]:0.000}");
+    }
+
+    [Fact]
+    public void ExtensionsThatCarryOnAreContinuousAndJumpsAreNot()
+    {
+        var whole = WorldClip.Render(BenchClips.Scene, BenchClips.Size, BenchClips.Size, BenchClips.Fps).Video;
+        var given = whole with { Frames = [.. whole.Frames.Take(whole.Frames.Count / 2)] };
+        var (carried, keptPsnr) = Extension.Score(given, whole);
+        Assert.Equal(1, carried);
+        Assert.Equal(FrameFidelity.MaxPsnr, keptPsnr);
+        // the new part alone, carrying on from the given clip
+        Assert.Equal(1, Extension.Score(given, whole with { Frames = [.. whole.Frames.Skip(given.Frames.Count)] }).Continuity);
+        // the given clip followed by another scene: a jump at the seam
+        var other = WorldClip.Render(BenchClips.TestScenes[0], BenchClips.Size, BenchClips.Size, BenchClips.Fps).Video;
+        var jumped = Extension.Score(given, whole with { Frames = [.. given.Frames, .. other.Frames.Skip(given.Frames.Count)] });
+        Assert.True(jumped.Continuity < 0.3, $"continuity across a jump {jumped.Continuity:0.000}");
     }
 
     [Fact]

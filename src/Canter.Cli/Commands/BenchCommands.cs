@@ -106,18 +106,19 @@ public static class BenchCommands
         var last = new Option<string?>("--last-frame") { Description = "Image the video had to end on." };
         var references = new Option<string[]>("--ref") { Description = "Reference image of a subject (reference-to-video); repeat for more." };
         var editSource = new Option<string?>("--edit-source") { Description = "For an edit: the scene before the edit (--spec is the edited scene)." };
+        var extends = new Option<string?>("--extends") { Description = "For an extension: the clip the video had to carry on from." };
         var audio = new Option<string?>("--audio") { Description = "For an audio-driven clip: the track the picture had to follow (sync is measured against it)." };
         var output = new Option<string?>("--out") { Description = "Report folder (default: VIDEO's name with .score, beside it)." };
         var command = new Command("score", "Score one generated video against the scene it was asked for: adherence, identity, motion, sync, fidelity. "
             + "Writes report.json, report.md and plots, then prints the figures as 'name: value'.")
         {
-            video, spec, first, last, references, editSource, audio, output,
+            video, spec, first, last, references, editSource, extends, audio, output,
         };
         command.SetAction(result =>
         {
             var path = result.GetValue(video)!;
             var clip = Canter.Eval.Scoring.ClipFiles.Load(path, result.GetValue(spec)!, result.GetValue(first), result.GetValue(last),
-                result.GetValue(references) ?? [], result.GetValue(editSource), result.GetValue(audio));
+                result.GetValue(references) ?? [], result.GetValue(editSource), result.GetValue(audio), result.GetValue(extends));
             var score = Canter.Eval.Scoring.Scorer.Score(clip);
             var report = Canter.Eval.Reports.BenchReport.From([score]);
             var folder = result.GetValue(output) ?? Path.ChangeExtension(path, null) + ".score";

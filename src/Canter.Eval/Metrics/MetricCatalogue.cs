@@ -32,6 +32,8 @@ public static class MetricCatalogue
     public const string ShotCutF1 = "shot_cut_f1";
     public const string EditSuccess = "edit_success";
     public const string EditPreservation = "edit_preservation";
+    public const string ExtensionContinuity = "extension_continuity";
+    public const string ExtensionPrefixPsnr = "extension_prefix_psnr";
     public const string MotionSmoothness = "motion_smoothness";
     public const string FrozenFrames = "frozen_frame_share";
     public const string Flicker = "temporal_flicker";
@@ -53,6 +55,8 @@ public static class MetricCatalogue
         new(ShotCutF1, Better.Higher, Aggregate.Mean, "0..1", "F1 of the detected cuts against the asked cut times (tolerance max(0.1 s, 1.5 frames))"),
         new(EditSuccess, Better.Higher, Aggregate.Mean, "share", "attributes the edit changes that the result shows as asked"),
         new(EditPreservation, Better.Higher, Aggregate.Mean, "share", "attributes the edit leaves alone that the result keeps"),
+        new(ExtensionContinuity, Better.Higher, Aggregate.Mean, "0..1", "(largest frame step beside the seam + 1) / (step across the seam from the given clip + 1), capped at 1"),
+        new(ExtensionPrefixPsnr, Better.Higher, Aggregate.Mean, "dB", "PSNR of the given clip against the result's start, when the result holds it"),
         new(MotionSmoothness, Better.Higher, Aggregate.Mean, "0..1", "1 - mean cost of tracked subjects' deviation from the best of three predictions from neighbouring frames (1 radius = a whole frame)"),
         new(FrozenFrames, Better.Lower, Aggregate.Mean, "share", "frame steps that show no change although the asked scene moves by a pixel or more"),
         new(Flicker, Better.Lower, Aggregate.Mean, "levels", "mean |median per-pixel luma change| between frames, steps with an asked flash or cut left out"),

@@ -112,7 +112,7 @@ public static class ClipFiles
 
     /// <summary>Everything <c>canter bench score</c> is given, read and checked.</summary>
     public static ClipUnderTest Load(string videoPath, string specPath, string? firstFrame = null, string? lastFrame = null,
-        IReadOnlyList<string>? references = null, string? editSource = null, string? drivingAudio = null)
+        IReadOnlyList<string>? references = null, string? editSource = null, string? drivingAudio = null, string? extends = null)
     {
         var spec = LoadSpec(specPath);
         var (video, audio) = ReadVideo(videoPath, spec);
@@ -123,6 +123,7 @@ public static class ClipFiles
             References = [.. (references ?? []).Select(r => ReadImage(r))],
             EditSource = editSource is null ? null : LoadSpec(editSource),
             DrivingAudio = drivingAudio is null ? null : MediaReader.ReadAudio(drivingAudio, AudioSynth.DefaultSampleRate),
+            ExtendedFrom = extends is null ? null : MediaReader.ReadVideo(extends, video.Width, video.Height, video.FrameRate),
         };
     }
 }

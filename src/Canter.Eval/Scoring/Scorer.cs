@@ -6,7 +6,8 @@ namespace Canter.Eval.Scoring;
 
 /// <summary>
 /// One file to score: its decoded frames and sound, the scene it was asked for, and whatever else the mode gave the
-/// model (first or last frame, reference images, the scene an edit started from, the audio track it had to follow).
+/// model (first or last frame, reference images, the scene an edit started from, the clip it extends, the audio track
+/// it had to follow).
 /// </summary>
 public sealed record ClipUnderTest(string Name, VideoClip Video, AudioTrack? Audio, SceneSpec Spec)
 {
@@ -16,6 +17,9 @@ public sealed record ClipUnderTest(string Name, VideoClip Video, AudioTrack? Aud
 
     /// <summary>For an edit: the scene before the edit (<see cref="Spec"/> is the edited scene).</summary>
     public SceneSpec? EditSource { get; init; }
+
+    /// <summary>For an extension: the clip the result had to carry on from.</summary>
+    public VideoClip? ExtendedFrom { get; init; }
 
     /// <summary>For an audio-driven clip: the track the picture had to follow (sync is measured against it, not the file's sound).</summary>
     public AudioTrack? DrivingAudio { get; init; }
@@ -66,6 +70,8 @@ public static class Scorer
         values[MetricCatalogue.ShotCutF1] = ShotCuts.F1(askedCuts, ShotCuts.Detect(video), video.FrameRate);
         if (clip.EditSource is not null)
             (values[MetricCatalogue.EditSuccess], values[MetricCatalogue.EditPreservation]) = PromptAdherence.Edit(clip.EditSource, spec, parsed);
+        if (clip.ExtendedFrom is not null)
+            (values[MetricCatalogue.ExtensionContinuity], values[MetricCatalogue.ExtensionPrefixPsnr]) = Extension.Score(clip.ExtendedFrom.Validate(), video);
 
         values[MetricCatalogue.MotionSmoothness] = MotionQuality.Smoothness(parsed);
         values[MetricCatalogue.FrozenFrames] = MotionQuality.FrozenShare(video, spec);
