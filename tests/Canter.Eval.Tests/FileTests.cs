@@ -117,4 +117,28 @@ public sealed class FileTests : IDisposable
         Assert.Equal("clips: 2", figures[0]);
         Assert.All(figures, line => Assert.Matches(@"^[a-z0-9_]+: (nan|-?\d+(\.\d+)?)$", line));
     }
+
+    [Fact]
+    public void SuiteRunWritesEveryInputAndScoresTheAnswersFromTheirFiles()
+    {
+        // one task that carries every kind of input, answered by the ground truth
+        var task = Suites.Task(BenchSuite.Flf2v, 5, 64, 64, 12, 1f);   // one second: the file is analysed 256 wide
+        var real = WorldClip.Render(task.Scene, 64, 64, 12);
+        task = task with
+        {
+            References = [Variations.Reference(task.Scene, 0, 0, 64, 64)],
+            DrivingAudio = real.Audio,
+            Extend = real.Video with { Frames = [.. real.Video.Frames.Take(6)] },
+            EditSource = task.Scene,
+        };
+        var report = Suites.Run(PathOf("run"), [task], t => Damages.Render(t.Scene, Damage.None, 64, 64, 12));
+        foreach (var suffix in new[] { ".mp4", ".json", ".first.png", ".last.png", ".ref0.png", ".track.wav", ".given.mp4", ".source.json" })
+            Assert.True(File.Exists(PathOf(Path.Combine("run", "clips", task.Name + suffix))), $"{task.Name}{suffix} was not written");
+        Assert.True(File.Exists(PathOf("run/report.json")));
+        Assert.True(report[M.FirstFramePsnr]!.Value > 30, $"first frame {report[M.FirstFramePsnr]!.Value:0.0} dB");
+        Assert.True(report[M.LastFramePsnr]!.Value > 30, $"last frame {report[M.LastFramePsnr]!.Value:0.0} dB");
+        Assert.True(report[M.ExtensionContinuity]!.Value > 0.9, $"continuity {report[M.ExtensionContinuity]!.Value:0.000}");
+        Assert.Equal(1, report[M.ReferenceIdentity]!.Count);
+        Assert.Equal(1, report[M.EditPreservation]!.Count);
+    }
 }

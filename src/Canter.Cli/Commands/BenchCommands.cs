@@ -17,6 +17,7 @@ public static class BenchCommands
         bench.Subcommands.Add(AdherenceBench());
         bench.Subcommands.Add(Vae());
         bench.Subcommands.Add(Score());
+        bench.Subcommands.Add(Run());
         return bench;
     }
 
@@ -123,6 +124,69 @@ public static class BenchCommands
             var report = Canter.Eval.Reports.BenchReport.From([score]);
             var folder = result.GetValue(output) ?? Path.ChangeExtension(path, null) + ".score";
             foreach (var file in Canter.Eval.Reports.ReportWriter.Write(folder, report)) Console.WriteLine($"wrote {file}");
+            foreach (var line in report.Figures()) Console.WriteLine(line);
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Run()
+    {
+        var suite = new Option<Canter.Eval.Scoring.BenchSuite>("--suite")
+        {
+            Description = "T2vShort, T2vLong, MultiShot, I2v, Flf2v, R2v, A2v, Extend or Edit.",
+            DefaultValueFactory = _ => Canter.Eval.Scoring.BenchSuite.T2vLong,
+        };
+        var model = new Option<string?>("--model") { Description = "Answer with this model (a model folder)." };
+        var world = new Option<bool>("--world") { Description = "Answer with ground-truth renders of the world: the bench's reference point." };
+        var damage = new Option<Canter.Eval.Validation.Damage>("--damage")
+        {
+            Description = "With --world: damage every render (ShuffleFrames, ShiftAudio, SwapColor, ChangePattern, FreezeFrames, Flicker) to see the bench notice.",
+            DefaultValueFactory = _ => Canter.Eval.Validation.Damage.None,
+        };
+        var count = new Option<int>("--count") { Description = "Tasks (unseen test scenes).", DefaultValueFactory = _ => 10 };
+        var first = new Option<int>("--first") { Description = "Index of the first test scene.", DefaultValueFactory = _ => 0 };
+        var size = new Option<string?>("--size") { Description = "Width x height (default: the model's, or 128x128)." };
+        var fps = new Option<double?>("--fps") { Description = "Frames per second (default: the model's, or 24)." };
+        var seconds = new Option<float?>("--seconds") { Description = "Seconds per clip (default: the model's, or 4)." };
+        var steps = new Option<int>("--steps") { Description = "Solver steps per generation.", DefaultValueFactory = _ => 8 };
+        var output = new Option<string>("--out") { Description = "Run folder: clips/ (inputs and answers as files) and the report.", Required = true };
+        var command = new Command("run", "Run a suite of Canter Bench on unseen test scenes: write each task's inputs and answer as files, score every answer, report.")
+        {
+            suite, model, world, damage, count, first, size, fps, seconds, steps, output,
+        };
+        command.SetAction(result =>
+        {
+            var modelDir = result.GetValue(model);
+            bool useWorld = result.GetValue(world);
+            if (useWorld == (modelDir is not null)) throw new ArgumentException("give either --model FOLDER or --world");
+            var hurt = result.GetValue(damage);
+            if (hurt != Canter.Eval.Validation.Damage.None && !useWorld) throw new ArgumentException("--damage applies to --world renders only");
+            int n = result.GetValue(count), from = result.GetValue(first);
+            if (n is < 1 or > 10_000) throw new ArgumentException($"--count {n} must be in [1, 10000]");
+            if (from < 0) throw new ArgumentException("--first must be 0 or more");
+            var bundle = modelDir is null ? null : Canter.Training.Unified.ModelBundle.Load(modelDir);
+            var kind = result.GetValue(suite);
+            if (bundle is not null && kind == Canter.Eval.Scoring.BenchSuite.Edit) throw new ArgumentException("the generator has no edit mode: the Edit suite runs with --world only");
+            var (w, h) = result.GetValue(size) is { } text ? WorldCommands.ParseSize(text) : bundle is null ? (128, 128) : (bundle.Manifest.Width, bundle.Manifest.Height);
+            double rate = result.GetValue(fps) ?? (bundle is null ? 24 : bundle.Manifest.Config.FrameRate);
+            float length = result.GetValue(seconds) ?? (bundle is null ? 4f : bundle.Manifest.Seconds);
+            int sampleRate = bundle?.Codec.Audio.Config.SampleRate ?? Canter.World.AudioSynth.DefaultSampleRate;
+            var tasks = Enumerable.Range(from, n).Select(i => Canter.Eval.Scoring.Suites.Task(kind, i, w, h, rate, length, sampleRate)).ToList();
+            int solverSteps = result.GetValue(steps);
+            (Canter.Media.VideoClip, Canter.Media.AudioTrack?) Answer(Canter.Eval.Scoring.SuiteTask t)
+            {
+                if (bundle is null) return Canter.Eval.Validation.Damages.Render(t.Scene, hurt, w, h, rate, t.Scene.Seed);
+                var request = new Canter.Training.Unified.GenerationRequest(t.Prompt, w, h, length, Seed: t.Scene.Seed, Steps: solverSteps,
+                    FirstFrame: t.FirstFrame, LastFrame: t.LastFrame, References: t.References.Count > 0 ? t.References : null,
+                    DrivingAudio: t.DrivingAudio?.Samples, Extend: t.Extend);
+                var generated = Canter.Training.Unified.Generator.Generate(bundle, request);
+                return (generated.Video, generated.Audio);
+            }
+            var folder = result.GetValue(output)!;
+            var report = Canter.Eval.Scoring.Suites.Run(folder, tasks, Answer, done => Console.Error.Write($"\r{done}/{n} tasks"));
+            Console.Error.WriteLine();
+            Console.WriteLine($"wrote {Path.Combine(folder, "clips")} and the report in {folder}");
             foreach (var line in report.Figures()) Console.WriteLine(line);
             return 0;
         });

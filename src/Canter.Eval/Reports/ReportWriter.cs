@@ -138,7 +138,7 @@ public static class ReportWriter
         var plot = new Plot();
         var bars = plot.Add.Bars(centres, counts);
         foreach (var bar in bars.Bars) bar.Size = width * 0.9;
-        plot.Title($"Audio-video sync offset (median {BenchReport.Format(MotionQuality.Median(offsets))} ms, + = audio late)");
+        plot.Title($"Audio-video sync offset (median {MotionQuality.Median(offsets):0} ms, + = audio late)");
         plot.XLabel("offset (ms)");
         plot.YLabel("clips");
         Save(plot, path, 800, 450);
