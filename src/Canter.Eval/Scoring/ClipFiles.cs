@@ -83,18 +83,23 @@ public static class ClipFiles
     {
         var info = MediaProbe.Probe(path);
         if (!info.HasVideo) throw new MediaException($"{path}: has no video stream");
-        if (info.Format.Contains("image2", StringComparison.Ordinal) || info.Format.EndsWith("_pipe", StringComparison.Ordinal) || info.Seconds <= 0)
+        if (info.Format.Contains("image2", StringComparison.Ordinal) || info.Format.EndsWith("_pipe", StringComparison.Ordinal))
             throw new MediaException($"{path}: is an image ({info.Format}), not a video");
-        double tolerance = Math.Max(0.5, 0.2 * asked.Seconds);
-        if (Math.Abs(info.Seconds - asked.Seconds) > tolerance)
-            throw new InvalidDataException($"{path}: lasts {info.Seconds:0.##} s but the spec asks for {asked.Seconds:0.##} s; is this the spec of this video?");
+        if (info.Seconds > 0) CheckLength(path, info.Seconds, asked);
         int width = AnalysisWidth;
         int height = Math.Max(16, (int)Math.Round((double)width * info.Height / info.Width));
         double fps = info.FrameRate > 0 ? Math.Clamp(info.FrameRate, MinFrameRate, MaxFrameRate) : 24;
         var video = MediaReader.ReadVideo(path, width, height, fps);
         if (video.Frames.Count < 3) throw new MediaException($"{path}: {video.Frames.Count} frames decoded; a video to score needs at least 3");
+        if (info.Seconds <= 0) CheckLength(path, video.Seconds, asked);   // a container that does not say its length
         var audio = info.HasAudio ? MediaReader.ReadAudio(path, AudioSynth.DefaultSampleRate) : null;
         return (video, audio);
+    }
+
+    private static void CheckLength(string path, double seconds, SceneSpec asked)
+    {
+        if (Math.Abs(seconds - asked.Seconds) > Math.Max(0.5, 0.2 * asked.Seconds))
+            throw new InvalidDataException($"{path}: lasts {seconds:0.##} s but the spec asks for {asked.Seconds:0.##} s; is this the spec of this video?");
     }
 
     /// <summary>An image (first frame, last frame, reference) at the given size, else <see cref="AnalysisWidth"/> wide.</summary>
