@@ -16,6 +16,8 @@ public static class BenchCommands
         bench.Subcommands.Add(Generate());
         bench.Subcommands.Add(AdherenceBench());
         bench.Subcommands.Add(Vae());
+        bench.Subcommands.Add(Score());
+        bench.Subcommands.Add(Run());
         return bench;
     }
 
@@ -88,6 +90,104 @@ public static class BenchCommands
             if (r < 1) throw new ArgumentException("--repeats must be at least 1");
             if (t < 1) throw new ArgumentException("--threads must be at least 1");
             VaeBench.Run(new VaeBenchOptions(result.GetValue(model)!, r, t), Console.Out);
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Score()
+    {
+        var video = new Argument<string>("video") { Description = "The video to score (MP4 or anything ffmpeg reads), made by any system." };
+        var spec = new Option<string>("--spec")
+        {
+            Description = "The asked scene: the .json that 'canter world preview' writes beside its clip, or a bare scene spec.",
+            Required = true,
+        };
+        var first = new Option<string?>("--first-frame") { Description = "Image the video had to start from (image-to-video)." };
+        var last = new Option<string?>("--last-frame") { Description = "Image the video had to end on." };
+        var references = new Option<string[]>("--ref") { Description = "Reference image of a subject (reference-to-video); repeat for more." };
+        var editSource = new Option<string?>("--edit-source") { Description = "For an edit: the scene before the edit (--spec is the edited scene)." };
+        var extends = new Option<string?>("--extends") { Description = "For an extension: the clip the video had to carry on from." };
+        var audio = new Option<string?>("--audio") { Description = "For an audio-driven clip: the track the picture had to follow (sync is measured against it)." };
+        var output = new Option<string?>("--out") { Description = "Report folder (default: VIDEO's name with .score, beside it)." };
+        var command = new Command("score", "Score one generated video against the scene it was asked for: adherence, identity, motion, sync, fidelity. "
+            + "Writes report.json, report.md and plots, then prints the figures as 'name: value'.")
+        {
+            video, spec, first, last, references, editSource, extends, audio, output,
+        };
+        command.SetAction(result =>
+        {
+            var path = result.GetValue(video)!;
+            var clip = Canter.Eval.Scoring.ClipFiles.Load(path, result.GetValue(spec)!, result.GetValue(first), result.GetValue(last),
+                result.GetValue(references) ?? [], result.GetValue(editSource), result.GetValue(audio), result.GetValue(extends));
+            var score = Canter.Eval.Scoring.Scorer.Score(clip);
+            var report = Canter.Eval.Reports.BenchReport.From([score]);
+            var folder = result.GetValue(output) ?? Path.ChangeExtension(path, null) + ".score";
+            foreach (var file in Canter.Eval.Reports.ReportWriter.Write(folder, report)) Console.WriteLine($"wrote {file}");
+            foreach (var line in report.Figures()) Console.WriteLine(line);
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Run()
+    {
+        var suite = new Option<Canter.Eval.Scoring.BenchSuite>("--suite")
+        {
+            Description = "T2vShort, T2vLong, MultiShot, I2v, Flf2v, R2v, A2v, Extend or Edit.",
+            DefaultValueFactory = _ => Canter.Eval.Scoring.BenchSuite.T2vLong,
+        };
+        var model = new Option<string?>("--model") { Description = "Answer with this model (a model folder)." };
+        var world = new Option<bool>("--world") { Description = "Answer with ground-truth renders of the world: the bench's reference point." };
+        var damage = new Option<Canter.Eval.Validation.Damage>("--damage")
+        {
+            Description = "With --world: damage every render (ShuffleFrames, ShiftAudio, SwapColor, ChangePattern, FreezeFrames, Flicker) to see the bench notice.",
+            DefaultValueFactory = _ => Canter.Eval.Validation.Damage.None,
+        };
+        var count = new Option<int>("--count") { Description = "Tasks (unseen test scenes).", DefaultValueFactory = _ => 10 };
+        var first = new Option<int>("--first") { Description = "Index of the first test scene.", DefaultValueFactory = _ => 0 };
+        var size = new Option<string?>("--size") { Description = "Width x height (default: the model's, or 128x128)." };
+        var fps = new Option<double?>("--fps") { Description = "Frames per second (default: the model's, or 24)." };
+        var seconds = new Option<float?>("--seconds") { Description = "Seconds per clip (default: the model's, or 4)." };
+        var steps = new Option<int>("--steps") { Description = "Solver steps per generation.", DefaultValueFactory = _ => 8 };
+        var output = new Option<string>("--out") { Description = "Run folder: clips/ (inputs and answers as files) and the report.", Required = true };
+        var command = new Command("run", "Run a suite of Canter Bench on unseen test scenes: write each task's inputs and answer as files, score every answer, report.")
+        {
+            suite, model, world, damage, count, first, size, fps, seconds, steps, output,
+        };
+        command.SetAction(result =>
+        {
+            var modelDir = result.GetValue(model);
+            bool useWorld = result.GetValue(world);
+            if (useWorld == (modelDir is not null)) throw new ArgumentException("give either --model FOLDER or --world");
+            var hurt = result.GetValue(damage);
+            if (hurt != Canter.Eval.Validation.Damage.None && !useWorld) throw new ArgumentException("--damage applies to --world renders only");
+            int n = result.GetValue(count), from = result.GetValue(first);
+            if (n is < 1 or > 10_000) throw new ArgumentException($"--count {n} must be in [1, 10000]");
+            if (from < 0) throw new ArgumentException("--first must be 0 or more");
+            var bundle = modelDir is null ? null : Canter.Training.Unified.ModelBundle.Load(modelDir);
+            var kind = result.GetValue(suite);
+            if (bundle is not null && kind == Canter.Eval.Scoring.BenchSuite.Edit) throw new ArgumentException("the generator has no edit mode: the Edit suite runs with --world only");
+            var (w, h) = result.GetValue(size) is { } text ? WorldCommands.ParseSize(text) : bundle is null ? (128, 128) : (bundle.Manifest.Width, bundle.Manifest.Height);
+            double rate = result.GetValue(fps) ?? (bundle is null ? 24 : bundle.Manifest.Config.FrameRate);
+            float length = result.GetValue(seconds) ?? (bundle is null ? 4f : bundle.Manifest.Seconds);
+            int sampleRate = bundle?.Codec.Audio.Config.SampleRate ?? Canter.World.AudioSynth.DefaultSampleRate;
+            var tasks = Enumerable.Range(from, n).Select(i => Canter.Eval.Scoring.Suites.Task(kind, i, w, h, rate, length, sampleRate)).ToList();
+            int solverSteps = result.GetValue(steps);
+            (Canter.Media.VideoClip, Canter.Media.AudioTrack?) Answer(Canter.Eval.Scoring.SuiteTask t)
+            {
+                if (bundle is null) return Canter.Eval.Validation.Damages.Render(t.Scene, hurt, w, h, rate, t.Scene.Seed);
+                var request = new Canter.Training.Unified.GenerationRequest(t.Prompt, w, h, length, Seed: t.Scene.Seed, Steps: solverSteps,
+                    FirstFrame: t.FirstFrame, LastFrame: t.LastFrame, References: t.References.Count > 0 ? t.References : null,
+                    DrivingAudio: t.DrivingAudio?.Samples, Extend: t.Extend);
+                var generated = Canter.Training.Unified.Generator.Generate(bundle, request);
+                return (generated.Video, generated.Audio);
+            }
+            var folder = result.GetValue(output)!;
+            var report = Canter.Eval.Scoring.Suites.Run(folder, tasks, Answer, done => Console.Error.Write($"\r{done}/{n} tasks"));
+            Console.Error.WriteLine();
+            Console.WriteLine($"wrote {Path.Combine(folder, "clips")} and the report in {folder}");
+            foreach (var line in report.Figures()) Console.WriteLine(line);
             return 0;
         });
         return command;

@@ -65,9 +65,9 @@ public static class VaeCommands
             var back = MediaTensors.Reconstruct(videoModel, clip);
             AudioTrack? sound = info.HasAudio ? MediaTensors.Reconstruct(audioModel, MediaReader.ReadAudio(path, audioModel.Config.SampleRate, maxSeconds: 60)) : null;
             Mp4Writer.Write(result.GetValue(output)!, back, sound, new Mp4Metadata("canter vae roundtrip", $"reconstruction of {Path.GetFileName(path)}"));
-            var (sse, n) = Canter.Training.Autoencoders.MediaMetrics.SquaredError(clip.Frames, back.Frames);
+            var (sse, n) = Canter.Eval.Metrics.MediaMetrics.SquaredError(clip.Frames, back.Frames);
             Console.WriteLine($"wrote {result.GetValue(output)}");
-            Console.WriteLine($"video_psnr: {Canter.Training.Autoencoders.MediaMetrics.Psnr(sse, n):F2}");
+            Console.WriteLine($"video_psnr: {Canter.Eval.Metrics.MediaMetrics.Psnr(sse, n):F2}");
             return 0;
         });
         return command;

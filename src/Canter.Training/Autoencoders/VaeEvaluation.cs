@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Canter.Eval.Metrics;
 using Canter.Media;
 using Canter.Models.Autoencoders;
 using Canter.World;

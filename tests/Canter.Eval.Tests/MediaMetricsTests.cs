@@ -1,6 +1,6 @@
-using Canter.Training.Autoencoders;
+using Canter.Eval.Metrics;
 
-namespace Canter.Training.Tests;
+namespace Canter.Eval.Tests;
 
 /// <summary>
 /// The reconstruction metrics of <c>canter vae eval</c> at their fixed points (identical inputs) and moving the right

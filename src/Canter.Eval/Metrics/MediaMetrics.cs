@@ -1,4 +1,4 @@
-namespace Canter.Training.Autoencoders;
+namespace Canter.Eval.Metrics;
 
 /// <summary>Reconstruction metrics on frames and waveforms: PSNR, SSIM, log-mel distance, onset matching, lip-sync correlation.</summary>
 public static class MediaMetrics

@@ -1,0 +1,121 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Canter.Eval.Metrics;
+using Canter.Eval.Reports;
+using Canter.Media;
+using Canter.World;
+
+namespace Canter.Eval.Scoring;
+
+/// <summary>What a suite asks of a system, one mode each. Written into run folders: append only.</summary>
+public enum BenchSuite { T2vShort, T2vLong, MultiShot, I2v, Flf2v, R2v, A2v, Extend, Edit }
+
+/// <summary>
+/// One task of a suite: the asked scene, the prompt, and what the mode gives the system (images, a track, a clip to
+/// extend, the scene before an edit). A system answers with a video and its sound.
+/// </summary>
+public sealed record SuiteTask(string Name, BenchSuite Suite, SceneSpec Scene, string Prompt)
+{
+    public RgbImage? FirstFrame { get; init; }
+    public RgbImage? LastFrame { get; init; }
+    public IReadOnlyList<RgbImage> References { get; init; } = [];
+    public AudioTrack? DrivingAudio { get; init; }
+    public VideoClip? Extend { get; init; }
+    public SceneSpec? EditSource { get; init; }
+}
+
+/// <summary>
+/// The suites of Canter Bench on unseen test scenes, and running one: each task's inputs and answer are written as
+/// files (so that any system's outputs, and these, can be scored again by <c>canter bench score</c>), each answer is
+/// scored from its file, and the report covers them all.
+/// </summary>
+public static class Suites
+{
+    /// <summary>The <paramref name="index"/>-th task of a suite at the given size, rate and length (a driving track at <paramref name="sampleRate"/>).</summary>
+    public static SuiteTask Task(BenchSuite suite, int index, int width, int height, double fps, float seconds, int sampleRate = AudioSynth.DefaultSampleRate)
+    {
+        var scene = SceneGenerator.Generate(Splits.Seed(Split.Test, index), seconds);
+        string name = $"{suite.ToString().ToLowerInvariant()}-{index:D4}";
+        var task = new SuiteTask(name, suite, scene, Captions.Long(scene));
+        int frames = Math.Max(1, (int)Math.Round(seconds * fps));
+        switch (suite)
+        {
+            case BenchSuite.T2vShort:
+                return task with { Prompt = Captions.Short(scene) };
+            case BenchSuite.MultiShot:
+                {
+                    var shots = Variations.MultiShot(scene);
+                    return task with { Scene = shots, Prompt = Variations.TimecodedCaption(shots) };
+                }
+            case BenchSuite.I2v:
+                return task with { FirstFrame = new RgbImage(width, height, Renderer.Render(scene, 0, width, height)) };
+            case BenchSuite.Flf2v:
+                return task with
+                {
+                    FirstFrame = new RgbImage(width, height, Renderer.Render(scene, 0, width, height)),
+                    LastFrame = new RgbImage(width, height, Renderer.Render(scene, (float)((frames - 1) / fps), width, height)),
+                };
+            case BenchSuite.R2v:
+                return task with { References = [.. Enumerable.Range(0, Math.Min(2, scene.Subjects.Count)).Select(k => Variations.Reference(scene, k, 0, width, height))] };
+            case BenchSuite.A2v:
+                return task with { DrivingAudio = new AudioTrack(sampleRate, AudioSynth.Synthesize(scene, sampleRate)) };
+            case BenchSuite.Extend:
+                {
+                    var real = WorldClip.Render(scene, width, height, fps);
+                    return task with { Extend = real.Video with { Frames = [.. real.Video.Frames.Take(frames / 2)] } };
+                }
+            case BenchSuite.Edit:
+                {
+                    var pair = Variations.Edit(scene, (ulong)index);
+                    return task with { Scene = pair.Target, EditSource = pair.Source, Prompt = pair.Instruction };
+                }
+            default:
+                return task;
+        }
+    }
+
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, Converters = { new JsonStringEnumConverter() } };
+
+    /// <summary>
+    /// Runs <paramref name="tasks"/> through <paramref name="answer"/>, writes inputs and answers under
+    /// <c>folder/clips</c>, scores each answer from its file as <c>canter bench score</c> does, and writes the report
+    /// into <paramref name="folder"/>.
+    /// </summary>
+    public static BenchReport Run(string folder, IReadOnlyList<SuiteTask> tasks, Func<SuiteTask, (VideoClip Video, AudioTrack? Audio)> answer,
+        Action<int>? progress = null)
+    {
+        var clips = Path.Combine(folder, "clips");
+        Directory.CreateDirectory(clips);
+        var scores = new List<ClipScore>();
+        for (int i = 0; i < tasks.Count; i++)
+        {
+            var t = tasks[i];
+            string stem = Path.Combine(clips, t.Name);
+            var (video, audio) = answer(t);
+            Mp4Writer.Write(stem + ".mp4", video, audio, new Mp4Metadata(t.Prompt, $"canter bench {t.Suite} seed={t.Scene.Seed}"));
+            File.WriteAllText(stem + ".json", JsonSerializer.Serialize(new
+            {
+                scene = t.Scene, caption = t.Prompt, suite = t.Suite, split = Splits.Of(t.Scene.Seed).ToString(), events = Motion.Events(t.Scene),
+            }, Json));
+            string? Image(RgbImage? image, string suffix)
+            {
+                if (image is null) return null;
+                Png.Write(stem + suffix, image);
+                return stem + suffix;
+            }
+            var first = Image(t.FirstFrame, ".first.png");
+            var last = Image(t.LastFrame, ".last.png");
+            var references = t.References.Select((r, k) => Image(r, $".ref{k}.png")!).ToList();
+            string? track = null, given = null, source = null;
+            if (t.DrivingAudio is not null) Wav.Write(track = stem + ".track.wav", t.DrivingAudio);
+            if (t.Extend is not null) Mp4Writer.Write(given = stem + ".given.mp4", t.Extend, null);
+            if (t.EditSource is not null) File.WriteAllText(source = stem + ".source.json", JsonSerializer.Serialize(new { scene = t.EditSource }, Json));
+            var clip = ClipFiles.Load(stem + ".mp4", stem + ".json", first, last, references, source, track, given);
+            scores.Add(Scorer.Score(clip));
+            progress?.Invoke(i + 1);
+        }
+        var report = BenchReport.From(scores);
+        ReportWriter.Write(folder, report);
+        return report;
+    }
+}
