@@ -238,8 +238,10 @@ public sealed partial class Submissions(ITaskStore store, TaskFiles files, IVide
     private void TooLarge(long bytes, string field)
     {
         if (bytes > Options.MaxUploadBytes)
-            throw new ApiException(413, "too_large", $"{field}: the file is over the limit of {Options.MaxUploadBytes >> 20} MiB", field);
+            throw new ApiException(413, "too_large", $"{field}: the file is over the limit of {Bytes(Options.MaxUploadBytes)}", field);
     }
+
+    private static string Bytes(long n) => n >= 1 << 20 ? $"{n / 1048576.0:0.#} MiB" : $"{n / 1024.0:0.#} KiB";
 
     private static string SafeName(string name)
     {
