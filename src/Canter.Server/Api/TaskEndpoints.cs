@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Hosting;
 
 namespace Canter.Server.Api;
 
@@ -89,12 +90,15 @@ public static class TaskEndpoints
     /// its state, with the task as JSON; the stream ends when the task has finished (or is deleted).
     /// </summary>
     public static async Task<Results<ServerSentEventsResult<TaskView>, ProblemHttpResult>> Events(string id, HttpContext http, TaskService service,
-        TaskNotifier notifier, CancellationToken cancel)
+        TaskNotifier notifier, IHostApplicationLifetime lifetime, CancellationToken cancel)
     {
         var owner = ApiKeyFilter.Owner(http);
         try { await service.GetAsync(id, owner, cancel); }
         catch (ApiException e) { return e.ToProblem(); }
-        return TypedResults.ServerSentEvents(Follow(id, owner, service, notifier, cancel));
+        // a stopping server ends its streams rather than wait for their tasks (clients reconnect to the next server)
+        var until = CancellationTokenSource.CreateLinkedTokenSource(cancel, lifetime.ApplicationStopping);
+        http.Response.RegisterForDispose(until);
+        return TypedResults.ServerSentEvents(Follow(id, owner, service, notifier, until.Token));
     }
 
     private static async IAsyncEnumerable<SseItem<TaskView>> Follow(string id, string? owner, TaskService service, TaskNotifier notifier,
