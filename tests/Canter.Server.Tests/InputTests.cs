@@ -61,7 +61,7 @@ public sealed class InputTests
     [Fact]
     public async Task UploadsAreJudgedByTheirContent()
     {
-        await using var server = await TestServer.StartAsync(new FakeGenerator(TimeSpan.Zero), settings: new() { ["Canter:MaxUploadBytes"] = "65536" });
+        await using var server = await TestServer.StartAsync(new FakeGenerator(TimeSpan.Zero), settings: new() { ["Canter:MaxUploadBytes"] = "65536", ["Canter:MaxRequestBytes"] = "200000" });
         var png = Media.Png(32, 32, 90);
         var clip = Media.Mp4(server.DataDir, 32, 32);
 
@@ -92,6 +92,11 @@ public sealed class InputTests
         using var big = Form(("prompt", "A red ball bounces"));
         big.Add(File(new byte[70000], "image/png"), "image", "big.png");
         await AssertProblem(await server.Http.PostAsync("/api/tasks", big), HttpStatusCode.RequestEntityTooLarge, "image: the file is over the limit of 64 KiB");
+        using var huge = Form(("prompt", "A red ball bounces"));
+        huge.Add(File(new byte[300_000], "image/png"), "image", "huge.png");
+        await AssertProblem(await server.Http.PostAsync("/api/tasks", huge), HttpStatusCode.RequestEntityTooLarge, "over the server's limit");
+        using var longValue = Form(("prompt", "A red ball bounces"), ("image", "data:image/png;base64," + new string('A', 150_000)));
+        await AssertProblem(await server.Http.PostAsync("/api/tasks", longValue), HttpStatusCode.RequestEntityTooLarge, "limit");
     }
 
     [Fact]

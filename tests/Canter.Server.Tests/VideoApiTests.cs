@@ -128,6 +128,13 @@ public sealed class VideoApiTests
         // a cancelled task reads as failed with code "cancelled": the SDK knows no other end state
         fake.Hold.Reset();
         var held = (await server.SubmitAsync(new { prompt = "A red ball bounces", size = "32x32" }, "/v1/videos")).GetProperty("id").GetString()!;
+        // the SDK downloads with Accept: application/binary; the refusal must still carry error.message, and say not to retry
+        using var early = new HttpRequestMessage(HttpMethod.Get, $"/v1/videos/{held}/content");
+        early.Headers.Accept.ParseAdd("application/binary");
+        using var notYet = await server.Http.SendAsync(early);
+        var conflict = await AssertProblem(notYet, HttpStatusCode.Conflict, "its files are ready when it has succeeded");
+        Assert.Contains(held, conflict.GetProperty("error").GetProperty("message").GetString());
+        Assert.Equal("false", notYet.Headers.GetValues("x-should-retry").Single());
         using (await server.Http.PostAsync($"/api/tasks/{held}/cancel", null)) { }
         var cancelled = await server.WaitAsync(held, v => v.GetProperty("status").GetString() == "failed", "/v1/videos/");
         Assert.Equal("cancelled", cancelled.GetProperty("error").GetProperty("code").GetString());

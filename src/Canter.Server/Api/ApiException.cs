@@ -20,15 +20,25 @@ public sealed class ApiException(int status, string code, string detail, string?
 
     public static ApiException NotFound(string what) => new(404, "not_found", $"{what} was not found");
 
-    public ProblemHttpResult ToProblem() => Problems.Of(Status, Code, Message, Param);
+    public ProblemHttpResult ToProblem(HttpContext http) => Problems.Of(http, Status, Code, Message, Param);
 }
 
 public static class Problems
 {
-    public static ProblemHttpResult Of(int status, string code, string detail, string? param = null)
+    /// <summary>
+    /// A ProblemDetails result. On the OpenAI-style routes it carries the <c>error</c> object itself, because a client
+    /// that asks for a download (Accept: application/binary) gets the problem written without <see cref="Customize"/>.
+    /// </summary>
+    public static ProblemHttpResult Of(HttpContext http, int status, string code, string detail, string? param = null)
     {
         var extensions = new Dictionary<string, object?> { ["code"] = code };
         if (param is not null) extensions["param"] = param;
+        if (IsOpenAi(http))
+        {
+            extensions["error"] = OpenAiError(status, detail, param, code);
+            // OpenAI's SDKs retry a 409 by default; a conflict with a task's state does not pass by retrying
+            if (status == 409) http.Response.Headers["x-should-retry"] = "false";
+        }
         return TypedResults.Problem(detail, statusCode: status, title: Title(status), extensions: extensions);
     }
 
@@ -56,17 +66,19 @@ public static class Problems
         p.Title ??= Title(status);
         if (!p.Extensions.ContainsKey("code"))
             p.Extensions["code"] = status switch { 404 => "not_found", 405 => "method_not_allowed", 413 => "too_large", 415 => "unsupported_media_type", >= 500 => "server_error", _ => "invalid_request" };
-        if (context.HttpContext.Request.Path.StartsWithSegments("/v1"))
-        {
-            p.Extensions["error"] = new Dictionary<string, object?>
-            {
-                ["message"] = p.Detail ?? p.Title,
-                ["type"] = status >= 500 ? "server_error" : status == 401 ? "authentication_error" : "invalid_request_error",
-                ["param"] = p.Extensions.TryGetValue("param", out var param) ? param : null,
-                ["code"] = p.Extensions["code"],
-            };
-        }
+        if (IsOpenAi(context.HttpContext) && !p.Extensions.ContainsKey("error"))
+            p.Extensions["error"] = OpenAiError(status, p.Detail ?? p.Title, p.Extensions.TryGetValue("param", out var param) ? param : null, p.Extensions["code"]);
     }
+
+    private static bool IsOpenAi(HttpContext http) => http.Request.Path.StartsWithSegments("/v1");
+
+    private static Dictionary<string, object?> OpenAiError(int status, string? message, object? param, object? code) => new()
+    {
+        ["message"] = message,
+        ["type"] = status >= 500 ? "server_error" : status == 401 ? "authentication_error" : "invalid_request_error",
+        ["param"] = param,
+        ["code"] = code,
+    };
 }
 
 /// <summary>Turns what escapes an endpoint into ProblemDetails: refused requests keep their status, anything else is a 500 without internals.</summary>

@@ -31,7 +31,7 @@ public sealed class ApiKeyFilter(IOptions<ServerOptions> options) : IEndpointFil
             if (string.IsNullOrWhiteSpace(key) || !_keys.Contains(KeyId(key)))
             {
                 http.Response.Headers.WWWAuthenticate = "Bearer";
-                return Problems.Of(401, "invalid_api_key", string.IsNullOrWhiteSpace(key)
+                return Problems.Of(http, 401, "invalid_api_key", string.IsNullOrWhiteSpace(key)
                     ? "this server requires an API key: send 'Authorization: Bearer KEY' or 'X-Api-Key: KEY'"
                     : "the API key is not valid on this server");
             }

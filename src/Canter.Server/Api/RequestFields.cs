@@ -32,7 +32,15 @@ public sealed class RequestFields
         }
         else if (request.HasFormContentType)
         {
-            var form = await request.ReadFormAsync(cancel);
+            IFormCollection form;
+            try { form = await request.ReadFormAsync(cancel); }
+            catch (InvalidDataException e)
+            {
+                // the form reader's own limits (body length, value length, part count) and malformed multipart bodies
+                throw e.Message.Contains("limit", StringComparison.OrdinalIgnoreCase)
+                    ? new ApiException(413, "too_large", $"the form is over the server's limits ({e.Message})")
+                    : ApiException.BadRequest($"the form cannot be read: {e.Message}", code: "invalid_form");
+            }
             foreach (var (name, values) in form)
                 foreach (var v in values) if (v is not null) fields.Add(Normalise(name), v);
             foreach (var file in form.Files)

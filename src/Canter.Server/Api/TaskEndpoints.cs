@@ -49,20 +49,20 @@ public static class TaskEndpoints
             var view = TaskView.Of(task);
             return created ? TypedResults.Accepted(view.Links.Self, view) : TypedResults.Ok(view);
         }
-        catch (ApiException e) { return e.ToProblem(); }
+        catch (ApiException e) { return e.ToProblem(http); }
     }
 
     public static async Task<Results<Ok<TaskView>, ProblemHttpResult>> Get(string id, HttpContext http, TaskService service, CancellationToken cancel)
     {
         try { return TypedResults.Ok(TaskView.Of(await service.GetAsync(id, ApiKeyFilter.Owner(http), cancel))); }
-        catch (ApiException e) { return e.ToProblem(); }
+        catch (ApiException e) { return e.ToProblem(http); }
     }
 
     public static async Task<Results<Ok<ListPage<TaskView>>, ProblemHttpResult>> List(HttpContext http, TaskService service, string? after, int? limit,
         string? order, string? state, CancellationToken cancel)
     {
         try { return TypedResults.Ok(ListPage<TaskView>.Of(await service.ListAsync(ApiKeyFilter.Owner(http), after, limit, order, state, cancel), TaskView.Of)); }
-        catch (ApiException e) { return e.ToProblem(); }
+        catch (ApiException e) { return e.ToProblem(http); }
     }
 
     public static async Task<Results<Accepted<TaskView>, ProblemHttpResult>> Cancel(string id, HttpContext http, TaskService service, CancellationToken cancel)
@@ -72,7 +72,7 @@ public static class TaskEndpoints
             var view = TaskView.Of(await service.CancelAsync(id, ApiKeyFilter.Owner(http), cancel));
             return TypedResults.Accepted(view.Links.Self, view);
         }
-        catch (ApiException e) { return e.ToProblem(); }
+        catch (ApiException e) { return e.ToProblem(http); }
     }
 
     public static async Task<Results<NoContent, ProblemHttpResult>> Delete(string id, HttpContext http, TaskService service, CancellationToken cancel)
@@ -82,7 +82,7 @@ public static class TaskEndpoints
             await service.DeleteAsync(id, ApiKeyFilter.Owner(http), cancel);
             return TypedResults.NoContent();
         }
-        catch (ApiException e) { return e.ToProblem(); }
+        catch (ApiException e) { return e.ToProblem(http); }
     }
 
     /// <summary>
@@ -94,7 +94,7 @@ public static class TaskEndpoints
     {
         var owner = ApiKeyFilter.Owner(http);
         try { await service.GetAsync(id, owner, cancel); }
-        catch (ApiException e) { return e.ToProblem(); }
+        catch (ApiException e) { return e.ToProblem(http); }
         // a stopping server ends its streams rather than wait for their tasks (clients reconnect to the next server)
         var until = CancellationTokenSource.CreateLinkedTokenSource(cancel, lifetime.ApplicationStopping);
         http.Response.RegisterForDispose(until);
@@ -132,6 +132,6 @@ public static class TaskEndpoints
             var path = await service.ResultAsync(id, ApiKeyFilter.Owner(http), file, cancel);
             return TypedResults.PhysicalFile(path, type, $"{id}{Path.GetExtension(file)}", enableRangeProcessing: true);
         }
-        catch (ApiException e) { return e.ToProblem(); }
+        catch (ApiException e) { return e.ToProblem(http); }
     }
 }

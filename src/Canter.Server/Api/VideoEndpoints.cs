@@ -37,20 +37,20 @@ public static class VideoEndpoints
             var (task, _) = await service.SubmitAsync(id => submissions.OpenAiAsync(fields, id, owner, cancel), owner, idempotencyKey, null, cancel);
             return TypedResults.Ok(VideoView.Of(task));
         }
-        catch (ApiException e) { return e.ToProblem(); }
+        catch (ApiException e) { return e.ToProblem(http); }
     }
 
     public static async Task<Results<Ok<VideoView>, ProblemHttpResult>> Retrieve(string id, HttpContext http, TaskService service, CancellationToken cancel)
     {
         try { return TypedResults.Ok(VideoView.Of(await service.GetAsync(id, ApiKeyFilter.Owner(http), cancel))); }
-        catch (ApiException e) { return e.ToProblem(); }
+        catch (ApiException e) { return e.ToProblem(http); }
     }
 
     public static async Task<Results<Ok<ListPage<VideoView>>, ProblemHttpResult>> List(HttpContext http, TaskService service, string? after, int? limit,
         string? order, CancellationToken cancel)
     {
         try { return TypedResults.Ok(ListPage<VideoView>.Of(await service.ListAsync(ApiKeyFilter.Owner(http), after, limit, order, null, cancel), VideoView.Of)); }
-        catch (ApiException e) { return e.ToProblem(); }
+        catch (ApiException e) { return e.ToProblem(http); }
     }
 
     public static async Task<Results<Ok<VideoDeleted>, ProblemHttpResult>> Delete(string id, HttpContext http, TaskService service, CancellationToken cancel)
@@ -60,7 +60,7 @@ public static class VideoEndpoints
             await service.DeleteAsync(id, ApiKeyFilter.Owner(http), cancel);
             return TypedResults.Ok(new VideoDeleted(id, "video.deleted", true));
         }
-        catch (ApiException e) { return e.ToProblem(); }
+        catch (ApiException e) { return e.ToProblem(http); }
     }
 
     public static async Task<Results<PhysicalFileHttpResult, ProblemHttpResult>> Content(string id, string? variant, HttpContext http, TaskService service,
@@ -78,7 +78,7 @@ public static class VideoEndpoints
             var path = await service.ResultAsync(id, ApiKeyFilter.Owner(http), file, cancel);
             return TypedResults.PhysicalFile(path, type, enableRangeProcessing: true);
         }
-        catch (ApiException e) { return e.ToProblem(); }
+        catch (ApiException e) { return e.ToProblem(http); }
     }
 
     public static async Task<Results<Ok<VideoView>, ProblemHttpResult>> Remix(string id, HttpContext http, TaskService service, Submissions submissions,
@@ -95,7 +95,7 @@ public static class VideoEndpoints
             var (task, _) = await service.SubmitAsync(newId => Task.FromResult(submissions.Remix(source, prompt, newId)), owner, idempotencyKey, source.Id, cancel);
             return TypedResults.Ok(VideoView.Of(task));
         }
-        catch (ApiException e) { return e.ToProblem(); }
+        catch (ApiException e) { return e.ToProblem(http); }
     }
 }
 
