@@ -4,7 +4,7 @@ using Canter.Tensors.Cuda;
 
 GpuDevices.Register();
 
-var root = new RootCommand("Canter: audio-video generation. Engine, benchmarks, the world, training and (later) generation and serving.");
+var root = new RootCommand("Canter: audio-video generation. Engine, benchmarks, the world, training, generation and serving.");
 root.Subcommands.Add(InfoCommand.Create());
 root.Subcommands.Add(BenchCommands.Create());
 root.Subcommands.Add(WorldCommands.Create());
@@ -12,6 +12,7 @@ root.Subcommands.Add(TrainCommands.Create());
 root.Subcommands.Add(VaeCommands.Create());
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(ModelCommands.Create());
+root.Subcommands.Add(ServeCommand.Create());
 // Ctrl+C or SIGTERM asks a running command to stop at a safe point (training checkpoints first)
 using var stop = new CancellationTokenSource();
 using var onInt = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });

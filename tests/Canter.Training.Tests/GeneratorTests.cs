@@ -61,6 +61,22 @@ public sealed class GeneratorTests
     }
 
     [Fact]
+    public void ACancelStopsTheSamplerWithinOneStep()
+    {
+        var model = Bundle();
+        using var cancel = new CancellationTokenSource();
+        var steps = new List<int>();
+        // cancelled as step 2 of 6 reports: the sampler must not begin step 3 (nor decode anything)
+        Assert.ThrowsAny<OperationCanceledException>(() => Generator.Generate(model, Request() with { Steps = 6 }, (i, n) =>
+        {
+            steps.Add(i);
+            if (i == 2) cancel.Cancel();
+        }, cancel.Token));
+        Assert.Equal([1, 2], steps);
+        Assert.ThrowsAny<OperationCanceledException>(() => Generator.Generate(model, Request(), null, cancel.Token));
+    }
+
+    [Fact]
     public void BadRequestsFailBeforeCompute()
     {
         var model = Bundle();

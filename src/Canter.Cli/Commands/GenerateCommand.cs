@@ -1,6 +1,4 @@
 using System.CommandLine;
-using System.Security.Cryptography;
-using System.Text.Json;
 using Canter.Media;
 using Canter.Models.Unified;
 using Canter.Training.Unified;
@@ -34,7 +32,7 @@ public static class GenerateCommand
         var device = new Option<string>("--device") { Description = "cpu or cuda.", DefaultValueFactory = _ => "cpu" };
         var command = new Command("generate", "Generate a video with synchronized sound: text-, image-, first/last-frame-, reference-to-video, extension, audio-driven.")
             { prompt, output, image, last, refs, edit, extend, audio, seconds, size, fps, seed, steps, guidance, refGuidance, negative, noAudio, sampler, model, device };
-        command.SetAction(result =>
+        command.SetAction((result, cancel) =>
         {
             var (w, h) = WorldCommands.ParseSize(result.GetValue(size)!);
             if (result.GetValue(edit) is not null) throw new NotSupportedException("--edit: video editing is not trained into this model yet");
@@ -47,27 +45,28 @@ public static class GenerateCommand
             var request = new GenerationRequest(result.GetValue(prompt)!, w, h, result.GetValue(seconds), result.GetValue(seed), result.GetValue(steps),
                 result.GetValue(guidance), result.GetValue(refGuidance), result.GetValue(negative)!, !result.GetValue(noAudio), result.GetValue(sampler)!,
                 Read(result.GetValue(image)), Read(result.GetValue(last)), (result.GetValue(refs) ?? []).Select(p => Read(p)!).ToList(), driving, toExtend);
-            var generated = Generator.Generate(bundle, request, (i, n) => Console.Error.Write($"\rstep {i}/{n}"));
+            GenerationResult generated;
+            try
+            {
+                // Ctrl+C stops the sampler within one step
+                generated = Generator.Generate(bundle, request, (i, n) => Console.Error.Write($"\rstep {i}/{n}"), cancel);
+            }
+            catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+            {
+                Console.Error.WriteLine();
+                Console.Error.WriteLine("cancelled: nothing written");
+                return Task.FromResult(130);
+            }
             Console.Error.WriteLine();
             var path = result.GetValue(output)!;
-            var weightsHash = Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(Path.Combine(dir, "transformer.safetensors"))))[..16].ToLowerInvariant();
-            var record = new
-            {
-                model = Path.GetFileName(Path.GetFullPath(dir)), weights_sha256 = weightsHash, prompt = request.Prompt, negative = request.Negative,
-                width = w, height = h, seconds = request.Seconds, fps = 24, seed = request.Seed, steps = request.Steps, sampler = request.Sampler,
-                guidance = request.Guidance, ref_guidance = request.ReferenceGuidance, audio = request.Audio,
-                image = result.GetValue(image), last_frame = result.GetValue(last), refs = result.GetValue(refs), extend = result.GetValue(extend), driving_audio = result.GetValue(audio),
-            };
-            var json = JsonSerializer.Serialize(record, new JsonSerializerOptions { WriteIndented = true });
-            Mp4Writer.Write(path, generated.Video, generated.Audio, new Mp4Metadata(request.Prompt, json.Replace('\n', ' ')));
+            var record = GenerationRecord.Of(Path.GetFileName(Path.GetFullPath(dir)), GenerationOutput.WeightsHash(dir), request, result.GetValue(image),
+                result.GetValue(last), result.GetValue(refs), result.GetValue(extend), result.GetValue(audio));
             var stem = Path.ChangeExtension(path, null);
-            var poster = generated.Video.Frames[generated.Video.Frames.Count / 2];
-            Png.Write(stem + ".png", new RgbImage(w, h, poster));
-            File.WriteAllText(stem + ".json", json);
+            GenerationOutput.Write(generated, record, path, stem + ".png", stem + ".json");
             Console.WriteLine($"wrote {path}, {stem}.png, {stem}.json");
             Console.WriteLine($"generation_seconds: {generated.Seconds:F2}");
             Console.WriteLine($"seconds_per_generated_second: {generated.Seconds / request.Seconds:F3}");
-            return 0;
+            return Task.FromResult(0);
         });
         return command;
     }

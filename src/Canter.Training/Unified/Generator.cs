@@ -59,9 +59,15 @@ public static class Generator
             if (img is not null && (img.Width != r.Width || img.Height != r.Height)) throw new ArgumentException($"condition images must be {r.Width}x{r.Height} (read them at that size)");
     }
 
-    public static GenerationResult Generate(ModelBundle model, GenerationRequest r, Action<int, int>? progress = null)
+    /// <summary>
+    /// Generates one clip. <paramref name="progress"/> hears (step, steps) after each solver step; <paramref name="cancel"/> is
+    /// checked before every transformer evaluation, so a cancelled generation stops within one step with an
+    /// <see cref="OperationCanceledException"/>.
+    /// </summary>
+    public static GenerationResult Generate(ModelBundle model, GenerationRequest r, Action<int, int>? progress = null, CancellationToken cancel = default)
     {
         Validate(model, r);
+        cancel.ThrowIfCancellationRequested();
         var clock = Stopwatch.StartNew();
         var c = model.Manifest.Config;
         var vae = model.Codec.Video.Config;
@@ -126,6 +132,7 @@ public static class Generator
 
         float[] Velocity(float[] visual, float[] audio, float t, out float[] audioVelocity)
         {
+            cancel.ThrowIfCancellationRequested();
             using var scope = TensorScope.Begin();
             using var noGrad = Tape.NoGrad();
             int nb = branches.Count, n = layout.Count;
@@ -172,6 +179,7 @@ public static class Generator
         }
 
         // tokens -> latents -> frames and sound
+        cancel.ThrowIfCancellationRequested();
         var videoLatent = model.Stats.VideoLatent(visual.AsSpan(layout.VideoOffset * dv), p, groups, lh, lw);
         var pictures = model.Codec.DecodeFrames(videoLatent, groups, lh, lw, frames, r.Width, r.Height);
         AudioTrack? sound = null;

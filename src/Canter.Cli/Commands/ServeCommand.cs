@@ -1,0 +1,50 @@
+using System.CommandLine;
+using System.Globalization;
+using Canter.Server;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Hosting;
+
+namespace Canter.Cli.Commands;
+
+/// <summary><c>canter serve [--port N] [--data DIR]</c>: the task API and the OpenAI-style video API on one port, with the shipped model.</summary>
+public static class ServeCommand
+{
+    public static Command Create()
+    {
+        var port = new Option<int>("--port") { Description = "Port to listen on.", DefaultValueFactory = _ => 8000 };
+        var host = new Option<string>("--host") { Description = "Address to listen on (0.0.0.0 for every interface).", DefaultValueFactory = _ => "127.0.0.1" };
+        var data = new Option<string>("--data") { Description = "Folder of the task database, inputs and results (created when missing).", DefaultValueFactory = _ => "canter-data" };
+        var model = new Option<string>("--model") { Description = "Model folder.", DefaultValueFactory = _ => VaeCommands.DefaultModelDir };
+        var device = new Option<string>("--device") { Description = "cpu or cuda.", DefaultValueFactory = _ => "cpu" };
+        var apiKeys = new Option<string[]>("--api-key") { Description = "A key clients must send as 'Authorization: Bearer KEY' (repeatable); without one the server is open.", AllowMultipleArgumentsPerToken = false };
+        var allowUrls = new Option<bool>("--allow-url-inputs") { Description = "Let clients give inputs as http(s) URLs for the server to fetch." };
+        var command = new Command("serve", "Serve the task API (/api/tasks) and the OpenAI-style video API (/v1/videos) on one port.")
+            { port, host, data, model, device, apiKeys, allowUrls };
+        command.SetAction(async (result, cancel) =>
+        {
+            int p = result.GetValue(port);
+            if (p is < 1 or > 65535) throw new ArgumentException($"--port {p} must be in [1, 65535]");
+            var dir = result.GetValue(model)!;
+            ModelBundleCheck(dir);
+            var settings = new Dictionary<string, string?>
+            {
+                ["Canter:DataDir"] = Path.GetFullPath(result.GetValue(data)!),
+                ["Canter:ModelDir"] = Path.GetFullPath(dir),
+                ["Canter:Device"] = result.GetValue(device),
+                ["Canter:AllowUrlInputs"] = result.GetValue(allowUrls).ToString(CultureInfo.InvariantCulture),
+            };
+            var keys = result.GetValue(apiKeys) ?? [];
+            for (int i = 0; i < keys.Length; i++) settings[$"Canter:ApiKeys:{i}"] = keys[i];
+            var url = $"http://{result.GetValue(host)}:{p}";
+            await using var app = CanterServer.Create(url, settings);
+            await app.StartAsync(cancel);
+            Console.WriteLine($"serving {url} (tasks: {url}/api/tasks, OpenAI-style: {url}/v1/videos); data in {settings["Canter:DataDir"]}");
+            await app.WaitForShutdownAsync(cancel);
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>A wrong model folder is one clear line before anything listens.</summary>
+    private static void ModelBundleCheck(string dir) => Canter.Training.Unified.ModelBundle.ReadManifest(dir);
+}

@@ -1,0 +1,50 @@
+namespace Canter.Server.Tasks;
+
+/// <summary>
+/// The files of tasks under the data folder: inputs/ID/ holds what a task generates from (uploads, fetched or copied
+/// inputs), results/ID/ what it made (video.mp4, poster.png, record.json, spritesheet.png). A result file appears whole
+/// or not at all, and a task is marked succeeded only once all of them are there.
+/// </summary>
+public sealed class TaskFiles
+{
+    public const string Video = "video.mp4";
+    public const string Poster = "poster.png";
+    public const string Record = "record.json";
+    public const string Spritesheet = "spritesheet.png";
+
+    public TaskFiles(string dataDir)
+    {
+        Root = Path.GetFullPath(dataDir);
+        Directory.CreateDirectory(Path.Combine(Root, "inputs"));
+        Directory.CreateDirectory(Path.Combine(Root, "results"));
+    }
+
+    public string Root { get; }
+
+    public string Inputs(string id) => Path.Combine(Root, "inputs", Checked(id));
+
+    public string Results(string id) => Path.Combine(Root, "results", Checked(id));
+
+    public string Result(string id, string file) => Path.Combine(Results(id), file);
+
+    /// <summary>Removes everything of a task; missing folders are fine.</summary>
+    public void Delete(string id)
+    {
+        foreach (var dir in new[] { Inputs(id), Results(id) })
+        {
+            try { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
+            catch (IOException) { }   // a file still open by a download: the folder goes with the next delete or restart
+        }
+    }
+
+    /// <summary>Removes half-written files (a crash during a write leaves them; nothing refers to them).</summary>
+    public void RemovePartialFiles()
+    {
+        foreach (var file in Directory.EnumerateFiles(Path.Combine(Root, "results"), "*.partial*", SearchOption.AllDirectories))
+            File.Delete(file);
+    }
+
+    /// <summary>Ids are made by the server, but paths are built from what a client sends: nothing but [A-Za-z0-9_-].</summary>
+    private static string Checked(string id) =>
+        id.Length is > 0 and <= 64 && id.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-') ? id : throw new ArgumentException($"'{id}' is not a task id");
+}

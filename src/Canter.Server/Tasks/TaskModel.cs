@@ -1,0 +1,108 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Canter.Server.Tasks;
+
+/// <summary>
+/// Where a generation task is in its life: queued -> running -> succeeded | failed | cancelled (a queued task can be
+/// cancelled too). Written to the database by name: append new states, never rename one.
+/// </summary>
+public enum TaskState
+{
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+public static class TaskStates
+{
+    public static bool IsFinished(this TaskState state) => state is TaskState.Succeeded or TaskState.Failed or TaskState.Cancelled;
+
+    public static string Name(this TaskState state) => state.ToString().ToLowerInvariant();
+
+    public static TaskState Parse(string name) => Enum.Parse<TaskState>(name, ignoreCase: true);
+}
+
+/// <summary>An input file of a task (a condition image, a sound track, a clip): where it came from and what it holds.</summary>
+/// <param name="Source">How the client gave it: <c>upload:NAME</c>, <c>data-url</c>, <c>task:ID/video</c>, <c>url:...</c>.</param>
+/// <param name="Sha256">The hash of its bytes (idempotency compares requests by it).</param>
+public sealed record TaskInputFile(string Source, string Sha256);
+
+/// <summary>
+/// Everything a task will generate from: the parameters of <c>canter generate</c> and its input files, which are kept
+/// under the data folder (inputs/ID/) so a task can run, or run again after a restart, without the client.
+/// </summary>
+public sealed record TaskSpec(
+    string Prompt,
+    int Width,
+    int Height,
+    float Seconds,
+    ulong Seed,
+    int Steps,
+    float Guidance,
+    float RefGuidance,
+    string Negative,
+    bool Audio,
+    string Sampler,
+    TaskInputFile? Image = null,
+    TaskInputFile? LastFrame = null,
+    IReadOnlyList<TaskInputFile>? Refs = null,
+    TaskInputFile? DrivingAudio = null,
+    TaskInputFile? Extend = null)
+{
+    /// <summary>Snake case, as the API and the database both write it.</summary>
+    public static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+    };
+
+    /// <summary>The stored file name of each input inside the task's input folder.</summary>
+    public IEnumerable<(string Field, string File, TaskInputFile Input)> Inputs()
+    {
+        if (Image is not null) yield return ("image", "image", Image);
+        if (LastFrame is not null) yield return ("last_frame", "last_frame", LastFrame);
+        for (int i = 0; i < (Refs?.Count ?? 0); i++) yield return ($"refs[{i}]", $"ref-{i}", Refs![i]);
+        if (DrivingAudio is not null) yield return ("audio", "audio", DrivingAudio);
+        if (Extend is not null) yield return ("extend", "extend", Extend);
+    }
+
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    public static TaskSpec FromJson(string json) => JsonSerializer.Deserialize<TaskSpec>(json, Json) ?? throw new InvalidDataException("empty task request");
+}
+
+/// <summary>One task as stored. <see cref="QueuePosition"/> is 1 for the next task to run, null unless queued.</summary>
+public sealed record TaskRecord(
+    string Id,
+    long Sequence,
+    TaskState State,
+    TaskSpec Spec,
+    string Model,
+    int Step,
+    int Steps,
+    string? ErrorCode,
+    string? Error,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset? StartedAt,
+    DateTimeOffset? CompletedAt,
+    string? IdempotencyKey,
+    string? Owner,
+    string RequestHash,
+    string? RemixedFrom,
+    bool CancelRequested,
+    int? QueuePosition)
+{
+    /// <summary>Fraction of sampling steps done, in [0, 1]; 1 once succeeded.</summary>
+    public double Progress => State == TaskState.Succeeded ? 1 : Steps > 0 ? (double)Step / Steps : 0;
+}
+
+/// <summary>A task to add: its id and spec, who asked, and the key that makes a retried submit return the same task.</summary>
+public sealed record NewTask(string Id, TaskSpec Spec, string Model, string RequestHash, string? Owner, string? IdempotencyKey, string? RemixedFrom = null);
+
+/// <summary>A page of tasks, newest first by default; <see cref="After"/> is the id of the last task of the previous page.</summary>
+public sealed record TaskQuery(string? Owner, string? After = null, int Limit = 20, bool Ascending = false, TaskState? State = null);
+
+public sealed record TaskPage(IReadOnlyList<TaskRecord> Tasks, bool HasMore);
