@@ -18,10 +18,10 @@ public static class PromptAdherence
     /// Per attribute the share present (adherence_color, ...), and the short and long totals: the share of all
     /// checks of those attributes that pass (each subject's colour, class and action count once each).
     /// </summary>
-    public static Dictionary<string, double> Score(SceneSpec asked, ParsedScene parsed)
+    public static Dictionary<string, double> Score(SceneSpec asked, ParsedScene parsed, double frameRate)
     {
         var evaluation = new ParserEvaluation();
-        evaluation.Add(asked, parsed);
+        evaluation.Add(asked, parsed, frameRate);
         var values = evaluation.Counts.ToDictionary(c => MetricCatalogue.AdherencePrefix + c.Key, c => evaluation.Accuracy(c.Key));
         values[MetricCatalogue.AdherenceShort] = Pooled(evaluation, ShortAttributes);
         values[MetricCatalogue.AdherenceLong] = Pooled(evaluation, LongAttributes);
@@ -43,7 +43,7 @@ public static class PromptAdherence
     /// whether it is found edited or not). Each subject is checked on its own (the target with only that
     /// subject), so that one subject's edit does not decide another's.
     /// </summary>
-    public static (double Success, double Preservation) Edit(SceneSpec source, SceneSpec target, ParsedScene parsed)
+    public static (double Success, double Preservation) Edit(SceneSpec source, SceneSpec target, ParsedScene parsed, double frameRate)
     {
         if (source.Subjects.Count != target.Subjects.Count)
             throw new ArgumentException($"an edit keeps its subjects: the source has {source.Subjects.Count}, the target {target.Subjects.Count}");
@@ -54,7 +54,7 @@ public static class PromptAdherence
             else { kept++; if (right) keptRight++; }
         }
         var scene = new ParserEvaluation();
-        scene.Add(target with { Subjects = [] }, parsed);
+        scene.Add(target with { Subjects = [] }, parsed, frameRate);
         Count(source.Background != target.Background, scene.Accuracy("background") == 1);
         Count(source.Lighting != target.Lighting, scene.Accuracy("lighting") == 1);
         Count(source.Camera != target.Camera, scene.Accuracy("camera") == 1);
@@ -62,10 +62,10 @@ public static class PromptAdherence
         {
             var (s, t) = (source.Subjects[i], target.Subjects[i]);
             var asTarget = new ParserEvaluation();
-            asTarget.Add(target with { Subjects = [t] }, parsed);
+            asTarget.Add(target with { Subjects = [t] }, parsed, frameRate);
             // a kept attribute of an edited subject counts wherever the subject is found, edited or not
             var asSource = new ParserEvaluation();
-            asSource.Add(target with { Subjects = [s] }, parsed);
+            asSource.Add(target with { Subjects = [s] }, parsed, frameRate);
             foreach (var (attribute, isChanged) in new[] { ("color", s.Color != t.Color), ("class", s.Class != t.Class), ("pattern", s.Pattern != t.Pattern), ("action", s.Action != t.Action) })
                 Count(isChanged, asTarget.Accuracy(attribute) == 1 || !isChanged && asSource.Accuracy(attribute) == 1);
         }

@@ -52,7 +52,7 @@ public static class Scorer
         var spec = clip.Spec;
         var parsed = Parser.Parse(video, clip.Audio);
         var values = new Dictionary<string, double>();
-        foreach (var (name, value) in PromptAdherence.Score(spec, parsed)) values[name] = value;
+        foreach (var (name, value) in PromptAdherence.Score(spec, parsed, video.FrameRate)) values[name] = value;
 
         var descriptions = Identity.SubjectDescriptions(video, parsed);
         values[MetricCatalogue.IdentityConsistency] = Identity.Consistency(video, parsed);
@@ -69,7 +69,7 @@ public static class Scorer
         var askedCuts = ShotCuts.AskedCuts(spec);
         values[MetricCatalogue.ShotCutF1] = ShotCuts.F1(askedCuts, ShotCuts.Detect(video), video.FrameRate);
         if (clip.EditSource is not null)
-            (values[MetricCatalogue.EditSuccess], values[MetricCatalogue.EditPreservation]) = PromptAdherence.Edit(clip.EditSource, spec, parsed);
+            (values[MetricCatalogue.EditSuccess], values[MetricCatalogue.EditPreservation]) = PromptAdherence.Edit(clip.EditSource, spec, parsed, video.FrameRate);
         if (clip.ExtendedFrom is not null)
             (values[MetricCatalogue.ExtensionContinuity], values[MetricCatalogue.ExtensionPrefixPsnr]) = Extension.Score(clip.ExtendedFrom.Validate(), video);
 
