@@ -4,7 +4,7 @@ namespace Canter.World;
 public sealed record ParsedEvent(string Kind, float Time);
 
 /// <summary>One subject's measured pose over time: scene units for place and size, radians for turn, 0..1 for the mouth.</summary>
-internal sealed record PoseSeries(double[] Time, double[] X, double[] Y, double[] Radius, double[] Angle, double[] Mouth, double FrameRate)
+internal sealed record PoseSeries(double[] Time, double[] X, double[] Y, double[] Radius, double[] Angle, double[] Mouth, double[] Dark, double FrameRate)
 {
     public int Count => Time.Length;
 }
@@ -18,6 +18,7 @@ internal static class ActionFit
 {
     public static (Action Action, float Start, float End, IReadOnlyList<ParsedEvent> Events) Fit(PoseSeries p)
     {
+
         double travel = Spread(p.X), rise = Spread(p.Y);
         double growth = Percentile(p.Radius, 0.9) / Math.Max(1e-6, Percentile(p.Radius, 0.1));
         var turning = Turning(p);
@@ -39,6 +40,14 @@ internal static class ActionFit
         else if (rise > 0.08) action = Action.Jump; // jump or bounce: told apart by which motion fits
         else if (scores[Action.Speak] >= 0.4) action = Action.Speak;
         else if (spinRun >= 4) action = Action.Spin;
+        else if (p.Mouth.Max() < 0.15 && Spread(p.Dark) > 0.03 && Syllables(DarkAsMouth(p)).Count >= 2)
+        {
+            // a mouth a few pixels wide is not fitted; it still darkens the subject: its share of dark pixels, scaled
+            // to 0..1, stands in for the opening
+            p = DarkAsMouth(p);
+            onsets = Syllables(p);
+            action = Action.Speak;
+        }
         else action = scores.MaxBy(s => s.Value).Key;
         switch (action)
         {
@@ -75,6 +84,12 @@ internal static class ActionFit
         }
     }
 
+    private static PoseSeries DarkAsMouth(PoseSeries p)
+    {
+        double low = Percentile(p.Dark, 0.05), range = Math.Max(1e-6, Spread(p.Dark));
+        return p with { Mouth = [.. p.Dark.Select(d => Math.Clamp((d - low) / range, 0, 1))] };
+    }
+
     /// <summary>Spread of a series between its 5th and 95th percentiles (a few bad fits do not count).</summary>
     private static double Spread(double[] v) => Percentile(v, 0.95) - Percentile(v, 0.05);
 
@@ -84,16 +99,21 @@ internal static class ActionFit
         return sorted[Math.Clamp((int)Math.Round(q * (sorted.Length - 1)), 0, sorted.Length - 1)];
     }
 
-    /// <summary>Whether the subject turned between each sighting and the one before (the first is false).</summary>
+    /// <summary>
+    /// Whether the subject turned between each sighting and the one before (the first is false), in the direction most
+    /// turns go: a spin turns one way (under 180 degrees a frame), while a pose fit that wavers (a small subject whose
+    /// mouth opens) turns back and forth.
+    /// </summary>
     private static bool[] Turning(PoseSeries p)
     {
-        var turned = new bool[p.Count];
+        var turns = new double[p.Count];
         for (int i = 1; i < p.Count; i++)
         {
             double d = Math.IEEERemainder(p.Angle[i] - p.Angle[i - 1], 2 * Math.PI);
-            turned[i] = Math.Abs(d) > 8 * Math.PI / 180;
+            turns[i] = Math.Abs(d) > 8 * Math.PI / 180 ? d : 0;
         }
-        return turned;
+        int sign = turns.Count(d => d > 0) >= turns.Count(d => d < 0) ? 1 : -1;
+        return [.. turns.Select(d => d * sign > 0)];
     }
 
     private static int LongestRun(bool[] flags)

@@ -25,8 +25,15 @@ public sealed record ParsedSubject(SubjectClass Class, SubjectColor Color, Patte
     public IReadOnlyList<ParsedEvent> Events { get; init; } = [];
 }
 
+/// <summary>A shot the parser found: when it starts (s) and how it frames the scene (the subject of a close-up by its colour).</summary>
+public sealed record ParsedShot(float Start, Framing Framing, SubjectColor? Subject = null);
+
 /// <summary>What the parser recovered from a clip.</summary>
-public sealed record ParsedScene(Background Background, Lighting Lighting, Camera Camera, IReadOnlyList<ParsedSubject> Subjects, IReadOnlyList<float> AudioOnsets);
+public sealed record ParsedScene(Background Background, Lighting Lighting, Camera Camera, IReadOnlyList<ParsedSubject> Subjects, IReadOnlyList<float> AudioOnsets)
+{
+    /// <summary>The shots, the first starting at 0 (a clip without cuts is one wide shot).</summary>
+    public IReadOnlyList<ParsedShot> Shots { get; init; } = [new(0, Framing.Wide)];
+}
 
 /// <summary>
 /// Reads a clip of the world back into its attributes by analysis by synthesis: the renderer that
@@ -56,12 +63,95 @@ public static class Parser
         var frames = video.Frames.Select(f => ToFloat(f)).ToArray();
         int w = video.Width, h = video.Height;
         float seconds = (float)video.Seconds;
-        var (background, lighting) = FitBackground(frames, w, h, seconds);
-        var camera = FitCamera(frames, w, h, background);
+        double fps = video.FrameRate;
+        // the scene is read in the first shot (a multi-shot scene opens wide); later shots are then framed against it
+        var cuts = Cuts(frames);
+        int firstShot = cuts.Count > 0 ? cuts[0] : frames.Length;
+        var (background, lighting) = FitBackground(frames, firstShot, w, h, seconds);
+        var camera = FitCamera(frames[..firstShot], w, h, background, (double)firstShot / frames.Length);
         var probe = new SceneSpec(0, seconds, background, lighting, camera, []);
-        var subjects = FindSubjects(frames, w, h, video.FrameRate, probe);
+        var shots = new List<ParsedShot> { new(0, Framing.Wide) };
+        if (cuts.Count > 0)
+        {
+            // where the subjects stand, from the first shot alone: a close-up is centred on one of them
+            var wide = FindSubjects(frames[..firstShot], w, h, fps, probe);
+            var anchors = wide.Select(s => new SubjectSpec(s.Class, s.Color, s.Pattern, 0.1f, Median(s.Track.Select(x => x.X)), Median(s.Track.Select(x => x.Y)), s.Action, 0, 0, 0)).ToList();
+            probe = probe with { Subjects = anchors };
+            for (int c = 0; c < cuts.Count; c++)
+            {
+                int from = cuts[c], to = c + 1 < cuts.Count ? cuts[c + 1] : frames.Length;
+                float start = (float)((from - 0.5) / fps);
+                var candidates = new List<ShotSpec> { new(start, Framing.Wide), new(start, Framing.Reverse) };
+                candidates.AddRange(anchors.Select((_, i) => new ShotSpec(start, Framing.CloseUp, i)));
+                var framing = candidates.MinBy(shot => FramingError(frames, from, to, w, h, fps, probe, [.. probe.Shots ?? [], shot]))!;
+                probe = probe with { Shots = [.. probe.Shots ?? [new ShotSpec(0, Framing.Wide)], framing] };
+                shots.Add(new ParsedShot(start, framing.Framing, framing.Framing == Framing.CloseUp ? anchors[framing.Subject].Color : null));
+            }
+        }
+        var subjects = FindSubjects(frames, w, h, fps, probe);
         var onsets = audio is null ? [] : Onsets(audio);
-        return new ParsedScene(background, lighting, camera, subjects, onsets);
+        return new ParsedScene(background, lighting, camera, subjects, onsets) { Shots = shots };
+    }
+
+    /// <summary>
+    /// What the parser finds in a still image (a reference image): its subjects, each seen in one frame. The largest
+    /// is first, since a reference shows its subject big and centred.
+    /// </summary>
+    public static IReadOnlyList<ParsedSubject> ParseImage(RgbImage image)
+    {
+        image.Validate();
+        var still = new VideoClip(image.Width, image.Height, 12, [image.Pixels, image.Pixels]);
+        return [.. Parse(still, null).Subjects.OrderByDescending(s => s.Track.Max(t => t.Radius))];
+    }
+
+    private static float Median(IEnumerable<float> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length == 0 ? 0.5f : sorted[sorted.Length / 2];
+    }
+
+    /// <summary>
+    /// Frames that open a new shot: the picture changes far more than between its neighbours, after each frame's
+    /// brightness is divided out (a flash brightens everything; a cut rearranges it).
+    /// </summary>
+    private static List<int> Cuts(float[][] frames)
+    {
+        if (frames.Length < 3) return [];
+        var normalised = frames.Select(f =>
+        {
+            double mean = f.Average();
+            float k = (float)(100 / Math.Max(1, mean));
+            return f.Select(v => v * k).ToArray();
+        }).ToArray();
+        var change = new double[frames.Length];
+        for (int f = 1; f < frames.Length; f++)
+        {
+            double d = 0;
+            for (int i = 0; i < normalised[f].Length; i += 3) d += Math.Abs(normalised[f][i] - normalised[f - 1][i]) + Math.Abs(normalised[f][i + 1] - normalised[f - 1][i + 1]) + Math.Abs(normalised[f][i + 2] - normalised[f - 1][i + 2]);
+            change[f] = d / (normalised[f].Length / 3);
+        }
+        double median = change.Skip(1).Order().ElementAt((frames.Length - 1) / 2);
+        var cuts = new List<int>();
+        for (int f = 1; f < frames.Length; f++)
+        {
+            double neighbours = Math.Max(f > 1 ? change[f - 1] : 0, f + 1 < frames.Length ? change[f + 1] : 0);
+            if (change[f] > 4 * median + 8 && change[f] > 2.5 * neighbours) cuts.Add(f);
+        }
+        return cuts;
+    }
+
+    /// <summary>How far the background of a framing is from the shot's pictures (differences capped, so subjects weigh alike).</summary>
+    private static double FramingError(float[][] frames, int from, int to, int w, int h, double fps, SceneSpec probe, IReadOnlyList<ShotSpec> shots)
+    {
+        var scene = probe with { Shots = shots };
+        double e = 0;
+        foreach (var f in new[] { from, (from + to) / 2, to - 1 }.Distinct())
+        {
+            var render = Renderer.Render(scene, (float)(f / fps), w, h, drawSubjects: false);
+            for (int i = 0; i < render.Length; i += 3)
+                e += Math.Min(90, Math.Abs(frames[f][i] - render[i]) + Math.Abs(frames[f][i + 1] - render[i + 1]) + Math.Abs(frames[f][i + 2] - render[i + 2]));
+        }
+        return e;
     }
 
     private static float[] ToFloat(byte[] rgb)
@@ -81,13 +171,14 @@ public static class Parser
     // ---- background and lighting -----------------------------------------------------
 
     /// <summary>Lighting from brightness over time (flashes), then the background and lighting whose render best matches the frame's edges.</summary>
-    private static (Background, Lighting) FitBackground(float[][] frames, int w, int h, float seconds)
+    private static (Background, Lighting) FitBackground(float[][] frames, int firstShot, int w, int h, float seconds)
     {
         var luma = frames.Select(Luma).ToArray();
         double median = luma.Order().ElementAt(luma.Length / 2), max = luma.Max();
         bool flashes = max > 1.5 * median + 5;
-        int quiet = Array.IndexOf(luma, luma.Min());
-        var frame = frames[flashes ? quiet : frames.Length / 2];
+        // the picture matched is the darkest of the first shot (between flashes), or its middle
+        int quiet = Array.IndexOf(luma, luma.Take(firstShot).Min());
+        var frame = frames[flashes ? quiet : firstShot / 2];
         float t = flashes ? quiet * seconds / frames.Length : seconds / 2;
         Lighting[] lightings = flashes ? [Lighting.DarkFlash] : [Lighting.Day, Lighting.Dusk];
         var best = (Background.Meadow, Lighting.Day);
@@ -127,7 +218,7 @@ public static class Parser
     // ---- camera ----------------------------------------------------------------------
 
     /// <summary>Zoom from the horizon's height over time, pan from the horizontal drift of the background texture.</summary>
-    private static Camera FitCamera(float[][] frames, int w, int h, Background background)
+    private static Camera FitCamera(float[][] frames, int w, int h, Background background, double share)
     {
         var horizon = frames.Select(f => Horizon(f, w, h)).ToArray();
         int k = Math.Max(1, frames.Length / 6);
@@ -135,14 +226,14 @@ public static class Parser
         // a zoom moves the horizon steadily; a horizon that jumps about (a dark, noisy picture) says nothing
         double slope = (end - start) / Math.Max(1, frames.Length - k);
         double residual = Math.Sqrt(horizon.Select((y, i) => Math.Pow(y - (start + slope * (i - k / 2.0)), 2)).Average());
-        if (Math.Abs(end - start) > 0.02 * h + 0.5 && residual < 0.06 * h) return end > start ? Camera.ZoomIn : Camera.ZoomOut;
+        if (Math.Abs(end - start) > 0.02 * h * share + 0.5 && residual < 0.06 * h) return end > start ? Camera.ZoomIn : Camera.ZoomOut;
         // drift of the textured band (ground, or the stars of a night sky), measured between frames a few apart so that
         // each step moves about a pixel (noise then matters less), with a search range under half the texture's period
         double drift = 0;
         int step = Math.Max(1, frames.Length / 12);
         for (int f = step; f < frames.Length; f += step)
             drift += Shift(Band(frames[f - step], w, h, background, horizon[f - step]), Band(frames[f], w, h, background, horizon[f]), Math.Max(2, w / 64));
-        double expected = 0.12 * Math.Min(w, h);
+        double expected = 0.12 * Math.Min(w, h) * share; // a pan over the whole clip; the frames may be its first shot only
         if (Math.Abs(drift) > 0.35 * expected) return drift < 0 ? Camera.PanRight : Camera.PanLeft;
         return Camera.Static;
     }
@@ -218,14 +309,14 @@ public static class Parser
         {
             if (views[f] is { } v) return v;
             float t = (float)(f / fps);
-            var background = Renderer.Render(probe, t, w, h);
+            var background = Renderer.Render(probe, t, w, h, drawSubjects: false);
             if (blur < 0)
             {
                 // the blur is the clip's: measured on a few frames, the median kept
                 blur = new[] { 0, frames.Length / 2, frames.Length - 1 }
-                    .Select(i => SubjectFit.EstimateBlur(frames[i], Renderer.Render(probe, (float)(i / fps), w, h), w, h)).Order().ElementAt(1);
+                    .Select(i => SubjectFit.EstimateBlur(frames[i], Renderer.Render(probe, (float)(i / fps), w, h, drawSubjects: false), w, h)).Order().ElementAt(1);
             }
-            return (views[f] = new FrameView(frames[f], background, w, h, Renderer.Light(probe, t), blur))!;
+            return (views[f] = new FrameView(frames[f], background, w, h, Renderer.Light(probe, t), blur, Renderer.View(probe, t).Mirror))!;
         }
         var tracks = new List<Track>();
         for (int f = 0; f < frames.Length; f++)
@@ -263,6 +354,17 @@ public static class Parser
                 tracks.Add(track);
             }
         }
+        // a subject out of the picture for a while (a close-up on another) comes back as a new track: join tracks of one
+        // colour that follow each other, where the later one starts near where the earlier one ended
+        foreach (var late in tracks.OrderBy(t => t.Blobs[0].Blob.Frame).ToList())
+        {
+            var early = tracks.Where(t => t != late && t.Color == late.Color && t.Blobs[^1].Blob.Frame < late.Blobs[0].Blob.Frame
+                    && Math.Abs(t.Blobs[^1].X - late.Blobs[0].X) + Math.Abs(t.Blobs[^1].Y - late.Blobs[0].Y) < 0.22)
+                .MaxBy(t => t.Blobs[^1].Blob.Frame);
+            if (early is null) continue;
+            early.Blobs.AddRange(late.Blobs);
+            tracks.Remove(late);
+        }
         var result = new List<ParsedSubject>();
         foreach (var track in tracks)
         {
@@ -292,13 +394,21 @@ public static class Parser
             double radius = votes.Where(v => v.Class == cls).Select(v => v.Pose.Radius / Unit(probe, v.Pose, w, h, list, fps)).Average();
             double angle = votes.First(v => v.Class == cls).Pose.Angle;
             var sightings = new List<ParsedSighting>();
-            var series = (T: new List<double>(), X: new List<double>(), Y: new List<double>(), R: new List<double>(), A: new List<double>(), M: new List<double>());
+            var series = (T: new List<double>(), X: new List<double>(), Y: new List<double>(), R: new List<double>(), A: new List<double>(), M: new List<double>(), D: new List<double>());
             foreach (var (blob, _, _) in list)
             {
                 var view = View(blob.Frame);
                 double unit = Math.Min(w, h) * Renderer.View(probe, (float)(blob.Frame / fps)).Zoom;
                 var (pose, _) = SubjectFit.Track(view, cls, color, pattern, new Pose(blob.X + 0.5, blob.Y + 0.5, radius * unit, angle));
                 double mouth = SubjectFit.Mouth(view, cls, color, pattern, pose);
+                if (mouth <= 0.05)
+                {
+                    // a small subject can fit as well upside down (its eye a pixel or two); an open mouth tells which way is up
+                    var flipped = pose with { Angle = pose.Angle + Math.PI };
+                    double flippedMouth = SubjectFit.Mouth(view, cls, color, pattern, flipped);
+                    if (flippedMouth > 0.05 && SubjectFit.Error(view, cls, color, pattern, flipped, mouth: flippedMouth) < SubjectFit.Error(view, cls, color, pattern, pose))
+                        (pose, mouth) = (flipped, flippedMouth);
+                }
                 if (mouth > 0.05)
                 {
                     // an open mouth is dark like the eye: fitted without it, a round subject turns to put its eye there
@@ -314,9 +424,9 @@ public static class Parser
                     Angle = (float)angle,
                     Mouth = (float)mouth,
                 });
-                series.T.Add(time); series.X.Add(sx); series.Y.Add(sy); series.R.Add(radius); series.A.Add(angle); series.M.Add(mouth);
+                series.T.Add(time); series.X.Add(sx); series.Y.Add(sy); series.R.Add(radius); series.A.Add(angle); series.M.Add(mouth); series.D.Add(sightings[^1].Dark);
             }
-            var (action, start, end, events) = ActionFit.Fit(new PoseSeries([.. series.T], [.. series.X], [.. series.Y], [.. series.R], [.. series.A], [.. series.M], fps));
+            var (action, start, end, events) = ActionFit.Fit(new PoseSeries([.. series.T], [.. series.X], [.. series.Y], [.. series.R], [.. series.A], [.. series.M], [.. series.D], fps));
             result.Add(new ParsedSubject(cls, color, pattern, action, start, end, list.Count) { Track = sightings, Events = events });
         }
         return [.. result.OrderBy(s => s.Start)];

@@ -50,6 +50,17 @@ public sealed class ParserEvaluation
             Count("pattern", match?.Pattern == s.Pattern);
             Count("action", match?.Action == s.Action);
         }
+        if (truth.Shots is { Count: > 0 } shots)
+        {
+            // each shot: found, starting within one frame of its cut, with its framing (and a close-up on the right subject)
+            foreach (var shot in shots)
+            {
+                var found = parsed.Shots.FirstOrDefault(p => Math.Abs(p.Start - shot.Start) <= 1 / frameRate + 1e-4 || shot.Start == 0 && p.Start == 0);
+                Count("shots", found is not null && found.Framing == shot.Framing
+                    && (shot.Framing != Framing.CloseUp || found.Subject == truth.Subjects[Math.Clamp(shot.Subject, 0, truth.Subjects.Count - 1)].Color));
+            }
+            Count("shot_count", parsed.Shots.Count == shots.Count);
+        }
         var events = Motion.Events(truth);
         for (int i = 0; i < truth.Subjects.Count; i++)
         {

@@ -63,14 +63,14 @@ public static class Renderer
         }
     }
 
-    /// <summary>One RGB24 frame of the scene at time t.</summary>
-    public static byte[] Render(SceneSpec scene, float t, int width, int height)
+    /// <summary>One RGB24 frame of the scene at time t (without its subjects if asked: the parser's background).</summary>
+    public static byte[] Render(SceneSpec scene, float t, int width, int height, bool drawSubjects = true)
     {
         if (width <= 0 || height <= 0 || (long)width * height > 8192L * 8192) throw new ArgumentOutOfRangeException(nameof(width), $"cannot render {width}x{height}");
         var (cx, cy, zoom, mirror) = View(scene, t);
         float unit = Math.Min(width, height) * zoom;
         var light = Light(scene, t);
-        var states = scene.Subjects.Select(s => Motion.At(s, t)).ToArray();
+        var states = drawSubjects ? scene.Subjects.Select(s => Motion.At(s, t)).ToArray() : [];
         var pixels = new byte[width * height * 3];
         Parallel.For(0, height, py =>
         {

@@ -7,7 +7,7 @@ internal readonly record struct Pose(double X, double Y, double Radius, double A
 /// Everything the fit needs to know about one frame: the observed picture, the rendered background (lit), the
 /// lighting, and the blur the picture shows, so that candidates are blurred alike before they are compared.
 /// </summary>
-internal sealed record FrameView(float[] Observed, byte[] Background, int Width, int Height, (float R, float G, float B) Light, double Blur);
+internal sealed record FrameView(float[] Observed, byte[] Background, int Width, int Height, (float R, float G, float B) Light, double Blur, bool Mirror = false);
 
 /// <summary>
 /// Analysis by synthesis of one subject in one frame: the renderer's own subject drawing, composited over the
@@ -51,8 +51,10 @@ internal static class SubjectFit
             {
                 int o = ((y + y0) * view.Width + x + x0) * 3, q = (y * pw + x) * 3;
                 float r = view.Background[o], g = view.Background[o + 1], b = view.Background[o + 2];
+                // a reverse-angle shot shows the scene mirrored, subjects included
+                double dx = x + x0 + 0.5 - pose.X;
                 var (cov, rgb) = Renderer.SubjectPixel(cls, color, pattern, (float)pose.Radius, (float)pose.Angle,
-                    (float)(x + x0 + 0.5 - pose.X), (float)(y + y0 + 0.5 - pose.Y), 1f, (float)mouth);
+                    (float)(view.Mirror ? -dx : dx), (float)(y + y0 + 0.5 - pose.Y), 1f, (float)mouth);
                 if (cov > 0)
                 {
                     r += (rgb.R * light.R - r) * cov;

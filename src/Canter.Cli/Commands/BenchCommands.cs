@@ -66,10 +66,11 @@ public static class BenchCommands
     {
         var count = new Option<int>("--count") { Description = "Test scenes to render and parse.", DefaultValueFactory = _ => 30 };
         var degrade = new Option<Canter.World.Degradation>("--degrade") { Description = "None, Blur, Noise or Reencode (H.264 at CRF 32).", DefaultValueFactory = _ => Canter.World.Degradation.None };
-        var command = new Command("parser", "Accuracy of the world parser on renders of test scenes (clean or degraded), per attribute.") { count, degrade };
+        var multiShot = new Option<bool>("--multi-shot") { Description = "Cut each scene into 2 or 3 shots (wide, close-up, reverse angle); shot cuts and framings are scored too." };
+        var command = new Command("parser", "Accuracy of the world parser on renders of test scenes (clean or degraded), per attribute, event timing and reference identity.") { count, degrade, multiShot };
         command.SetAction(result =>
         {
-            ParserBench.Run(Math.Max(1, result.GetValue(count)), 256, 144, Console.Out, result.GetValue(degrade));
+            ParserBench.Run(Math.Max(1, result.GetValue(count)), 256, 144, Console.Out, result.GetValue(degrade), result.GetValue(multiShot));
             return 0;
         });
         return command;
