@@ -84,8 +84,35 @@ public static class Parser
                 var candidates = new List<ShotSpec> { new(start, Framing.Wide), new(start, Framing.Reverse) };
                 candidates.AddRange(anchors.Select((_, i) => new ShotSpec(start, Framing.CloseUp, i)));
                 var framing = candidates.MinBy(shot => FramingError(frames, from, to, w, h, fps, probe, [.. probe.Shots ?? [], shot]))!;
+                var color = framing.Framing == Framing.CloseUp ? anchors[framing.Subject].Color : (SubjectColor?)null;
+                if (framing.Framing == Framing.CloseUp)
+                {
+                    // the close-up is centred on where its subject stood when the scene was set up, which the wide shot
+                    // shows only roughly (a mover has moved): the centre is refined until the background lines up
+                    var anchor = anchors[framing.Subject];
+                    double Error(double x, double y)
+                    {
+                        var scene = probe with { Subjects = [.. probe.Subjects, anchor with { X = (float)x, Y = (float)y }] };
+                        return FramingError(frames, from, to, w, h, fps, scene, [.. probe.Shots ?? [], framing with { Subject = probe.Subjects.Count }]);
+                    }
+                    var (bx, by) = ((double)anchor.X, (double)anchor.Y);
+                    double best = Error(bx, by);
+                    foreach (var step in new[] { 0.04, 0.02, 0.01, 0.005 })
+                        for (bool moved = true; moved;)
+                        {
+                            moved = false;
+                            foreach (var (dx, dy) in new[] { (step, 0.0), (-step, 0.0), (0.0, step), (0.0, -step) })
+                            {
+                                if (Math.Abs(bx + dx - anchor.X) > 0.2 || Math.Abs(by + dy - anchor.Y) > 0.1) continue;
+                                double e = Error(bx + dx, by + dy);
+                                if (e < best) { best = e; bx += dx; by += dy; moved = true; }
+                            }
+                        }
+                    probe = probe with { Subjects = [.. probe.Subjects, anchor with { X = (float)bx, Y = (float)by }] };
+                    framing = framing with { Subject = probe.Subjects.Count - 1 };
+                }
                 probe = probe with { Shots = [.. probe.Shots ?? [new ShotSpec(0, Framing.Wide)], framing] };
-                shots.Add(new ParsedShot(start, framing.Framing, framing.Framing == Framing.CloseUp ? anchors[framing.Subject].Color : null));
+                shots.Add(new ParsedShot(start, framing.Framing, color));
             }
         }
         var subjects = FindSubjects(frames, w, h, fps, probe);
@@ -135,7 +162,7 @@ public static class Parser
         for (int f = 1; f < frames.Length; f++)
         {
             double neighbours = Math.Max(f > 1 ? change[f - 1] : 0, f + 1 < frames.Length ? change[f + 1] : 0);
-            if (change[f] > 4 * median + 8 && change[f] > 2.5 * neighbours) cuts.Add(f);
+            if (change[f] > 2 * median + 4 && change[f] > 2.5 * neighbours) cuts.Add(f);
         }
         return cuts;
     }

@@ -265,6 +265,40 @@ public class ParserTests
     }
 
     [Fact]
+    public void FindsShotCutsTheirFramingsAndTheSubjectsAcrossThem()
+    {
+        var evaluation = new ParserEvaluation();
+        for (int i = 0; i < 4; i++)
+        {
+            var scene = Variations.MultiShot(SceneGenerator.Generate(Splits.Seed(Split.Test, i)));
+            var clip = WorldClip.Render(scene, 256, 144, 12);
+            evaluation.Add(scene, Parser.Parse(clip.Video, clip.Audio), 12);
+        }
+        // each shot found within a frame of its cut, with its framing (a close-up on the right subject)
+        Assert.True(evaluation.Accuracy("shots") >= 0.9, $"shots {evaluation.Accuracy("shots"):0.00}");
+        foreach (var attribute in new[] { "background", "subject_count", "color", "class", "pattern" })
+            Assert.True(evaluation.Accuracy(attribute) >= 0.9, $"{attribute}: {evaluation.Accuracy(attribute):0.00}");
+        Assert.True(evaluation.Overall >= 0.9, $"overall {evaluation.Overall:0.000}");
+    }
+
+    [Fact]
+    public void AReferenceImageReadsAsItsSubjectsIdentity()
+    {
+        int right = 0, total = 0;
+        for (int i = 0; i < 4; i++)
+        {
+            var scene = SceneGenerator.Generate(Splits.Seed(Split.Test, i));
+            for (int s = 0; s < scene.Subjects.Count; s++, total++)
+            {
+                var found = Parser.ParseImage(Variations.Reference(scene, s, 1, 256, 256));
+                var truth = scene.Subjects[s];
+                if (found.Count > 0 && (found[0].Class, found[0].Color, found[0].Pattern) == (truth.Class, truth.Color, truth.Pattern)) right++;
+            }
+        }
+        Assert.True(right >= total - 1, $"{right} of {total} references read as their subject");
+    }
+
+    [Fact]
     public void ReadsAnEncodedMp4()
     {
         var scene = SceneGenerator.Generate(Splits.Seed(Split.Test, 4));
