@@ -351,7 +351,10 @@ public static class Parser
             var view = View(f);
             double level = Math.Max(view.Light.R, Math.Max(view.Light.G, view.Light.B));
             var sightings = new List<(Blob Blob, SubjectColor Color, double X, double Y)>();
-            foreach (var blob in Blobs(frames[f], view.Background, w, h, f, level, view.Blur))
+            var blobs = Blobs(frames[f], view.Background, w, h, f, level, view.Blur).ToList();
+            // only a close-up makes a subject big enough to fall apart; elsewhere two nearby blobs of a colour are two subjects
+            if (Renderer.View(probe, (float)(f / fps)).Zoom > 1.8) blobs = JoinFragments(blobs, view.Light, w);
+            foreach (var blob in blobs)
             {
                 var (sx, sy, _) = ToScene(probe, f / fps, w, h, blob.X + 0.5, blob.Y + 0.5);
                 sightings.Add((blob, NearestColor(blob.Color, view.Light), sx, sy));
@@ -457,6 +460,34 @@ public static class Parser
             result.Add(new ParsedSubject(cls, color, pattern, action, start, end, list.Count) { Track = sightings, Events = events });
         }
         return [.. result.OrderBy(s => s.Start)];
+    }
+
+    /// <summary>
+    /// Joins blobs of one colour that nearly touch: a big patterned subject (a close-up) whose dark stripes or checks
+    /// match the background falls apart into pieces, each of which would otherwise be taken for a subject.
+    /// </summary>
+    private static List<Blob> JoinFragments(List<Blob> blobs, (float R, float G, float B) light, int w)
+    {
+        var boxes = blobs.Select(b => (MinX: b.Pixels.Min(p => p % w), MaxX: b.Pixels.Max(p => p % w), MinY: b.Pixels.Min(p => p / w), MaxY: b.Pixels.Max(p => p / w))).ToList();
+        var colors = blobs.Select(b => NearestColor(b.Color, light)).ToList();
+        var group = Enumerable.Range(0, blobs.Count).ToArray();
+        int Root(int i) => group[i] == i ? i : group[i] = Root(group[i]);
+        for (int i = 0; i < blobs.Count; i++)
+            for (int j = i + 1; j < blobs.Count; j++)
+            {
+                if (colors[i] != colors[j]) continue;
+                int gapX = Math.Max(boxes[i].MinX - boxes[j].MaxX, boxes[j].MinX - boxes[i].MaxX);
+                int gapY = Math.Max(boxes[i].MinY - boxes[j].MaxY, boxes[j].MinY - boxes[i].MaxY);
+                if (Math.Max(gapX, gapY) <= 0.6 * Math.Sqrt(Math.Max(blobs[i].Area, blobs[j].Area))) group[Root(i)] = Root(j);
+            }
+        return [.. Enumerable.Range(0, blobs.Count).GroupBy(Root).Select(g =>
+        {
+            var parts = g.Select(i => blobs[i]).ToList();
+            if (parts.Count == 1) return parts[0];
+            double area = parts.Sum(b => b.Area);
+            return new Blob(parts[0].Frame, parts.Sum(b => b.X * b.Area) / area, parts.Sum(b => b.Y * b.Area) / area, area,
+                parts.MaxBy(b => b.Area)!.Color, [.. parts.SelectMany(b => b.Pixels)]);
+        })];
     }
 
     private sealed class Track(SubjectColor color)
