@@ -81,6 +81,63 @@ public static class Suites
     /// <c>folder/clips</c>, scores each answer from its file as <c>canter bench score</c> does, and writes the report
     /// into <paramref name="folder"/>.
     /// </summary>
+    /// <summary>
+    /// The suites a <c>--suite</c> word asks for, with their task counts: <c>quick</c> (two tasks of every suite, for
+    /// CI), <c>all</c>, a mode (<c>t2v</c>, <c>i2v</c>, <c>r2v</c>, <c>a2v</c>, <c>extend</c>, <c>edit</c>) or one suite by name.
+    /// </summary>
+    public static IReadOnlyList<(BenchSuite Suite, int Count)> Plan(string suite, int count)
+    {
+        var every = Enum.GetValues<BenchSuite>();
+        BenchSuite[] chosen = suite.ToLowerInvariant() switch
+        {
+            "quick" or "all" => every,
+            "t2v" => [BenchSuite.T2vShort, BenchSuite.T2vLong, BenchSuite.MultiShot],
+            "i2v" => [BenchSuite.I2v, BenchSuite.Flf2v],
+            "r2v" => [BenchSuite.R2v],
+            "a2v" => [BenchSuite.A2v],
+            "extend" => [BenchSuite.Extend],
+            "edit" => [BenchSuite.Edit],
+            _ => Enum.TryParse<BenchSuite>(suite, ignoreCase: true, out var one) && Enum.IsDefined(one) ? [one]
+                : throw new ArgumentException($"unknown suite '{suite}': quick, all, t2v, i2v, r2v, a2v, extend, edit or one of {string.Join(", ", every)}"),
+        };
+        int n = suite.Equals("quick", StringComparison.OrdinalIgnoreCase) ? Math.Min(2, count) : count;
+        return [.. chosen.Select(s => (s, n))];
+    }
+
+    /// <summary>
+    /// The figures of several suites in one list: each mode's own metric from its suite (t2v adherence from the
+    /// text-to-video suites, first-frame fidelity from I2v, identity from R2v, edits from Edit, shot cuts from
+    /// MultiShot, continuity from Extend), and the metrics every clip has (sync, lip-sync, motion, flicker, the
+    /// distribution distance) pooled as the mean over suites, weighted by clips.
+    /// </summary>
+    public static IReadOnlyList<(string Name, double Value)> Headlines(IReadOnlyList<(BenchSuite Suite, BenchReport Report)> reports)
+    {
+        var own = new Dictionary<BenchSuite, string[]>
+        {
+            [BenchSuite.T2vShort] = [MetricCatalogue.AdherenceShort],
+            [BenchSuite.T2vLong] = [MetricCatalogue.AdherenceLong],
+            [BenchSuite.MultiShot] = [MetricCatalogue.ShotCutF1],
+            [BenchSuite.I2v] = [MetricCatalogue.FirstFramePsnr, MetricCatalogue.FirstFrameSsim],
+            [BenchSuite.Flf2v] = [MetricCatalogue.LastFramePsnr, MetricCatalogue.LastFrameSsim],
+            [BenchSuite.R2v] = [MetricCatalogue.ReferenceIdentity, MetricCatalogue.ReferenceIdentityExact],
+            [BenchSuite.Edit] = [MetricCatalogue.EditSuccess, MetricCatalogue.EditPreservation],
+            [BenchSuite.Extend] = [MetricCatalogue.ExtensionContinuity, MetricCatalogue.ExtensionPrefixPsnr],
+        };
+        string[] pooled = [MetricCatalogue.SyncOffset, MetricCatalogue.LipSync, MetricCatalogue.MotionSmoothness, MetricCatalogue.Flicker,
+            MetricCatalogue.FrozenFrames, MetricCatalogue.IdentityConsistency, MetricCatalogue.FrechetDistance];
+        var figures = new List<(string, double)> { ("clips", reports.Sum(r => r.Report.Clips.Count)) };
+        foreach (var (suite, report) in reports)
+            foreach (var name in own.GetValueOrDefault(suite, []))
+                if (report.Metrics.FirstOrDefault(m => m.Name == name) is { } m) figures.Add((name, m.Value));
+        foreach (var name in pooled)
+        {
+            var values = reports.Select(r => (r.Report.Metrics.FirstOrDefault(m => m.Name == name)?.Value ?? double.NaN, r.Report.Clips.Count))
+                .Where(v => double.IsFinite(v.Item1)).ToList();
+            figures.Add((name, values.Count == 0 ? double.NaN : values.Sum(v => v.Item1 * v.Item2) / values.Sum(v => v.Item2)));
+        }
+        return figures;
+    }
+
     public static BenchReport Run(string folder, IReadOnlyList<SuiteTask> tasks, Func<SuiteTask, (VideoClip Video, AudioTrack? Audio)> answer,
         Action<int>? progress = null)
     {
