@@ -105,7 +105,7 @@ public static class ArenaCommands
             if (resamples is < 0 or > 100_000) throw new ArgumentException($"--bootstrap must be in 0..100000; got {resamples}");
             using var store = ArenaStore.Open(result.GetValue(data)!);
             var games = store.Games();
-            var board = Ratings.Leaderboard(games, store.Models(), resamples, result.GetValue(seed));
+            var board = BradleyTerry.Leaderboard(games, store.Models(), resamples, result.GetValue(seed));
             Console.WriteLine($"{"rank",4}  {"model",-24} {"Elo",6}  {"95% interval",-13} {"games",5}  W/T/L");
             int rank = 0;
             foreach (var r in board)
