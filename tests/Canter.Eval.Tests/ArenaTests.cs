@@ -54,6 +54,13 @@ public sealed class ArenaTests : IDisposable
         // ties are half a win each: 10 ties alone leave two models level
         var level = BradleyTerry.Leaderboard(Enumerable.Repeat(new Game("a", "b", Outcome.Tie), 10).ToList(), ["a", "b"], bootstrap: 0);
         Assert.True(Math.Abs(level[0].Elo - level[1].Elo) < 1e-6);
+        // and a tie is worth half a win: 10 wins and 10 ties rate as 15 wins and 5 losses
+        var withTies = Enumerable.Repeat(new Game("a", "b", Outcome.Left), 10).Concat(Enumerable.Repeat(new Game("b", "a", Outcome.Tie), 10)).ToList();
+        var asHalves = Enumerable.Repeat(new Game("a", "b", Outcome.Left), 15).Concat(Enumerable.Repeat(new Game("a", "b", Outcome.Right), 5)).ToList();
+        double tieGap = BradleyTerry.Leaderboard(withTies, ["a", "b"], bootstrap: 0) is [var ta, var tb] ? ta.Elo - tb.Elo : double.NaN;
+        double halfGap = BradleyTerry.Leaderboard(asHalves, ["a", "b"], bootstrap: 0) is [var ha, var hb] ? ha.Elo - hb.Elo : double.NaN;
+        Assert.InRange(tieGap, halfGap - 1e-6, halfGap + 1e-6);
+        Assert.InRange(tieGap, 150, 400 * Math.Log10(3));
     }
 
     [Fact]

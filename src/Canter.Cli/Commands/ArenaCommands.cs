@@ -115,9 +115,13 @@ public static class ArenaCommands
             Console.WriteLine($"arena_votes: {games.Count}");
             Console.WriteLine($"arena_both_bad: {games.Count(g => g.Outcome == Outcome.BothBad)}");
             foreach (var r in board.Where(r => r.Rated))
-                Console.WriteLine(FormattableString.Invariant($"elo_{r.Model}: {r.Elo:0.0}"));
+                Console.WriteLine(FormattableString.Invariant($"elo_{FigureName(r.Model)}: {r.Elo:0.0}"));
             return 0;
         });
         return command;
     }
+
+    // figure lines are read as `name: value`; a model name with spaces or colons would break that reading
+    private static string FigureName(string model) =>
+        string.Concat(model.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.' ? c : '_'));
 }
