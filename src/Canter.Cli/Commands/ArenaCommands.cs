@@ -105,7 +105,7 @@ public static class ArenaCommands
             if (resamples is < 0 or > 100_000) throw new ArgumentException($"--bootstrap must be in 0..100000; got {resamples}");
             using var store = ArenaStore.Open(result.GetValue(data)!);
             var games = store.Games();
-            var board = Ratings.Leaderboard(games, store.Models(), resamples, result.GetValue(seed));
+            var board = BradleyTerry.Leaderboard(games, store.Models(), resamples, result.GetValue(seed));
             Console.WriteLine($"{"rank",4}  {"model",-24} {"Elo",6}  {"95% interval",-13} {"games",5}  W/T/L");
             int rank = 0;
             foreach (var r in board)
@@ -115,9 +115,13 @@ public static class ArenaCommands
             Console.WriteLine($"arena_votes: {games.Count}");
             Console.WriteLine($"arena_both_bad: {games.Count(g => g.Outcome == Outcome.BothBad)}");
             foreach (var r in board.Where(r => r.Rated))
-                Console.WriteLine(FormattableString.Invariant($"elo_{r.Model}: {r.Elo:0.0}"));
+                Console.WriteLine(FormattableString.Invariant($"elo_{FigureName(r.Model)}: {r.Elo:0.0}"));
             return 0;
         });
         return command;
     }
+
+    // figure lines are read as `name: value`; a model name with spaces or colons would break that reading
+    private static string FigureName(string model) =>
+        string.Concat(model.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.' ? c : '_'));
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.Data.Sqlite;
 
 namespace Canter.Eval.Arena;
@@ -6,10 +7,13 @@ namespace Canter.Eval.Arena;
 public enum Outcome { Left, Right, Tie, BothBad }
 
 /// <summary>A generated file entered into the arena: which model made it from which prompt.</summary>
-public sealed record ArenaEntry(long Id, string Model, string Prompt, long Seed, string Path);
+public sealed record ArenaEntry(long Id, string Model, string Prompt, long Seed, string Path, DateTimeOffset Created);
 
 /// <summary>Two generations of one prompt by two models, in the order the voter sees them (left, right).</summary>
 public sealed record Matchup(long Id, string Prompt, ArenaEntry Left, ArenaEntry Right);
+
+/// <summary>One voter's judgement of one matchup, as stored.</summary>
+public sealed record ArenaVote(long Matchup, Outcome Outcome, string Voter, DateTimeOffset Time);
 
 /// <summary>One decided or tied game between two models, as the ratings read it.</summary>
 public sealed record Game(string Left, string Right, Outcome Outcome);
@@ -43,6 +47,8 @@ public sealed class ArenaStore : IDisposable
         db.Open();
         var store = new ArenaStore(db);
         store.Execute("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000;");
+        // the schema and its version are made in one transaction, so two processes opening a new folder at once agree
+        using var setup = db.BeginTransaction();
         store.Execute("""
             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS entries (id INTEGER PRIMARY KEY, model TEXT NOT NULL, prompt TEXT NOT NULL, seed INTEGER NOT NULL,
@@ -52,10 +58,11 @@ public sealed class ArenaStore : IDisposable
             CREATE TABLE IF NOT EXISTS votes (matchup INTEGER NOT NULL REFERENCES matchups(id), voter TEXT NOT NULL, outcome TEXT NOT NULL,
                 time TEXT NOT NULL, PRIMARY KEY (matchup, voter));
             INSERT OR IGNORE INTO meta VALUES ('schema', '1');
-            """);
+            """, setup);
+        setup.Commit();
         using var check = db.CreateCommand();
         check.CommandText = "SELECT value FROM meta WHERE key = 'schema'";
-        var version = Convert.ToInt32(check.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+        var version = Convert.ToInt32(check.ExecuteScalar(), CultureInfo.InvariantCulture);
         if (version != SchemaVersion)
         {
             db.Dispose();
@@ -69,9 +76,11 @@ public sealed class ArenaStore : IDisposable
     {
         if (string.IsNullOrWhiteSpace(model)) throw new ArgumentException("an arena entry needs a model name");
         if (string.IsNullOrWhiteSpace(prompt)) throw new ArgumentException("an arena entry needs the prompt it was generated from");
+        if (string.IsNullOrWhiteSpace(path)) throw new ArgumentException("an arena entry needs the path of its video");
+        var created = DateTimeOffset.UtcNow;
         using var tx = _db.BeginTransaction();
         long id = Scalar(tx, "INSERT INTO entries (model, prompt, seed, path, created) VALUES ($m, $p, $s, $f, $t) RETURNING id",
-            ("$m", model), ("$p", prompt), ("$s", seed), ("$f", path), ("$t", DateTime.UtcNow.ToString("O")));
+            ("$m", model), ("$p", prompt), ("$s", seed), ("$f", path), ("$t", Stamp(created)));
         var rivals = new List<long>();
         using (var q = Command(tx, "SELECT id FROM entries WHERE prompt = $p AND model <> $m", ("$p", prompt), ("$m", model)))
         using (var r = q.ExecuteReader())
@@ -82,7 +91,7 @@ public sealed class ArenaStore : IDisposable
             Scalar(tx, "INSERT INTO matchups (left_entry, right_entry) VALUES ($l, $r) RETURNING id", ("$l", newOnLeft ? id : rival), ("$r", newOnLeft ? rival : id));
         }
         tx.Commit();
-        return new ArenaEntry(id, model, prompt, seed, path);
+        return new ArenaEntry(id, model, prompt, seed, path, created);
     }
 
     /// <summary>The matchup with the fewest votes that this voter has not judged yet; null when none is left.</summary>
@@ -100,13 +109,13 @@ public sealed class ArenaStore : IDisposable
     public Matchup? Find(long matchup)
     {
         using var q = Command(null, """
-            SELECT m.id, l.id, l.model, l.prompt, l.seed, l.path, r.id, r.model, r.prompt, r.seed, r.path
+            SELECT m.id, l.id, l.model, l.prompt, l.seed, l.path, l.created, r.id, r.model, r.prompt, r.seed, r.path, r.created
             FROM matchups m JOIN entries l ON l.id = m.left_entry JOIN entries r ON r.id = m.right_entry WHERE m.id = $id
             """, ("$id", matchup));
         using var row = q.ExecuteReader();
         if (!row.Read()) return null;
-        var left = new ArenaEntry(row.GetInt64(1), row.GetString(2), row.GetString(3), row.GetInt64(4), row.GetString(5));
-        var right = new ArenaEntry(row.GetInt64(6), row.GetString(7), row.GetString(8), row.GetInt64(9), row.GetString(10));
+        var left = ReadEntry(row, 1);
+        var right = ReadEntry(row, 7);
         return new Matchup(row.GetInt64(0), left.Prompt, left, right);
     }
 
@@ -120,13 +129,33 @@ public sealed class ArenaStore : IDisposable
         long already = Scalar(tx, "SELECT COUNT(*) FROM votes WHERE matchup = $m AND voter = $v", ("$m", matchup), ("$v", voter));
         if (already > 0) throw new ArgumentException($"voter '{voter}' has already voted on matchup {matchup}");
         using (var insert = Command(tx, "INSERT INTO votes (matchup, voter, outcome, time) VALUES ($m, $v, $o, $t)",
-            ("$m", matchup), ("$v", voter), ("$o", outcome.ToString()), ("$t", DateTime.UtcNow.ToString("O"))))
+            ("$m", matchup), ("$v", voter), ("$o", outcome.ToString()), ("$t", Stamp(DateTimeOffset.UtcNow))))
         {
             // another process may have recorded this voter's vote between the check and here: the key refuses it
             try { insert.ExecuteNonQuery(); }
             catch (SqliteException e) when (e.SqliteErrorCode == 19) { throw new ArgumentException($"voter '{voter}' has already voted on matchup {matchup}"); }
         }
         tx.Commit();
+    }
+
+    /// <summary>Every entry, oldest first.</summary>
+    public IReadOnlyList<ArenaEntry> Entries()
+    {
+        using var q = Command(null, "SELECT id, model, prompt, seed, path, created FROM entries ORDER BY id");
+        using var row = q.ExecuteReader();
+        var entries = new List<ArenaEntry>();
+        while (row.Read()) entries.Add(ReadEntry(row, 0));
+        return entries;
+    }
+
+    /// <summary>Every vote in the order it was cast.</summary>
+    public IReadOnlyList<ArenaVote> Votes()
+    {
+        using var q = Command(null, "SELECT matchup, outcome, voter, time FROM votes ORDER BY rowid");
+        using var row = q.ExecuteReader();
+        var votes = new List<ArenaVote>();
+        while (row.Read()) votes.Add(new ArenaVote(row.GetInt64(0), Enum.Parse<Outcome>(row.GetString(1)), row.GetString(2), ParseStamp(row.GetString(3))));
+        return votes;
     }
 
     /// <summary>Every vote as a game between the two models (both_bad included; the ratings leave it out).</summary>
@@ -154,9 +183,18 @@ public sealed class ArenaStore : IDisposable
 
     public void Dispose() => _db.Dispose();
 
-    private void Execute(string sql)
+    private static ArenaEntry ReadEntry(SqliteDataReader row, int first) => new(row.GetInt64(first), row.GetString(first + 1),
+        row.GetString(first + 2), row.GetInt64(first + 3), row.GetString(first + 4), ParseStamp(row.GetString(first + 5)));
+
+    // times are stored as round-trip UTC text so that they sort and read back the same on any machine
+    private static string Stamp(DateTimeOffset time) => time.UtcDateTime.ToString("O", CultureInfo.InvariantCulture);
+
+    private static DateTimeOffset ParseStamp(string text) => DateTimeOffset.Parse(text, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind);
+
+    private void Execute(string sql, SqliteTransaction? tx = null)
     {
         using var c = _db.CreateCommand();
+        c.Transaction = tx;
         c.CommandText = sql;
         c.ExecuteNonQuery();
     }
@@ -173,6 +211,6 @@ public sealed class ArenaStore : IDisposable
     private long Scalar(SqliteTransaction tx, string sql, params (string Name, object Value)[] parameters)
     {
         using var c = Command(tx, sql, parameters);
-        return Convert.ToInt64(c.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+        return Convert.ToInt64(c.ExecuteScalar(), CultureInfo.InvariantCulture);
     }
 }

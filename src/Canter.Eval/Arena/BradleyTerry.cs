@@ -14,7 +14,7 @@ public sealed record Rating(string Model, double Elo, double Low, double High, i
 /// unbeaten (or winless) model's strength finite. Shown as Elo: 400 log10(p), shifted so that the rated models average
 /// 1000. Confidence intervals come from a bootstrap over the games (resampled with replacement, refitted).
 /// </summary>
-public static class Ratings
+public static class BradleyTerry
 {
     public static IReadOnlyList<Rating> Leaderboard(IReadOnlyList<Game> games, IReadOnlyList<string> models, int bootstrap = 1000, int seed = 0)
     {
