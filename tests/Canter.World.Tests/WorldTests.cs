@@ -241,6 +241,7 @@ public class ParserTests
         // subjects of one colour overlap while one of them bounces, which the parser does not untangle (its action is missed)
         Assert.True(evaluation.Overall >= 0.97, $"overall attribute accuracy {evaluation.Overall:0.000}");
         Assert.True(evaluation.Accuracy("event_time") >= 0.9, $"events within a frame: {evaluation.Accuracy("event_time"):0.00}");
+        Assert.True(evaluation.Accuracy("position") >= 0.9, $"subjects placed within 0.02: {evaluation.Accuracy("position"):0.00}");
         Assert.True(evaluation.MedianEventError < 0.5 / 12, $"median event time error {evaluation.MedianEventError * 1000:0} ms");
     }
 
