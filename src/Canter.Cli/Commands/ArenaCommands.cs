@@ -1,13 +1,15 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Text;
 using Canter.Eval.Arena;
-using Canter.Media;
+using Spectre.Console;
 
 namespace Canter.Cli.Commands;
 
 /// <summary>
 /// <c>canter arena add | next | vote | leaderboard</c>: two anonymous generations of one prompt side by side, votes
-/// stored in the data folder's <c>arena.db</c>, and Bradley-Terry ratings shown as Elo with bootstrap intervals.
+/// kept in the data folder's <c>arena.db</c>, and Bradley-Terry ratings shown as Elo with bootstrap intervals.
+/// Only <c>add</c> creates an arena; the others refuse a folder without one, so a mistyped <c>--data</c> writes nothing.
 /// </summary>
 public static class ArenaCommands
 {
@@ -21,7 +23,7 @@ public static class ArenaCommands
         return arena;
     }
 
-    private static Option<string> Data() => new("--data") { Description = "Data folder holding arena.db (created on first use).", DefaultValueFactory = _ => "canter-data" };
+    private static Option<string> Data() => new("--data") { Description = "Data folder holding arena.db and arena-media/.", DefaultValueFactory = _ => "canter-data" };
 
     private static Option<string> Voter() => new("--voter") { Description = "Who votes (one vote per voter and matchup).", DefaultValueFactory = _ => Environment.UserName };
 
@@ -31,19 +33,24 @@ public static class ArenaCommands
         var model = new Option<string>("--model") { Description = "Name of the model that made the file.", Required = true };
         var prompt = new Option<string>("--prompt") { Description = "The prompt it was made from (matchups pair entries of one prompt).", Required = true };
         var seed = new Option<long>("--seed") { Description = "Seed of the generation.", DefaultValueFactory = _ => 0 };
-        var file = new Argument<string>("FILE") { Description = "The generated MP4." };
-        var command = new Command("add", "Enter a generated video into the arena.") { data, model, prompt, seed, file };
+        var file = new Argument<string>("FILE") { Description = "The generated video (copied into the arena without its metadata)." };
+        var command = new Command("add", "Enter a generated video into the arena; it is paired with the other models' videos of the same prompt.")
+            { data, model, prompt, seed, file };
         command.SetAction(result =>
         {
             string path = Path.GetFullPath(result.GetValue(file)!);
-            if (!File.Exists(path)) throw new FileNotFoundException($"no such file: {path}");
-            var info = MediaProbe.Probe(path);
-            // a still image probes as a one-frame video stream: the arena compares videos
-            if (!info.HasVideo || info.Format.Contains("_pipe", StringComparison.Ordinal) || info.Format.Contains("image2", StringComparison.Ordinal) || !(info.Seconds > 0))
-                throw new InvalidDataException($"{path} is not a video ({info.Format})");
-            using var store = ArenaStore.Open(result.GetValue(data)!);
+            // checked before the store is opened, so that a bad entry does not leave an empty arena behind
+            ArenaStore.CheckEntry(result.GetValue(model)!, result.GetValue(prompt)!, path);
+            using var store = ArenaStore.Open(result.GetValue(data)!, create: true);
+            int before = store.Counts().Matchups;
             var entry = store.AddEntry(result.GetValue(model)!, result.GetValue(prompt)!, result.GetValue(seed), path);
-            Console.WriteLine($"entry {entry.Id}: {entry.Model} \"{entry.Prompt}\"");
+            var counts = store.Counts();
+            Console.WriteLine($"entry: {entry.Id}");
+            Console.WriteLine($"model: {entry.Model}");
+            Console.WriteLine($"copy: {entry.Path}");
+            Console.WriteLine($"new_matchups: {counts.Matchups - before}");
+            Console.WriteLine($"arena_entries: {counts.Entries}");
+            Console.WriteLine($"arena_matchups: {counts.Matchups}");
             return 0;
         });
         return command;
@@ -53,12 +60,21 @@ public static class ArenaCommands
     {
         var data = Data();
         var voter = Voter();
-        var command = new Command("next", "The next matchup to judge: one prompt, two anonymous videos.") { data, voter };
+        var command = new Command("next", "The next matchup for a voter: one prompt, two anonymous videos (left and right).") { data, voter };
         command.SetAction(result =>
         {
             using var store = ArenaStore.Open(result.GetValue(data)!);
-            var matchup = store.NextMatchup(result.GetValue(voter)!);
-            if (matchup is null) { Console.WriteLine("no matchup left to judge"); return 0; }
+            string who = result.GetValue(voter)!;
+            var matchup = store.NextMatchup(who);
+            if (matchup is null)
+            {
+                var counts = store.Counts();
+                Console.Error.WriteLine(counts.Matchups == 0
+                    ? "the arena has no matchups yet: add generations of one prompt by two or more models"
+                    : $"'{who}' has judged all {counts.Matchups} matchups");
+                Console.WriteLine("matchup: none");
+                return 0;
+            }
             Console.WriteLine($"matchup: {matchup.Id}");
             Console.WriteLine($"prompt: {matchup.Prompt}");
             Console.WriteLine($"left: {matchup.Left.Path}");
@@ -72,22 +88,19 @@ public static class ArenaCommands
     {
         var data = Data();
         var voter = Voter();
-        var matchup = new Argument<long>("MATCHUP") { Description = "Matchup id (from `arena next`)." };
+        // read as text so that a bad id gets the same one-line error as an unknown one, not the parser's help page
+        var matchup = new Argument<string>("MATCHUP") { Description = "Matchup id (from `arena next`)." };
         var outcome = new Argument<string>("OUTCOME") { Description = "left, right, tie or both_bad." };
-        var command = new Command("vote", "Judge a matchup.") { data, voter, matchup, outcome };
+        var command = new Command("vote", "Judge a matchup: left, right, tie or both_bad.") { data, voter, matchup, outcome };
         command.SetAction(result =>
         {
-            var o = result.GetValue(outcome)!.ToLowerInvariant() switch
-            {
-                "left" => Outcome.Left,
-                "right" => Outcome.Right,
-                "tie" => Outcome.Tie,
-                "both_bad" => Outcome.BothBad,
-                var other => throw new ArgumentException($"outcome must be left, right, tie or both_bad; got '{other}'"),
-            };
+            string text = result.GetValue(matchup)!;
+            if (!long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long id))
+                throw new ArgumentException($"the matchup must be a number from `canter arena next`; got '{text}'");
+            var judged = Outcomes.Parse(result.GetValue(outcome)!);
             using var store = ArenaStore.Open(result.GetValue(data)!);
-            store.Vote(result.GetValue(matchup), o, result.GetValue(voter)!);
-            Console.WriteLine("vote recorded");
+            var vote = store.Vote(id, judged, result.GetValue(voter)!);
+            Console.WriteLine($"vote: matchup {vote.Matchup} {Outcomes.Word(vote.Outcome)} by {vote.Voter}");
             return 0;
         });
         return command;
@@ -96,32 +109,63 @@ public static class ArenaCommands
     private static Command Leaderboard()
     {
         var data = Data();
-        var bootstrap = new Option<int>("--bootstrap") { Description = "Bootstrap resamples for the 95 % intervals.", DefaultValueFactory = _ => 1000 };
-        var seed = new Option<int>("--seed") { Description = "Seed of the bootstrap.", DefaultValueFactory = _ => 0 };
-        var command = new Command("leaderboard", "Bradley-Terry ratings of the models, as Elo with bootstrap 95 % intervals.") { data, bootstrap, seed };
+        var bootstrap = new Option<int>("--bootstrap") { Description = "Bootstrap resamples of the votes for the 95 % intervals (0: none).", DefaultValueFactory = _ => 1000 };
+        var seed = new Option<int>("--seed") { Description = "Seed of the bootstrap (the same votes and seed give the same intervals).", DefaultValueFactory = _ => 0 };
+        var anchor = new Option<string?>("--anchor") { Description = "Model placed at Elo 1000 (default: the mean of the rated models)." };
+        var command = new Command("leaderboard", "Bradley-Terry ratings of the models, as Elo with bootstrap 95 % intervals.") { data, bootstrap, seed, anchor };
         command.SetAction(result =>
         {
-            int resamples = result.GetValue(bootstrap);
-            if (resamples is < 0 or > 100_000) throw new ArgumentException($"--bootstrap must be in 0..100000; got {resamples}");
             using var store = ArenaStore.Open(result.GetValue(data)!);
-            var games = store.Games();
-            var board = BradleyTerry.Leaderboard(games, store.Models(), resamples, result.GetValue(seed));
-            Console.WriteLine($"{"rank",4}  {"model",-24} {"Elo",6}  {"95% interval",-13} {"games",5}  W/T/L");
+            var board = store.Leaderboard(new RatingOptions { Bootstrap = result.GetValue(bootstrap), Seed = result.GetValue(seed), Anchor = result.GetValue(anchor) });
+            var counts = store.Counts();
+            var table = new Table().Border(TableBorder.Simple)
+                .AddColumn(new TableColumn("rank").RightAligned()).AddColumn("model").AddColumn(new TableColumn("Elo").RightAligned())
+                .AddColumn(new TableColumn("95% CI").Centered()).AddColumn(new TableColumn("games").RightAligned())
+                .AddColumn(new TableColumn("W/T/L").RightAligned()).AddColumn(new TableColumn("both_bad").RightAligned());
             int rank = 0;
-            foreach (var r in board)
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{(r.Rated ? (++rank).ToString(CultureInfo.InvariantCulture) : "-"),4}  {r.Model,-24} "
-                    + $"{(r.Rated ? r.Elo.ToString("0", CultureInfo.InvariantCulture) : "unrated"),6}  {(r.Rated ? $"{r.Low:0} .. {r.High:0}" : ""),-13} {r.Games,5}  {r.Wins}/{r.Ties}/{r.Losses}"));
+            foreach (var r in board.Ratings)
+                table.AddRow(new Text(r.Rated ? (++rank).ToString(CultureInfo.InvariantCulture) : "-"), new Text(r.Model),
+                    new Text(r.Rated ? F0(r.Elo) : "unrated"), new Text(r.Rated && double.IsFinite(r.Low) ? $"{F0(r.Low)} .. {F0(r.High)}" : ""),
+                    new Text(r.Games.ToString(CultureInfo.InvariantCulture)), new Text($"{r.Wins}/{r.Ties}/{r.Losses}"),
+                    new Text(r.BothBad.ToString(CultureInfo.InvariantCulture)));
+            AnsiConsole.Write(table);
+            Console.WriteLine($"Bradley-Terry, ties half a win each, both_bad not rated; {(board.Anchor == "mean" ? "mean of the rated models" : board.Anchor)} at 1000; "
+                + (board.Bootstrap > 0 ? $"95 % intervals from {board.Bootstrap} bootstrap resamples (seed {result.GetValue(seed)})" : "no intervals (--bootstrap 0)"));
+            if (board.Groups > 1)
+                Console.WriteLine($"note: the models fall into {board.Groups} groups that never met (no shared prompt); Elo between groups rests on the prior alone");
+            if (!board.Converged) Console.WriteLine("note: a fit stopped at its iteration cap before converging");
             Console.WriteLine();
-            Console.WriteLine($"arena_votes: {games.Count}");
-            Console.WriteLine($"arena_both_bad: {games.Count(g => g.Outcome == Outcome.BothBad)}");
-            foreach (var r in board.Where(r => r.Rated))
-                Console.WriteLine(FormattableString.Invariant($"elo_{FigureName(r.Model)}: {r.Elo:0.0}"));
+            Console.WriteLine($"arena_entries: {counts.Entries}");
+            Console.WriteLine($"arena_matchups: {counts.Matchups}");
+            Console.WriteLine($"arena_voters: {counts.Voters}");
+            Console.WriteLine($"arena_votes: {board.Votes}");
+            Console.WriteLine($"arena_decided: {board.Decided}");
+            Console.WriteLine($"arena_ties: {board.Ties}");
+            Console.WriteLine($"arena_both_bad: {board.BothBad}");
+            Console.WriteLine($"arena_models: {board.Ratings.Count}");
+            Console.WriteLine($"arena_rated_models: {board.Ratings.Count(r => r.Rated)}");
+            Console.WriteLine($"arena_groups: {board.Groups}");
+            foreach (var r in board.Ratings.Where(r => r.Rated))
+            {
+                string key = FigureName(r.Model);
+                Console.WriteLine($"elo_{key}: {F1(r.Elo)}");
+                if (double.IsFinite(r.Low)) Console.WriteLine($"elo_low_{key}: {F1(r.Low)}");
+                if (double.IsFinite(r.High)) Console.WriteLine($"elo_high_{key}: {F1(r.High)}");
+            }
             return 0;
         });
         return command;
     }
 
-    // figure lines are read as `name: value`; a model name with spaces or colons would break that reading
-    private static string FigureName(string model) =>
-        string.Concat(model.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.' ? c : '_'));
+    private static string F0(double value) => value.ToString("0", CultureInfo.InvariantCulture);
+
+    private static string F1(double value) => value.ToString("0.0", CultureInfo.InvariantCulture);
+
+    /// <summary>A model name as a figure name: letters, digits, '.', '-' and '_' kept, anything else (a space, a colon) made '_'.</summary>
+    private static string FigureName(string model)
+    {
+        var name = new StringBuilder(model.Length);
+        foreach (char c in model) name.Append(char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_' ? c : '_');
+        return name.ToString();
+    }
 }

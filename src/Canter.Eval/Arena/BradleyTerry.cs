@@ -1,88 +1,152 @@
 namespace Canter.Eval.Arena;
 
-/// <summary>One model's place on the leaderboard: Elo with its bootstrap 95 % interval, and its record.</summary>
-public sealed record Rating(string Model, double Elo, double Low, double High, int Games, int Wins, int Ties, int Losses)
-{
-    /// <summary>False for a model without a decided or tied game: it is listed, not rated.</summary>
-    public bool Rated => Games > 0;
-}
+/// <summary>A Bradley-Terry fit: log-strengths θ (strength p = e^θ), the Newton steps taken, and whether the last step was below the tolerance.</summary>
+public sealed record BradleyTerryFit(double[] LogStrengths, int Iterations, bool Converged);
 
 /// <summary>
-/// Bradley-Terry ratings from arena games: P(i beats j) = p_i / (p_i + p_j), fitted by maximum likelihood with
-/// Hunter's MM algorithm. A tie counts as half a win for each side; both_bad says nothing about which is better and is
-/// left out. Every model also plays one virtual tie against a fixed opponent of strength 1, a weak prior that keeps an
-/// unbeaten (or winless) model's strength finite. Shown as Elo: 400 log10(p), shifted so that the rated models average
-/// 1000. Confidence intervals come from a bootstrap over the games (resampled with replacement, refitted).
+/// Bradley-Terry by maximum likelihood: P(i beats j) = p_i / (p_i + p_j). The input is a score table,
+/// <c>score[i, j]</c> = how often i beat j, where a tie counts as half a win for each side.
+/// <para>
+/// The prior: every model also plays <c>priorGames</c> virtual ties against a fixed reference of strength 1. That is a
+/// weak prior (the fit is its maximum a posteriori) which keeps a model that won, or lost, every game at a finite
+/// strength and fixes the overall scale that the likelihood alone leaves free. With <c>priorGames = 0</c> the plain
+/// maximum likelihood estimate is fitted, the first model's θ held at 0; it exists only when every model has both won
+/// and lost against the rest (the comparison graph is strongly connected), and otherwise the fit stops at the
+/// iteration cap with <see cref="BradleyTerryFit.Converged"/> false.
+/// </para>
+/// <para>
+/// The method is Newton's on θ with a backtracking line search: the log-likelihood is concave in θ (strictly, with
+/// the prior), so each step goes uphill and a few steps reach the maximum to machine precision, which matters when a
+/// bootstrap refits a thousand times.
+/// </para>
 /// </summary>
 public static class BradleyTerry
 {
-    public static IReadOnlyList<Rating> Leaderboard(IReadOnlyList<Game> games, IReadOnlyList<string> models, int bootstrap = 1000, int seed = 0)
+    public static BradleyTerryFit Fit(double[,] score, double priorGames = 1, int maxIterations = 100, double tolerance = 1e-10, double[]? start = null)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(bootstrap);
-        var counted = games.Where(g => g.Outcome != Outcome.BothBad && g.Left != g.Right).ToList();
-        var rated = counted.SelectMany(g => new[] { g.Left, g.Right }).Distinct().Order(StringComparer.Ordinal).ToList();
-        var elo = Elo(Fit(counted, rated));
-        var samples = rated.ToDictionary(m => m, _ => new List<double>());
-        var rng = new Random(seed);
-        for (int b = 0; b < bootstrap && counted.Count > 0; b++)
-        {
-            var resample = Enumerable.Range(0, counted.Count).Select(_ => counted[rng.Next(counted.Count)]).ToList();
-            var fitted = Elo(Fit(resample, rated));
-            foreach (var m in rated) samples[m].Add(fitted[m]);
-        }
-        var board = new List<Rating>();
-        foreach (var m in models.Union(rated).Distinct())
-        {
-            int wins = counted.Count(g => g.Left == m && g.Outcome == Outcome.Left || g.Right == m && g.Outcome == Outcome.Right);
-            int ties = counted.Count(g => (g.Left == m || g.Right == m) && g.Outcome == Outcome.Tie);
-            int played = counted.Count(g => g.Left == m || g.Right == m);
-            if (!elo.TryGetValue(m, out var value)) { board.Add(new Rating(m, double.NaN, double.NaN, double.NaN, 0, 0, 0, 0)); continue; }
-            var s = samples[m].Order().ToArray();
-            double low = s.Length > 0 ? s[(int)Math.Floor(0.025 * (s.Length - 1))] : value, high = s.Length > 0 ? s[(int)Math.Ceiling(0.975 * (s.Length - 1))] : value;
-            board.Add(new Rating(m, value, low, high, played, wins, ties, played - wins - ties));
-        }
-        return [.. board.OrderByDescending(r => r.Rated).ThenByDescending(r => r.Elo).ThenBy(r => r.Model, StringComparer.Ordinal)];
-    }
-
-    /// <summary>Strengths by the MM iteration: p_i = W_i / sum_j n_ij / (p_i + p_j), the prior's tie included.</summary>
-    public static Dictionary<string, double> Fit(IReadOnlyList<Game> games, IReadOnlyList<string> models, int iterations = 10_000, double tolerance = 1e-10)
-    {
-        int n = models.Count;
-        var index = models.Select((m, i) => (m, i)).ToDictionary(x => x.m, x => x.i);
-        var wins = new double[n];
-        var played = new double[n, n];
-        foreach (var g in games)
-        {
-            if (g.Outcome == Outcome.BothBad) continue;
-            int l = index[g.Left], r = index[g.Right];
-            played[l, r]++;
-            played[r, l]++;
-            wins[l] += g.Outcome switch { Outcome.Left => 1, Outcome.Tie => 0.5, _ => 0 };
-            wins[r] += g.Outcome switch { Outcome.Right => 1, Outcome.Tie => 0.5, _ => 0 };
-        }
-        var p = Enumerable.Repeat(1.0, n).ToArray();
-        for (int it = 0; it < iterations; it++)
-        {
-            double change = 0;
-            var next = new double[n];
-            for (int i = 0; i < n; i++)
+        int n = score.GetLength(0);
+        if (score.GetLength(1) != n) throw new ArgumentException($"the score table must be square; it is {n}x{score.GetLength(1)}");
+        if (!(priorGames >= 0) || double.IsInfinity(priorGames)) throw new ArgumentException($"the prior must be a finite number of games >= 0; got {priorGames}");
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxIterations, 1);
+        if (!(tolerance > 0)) throw new ArgumentException($"the tolerance must be positive; got {tolerance}");
+        if (start is not null && start.Length != n) throw new ArgumentException($"the start has {start.Length} strengths for {n} models");
+        var won = new double[n];
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++)
             {
-                double denominator = 1 / (p[i] + 1); // the prior: one game against a fixed opponent of strength 1
-                for (int j = 0; j < n; j++) if (played[i, j] > 0) denominator += played[i, j] / (p[i] + p[j]);
-                next[i] = (wins[i] + 0.5) / denominator;
-                change = Math.Max(change, Math.Abs(Math.Log(next[i] / p[i])));
+                if (!(score[i, j] >= 0) || double.IsInfinity(score[i, j])) throw new ArgumentException($"score[{i}, {j}] = {score[i, j]} is not a count");
+                if (i != j) won[i] += score[i, j];
             }
-            p = next;
-            if (change < tolerance) break;
+        var theta = start is null ? new double[n] : (double[])start.Clone();
+        bool pinFirst = priorGames == 0 && n > 0;
+        if (pinFirst) theta[0] = 0;
+        double current = LogLikelihood(score, priorGames, theta);
+        var gradient = new double[n];
+        var curvature = new double[n, n]; // minus the Hessian
+        var candidate = new double[n];
+        for (int iteration = 1; iteration <= maxIterations; iteration++)
+        {
+            Derivatives(score, won, priorGames, theta, gradient, curvature);
+            if (pinFirst)
+            {
+                for (int k = 0; k < n; k++) curvature[0, k] = curvature[k, 0] = 0;
+                curvature[0, 0] = 1;
+                gradient[0] = 0;
+            }
+            var step = Solve(curvature, gradient);
+            if (step is null) return new BradleyTerryFit(theta, iteration, false); // singular: models never compared, no prior
+            double t = 1, next = double.NegativeInfinity;
+            for (int halving = 0; halving < 60; halving++, t /= 2)
+            {
+                for (int k = 0; k < n; k++) candidate[k] = theta[k] + t * step[k];
+                next = LogLikelihood(score, priorGames, candidate);
+                if (next >= current - 1e-12 * (1 + Math.Abs(current))) break;
+            }
+            double change = 0;
+            for (int k = 0; k < n; k++) change = Math.Max(change, Math.Abs(candidate[k] - theta[k]));
+            (theta, candidate) = (candidate, theta);
+            current = next;
+            if (change < tolerance) return new BradleyTerryFit(theta, iteration, true);
         }
-        return models.Select((m, i) => (m, p[i])).ToDictionary(x => x.m, x => x.Item2);
+        return new BradleyTerryFit(theta, maxIterations, false);
     }
 
-    private static Dictionary<string, double> Elo(Dictionary<string, double> strengths)
+    /// <summary>The log-likelihood of the scores plus the prior's virtual ties: sum s_ij log σ(θi - θj) + c sum ½ (log σ(θi) + log σ(-θi)).</summary>
+    public static double LogLikelihood(double[,] score, double priorGames, IReadOnlyList<double> theta)
     {
-        if (strengths.Count == 0) return [];
-        var elo = strengths.ToDictionary(s => s.Key, s => 400 * Math.Log10(s.Value));
-        double mean = elo.Values.Average();
-        return elo.ToDictionary(e => e.Key, e => 1000 + e.Value - mean);
+        int n = theta.Count;
+        double total = 0;
+        for (int i = 0; i < n; i++)
+        {
+            total += priorGames * 0.5 * (LogSigmoid(theta[i]) + LogSigmoid(-theta[i]));
+            for (int j = 0; j < n; j++)
+                if (i != j && score[i, j] > 0) total += score[i, j] * LogSigmoid(theta[i] - theta[j]);
+        }
+        return total;
+    }
+
+    public static double Sigmoid(double x) => x >= 0 ? 1 / (1 + Math.Exp(-x)) : Math.Exp(x) / (1 + Math.Exp(x));
+
+    private static double LogSigmoid(double x) => -(Math.Max(-x, 0) + Math.Log(1 + Math.Exp(-Math.Abs(x))));
+
+    /// <summary>Gradient g_i = W_i - sum_j n_ij σ(θi - θj) + c (½ - σ(θi)); curvature = minus the Hessian (a weighted graph Laplacian plus the prior's diagonal).</summary>
+    private static void Derivatives(double[,] score, double[] won, double priorGames, double[] theta, double[] gradient, double[,] curvature)
+    {
+        int n = theta.Length;
+        for (int i = 0; i < n; i++)
+        {
+            double s = Sigmoid(theta[i]);
+            gradient[i] = won[i] + priorGames * (0.5 - s);
+            for (int j = 0; j < n; j++) curvature[i, j] = 0;
+            curvature[i, i] = priorGames * s * (1 - s);
+        }
+        for (int i = 0; i < n; i++)
+            for (int j = i + 1; j < n; j++)
+            {
+                double games = score[i, j] + score[j, i];
+                if (games == 0) continue;
+                double s = Sigmoid(theta[i] - theta[j]), w = games * s * (1 - s);
+                gradient[i] -= games * s;
+                gradient[j] -= games * (1 - s);
+                curvature[i, i] += w;
+                curvature[j, j] += w;
+                curvature[i, j] -= w;
+                curvature[j, i] -= w;
+            }
+    }
+
+    /// <summary>Solves A x = b for a symmetric positive definite A by Cholesky; null when A is not (numerically) positive definite.</summary>
+    private static double[]? Solve(double[,] a, double[] b)
+    {
+        int n = b.Length;
+        var l = new double[n, n];
+        double largest = 0;
+        for (int i = 0; i < n; i++) largest = Math.Max(largest, a[i, i]);
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j <= i; j++)
+            {
+                double sum = a[i, j];
+                for (int k = 0; k < j; k++) sum -= l[i, k] * l[j, k];
+                if (i == j)
+                {
+                    if (!(sum > 1e-13 * largest)) return null;
+                    l[i, i] = Math.Sqrt(sum);
+                }
+                else l[i, j] = sum / l[j, j];
+            }
+        var x = new double[n];
+        for (int i = 0; i < n; i++)
+        {
+            double sum = b[i];
+            for (int k = 0; k < i; k++) sum -= l[i, k] * x[k];
+            x[i] = sum / l[i, i];
+        }
+        for (int i = n - 1; i >= 0; i--)
+        {
+            double sum = x[i];
+            for (int k = i + 1; k < n; k++) sum -= l[k, i] * x[k];
+            x[i] = sum / l[i, i];
+        }
+        return x;
     }
 }
