@@ -7,6 +7,10 @@ public sealed record ParsedEvent(string Kind, float Time);
 internal sealed record PoseSeries(double[] Time, double[] X, double[] Y, double[] Radius, double[] Angle, double[] Mouth, double[] Dark, double FrameRate)
 {
     public int Count => Time.Length;
+
+    public static PoseSeries Of(IReadOnlyList<ParsedSighting> track, double frameRate) =>
+        new([.. track.Select(x => (double)x.Time)], [.. track.Select(x => (double)x.X)], [.. track.Select(x => (double)x.Y)], [.. track.Select(x => (double)x.Radius)],
+            [.. track.Select(x => (double)x.Angle)], [.. track.Select(x => (double)x.Mouth)], [.. track.Select(x => (double)x.Dark)], frameRate);
 }
 
 /// <summary>

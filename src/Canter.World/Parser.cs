@@ -126,9 +126,14 @@ public static class Parser
     /// </summary>
     public static IReadOnlyList<ParsedSubject> ParseImage(RgbImage image)
     {
+        return [.. Parse(Still(image), null).Subjects.OrderByDescending(s => s.Track.Max(t => t.Radius))];
+    }
+
+    /// <summary>A still image as the parser reads it: a clip of two identical frames (a subject needs two sightings).</summary>
+    public static VideoClip Still(RgbImage image)
+    {
         image.Validate();
-        var still = new VideoClip(image.Width, image.Height, 12, [image.Pixels, image.Pixels]);
-        return [.. Parse(still, null).Subjects.OrderByDescending(s => s.Track.Max(t => t.Radius))];
+        return new VideoClip(image.Width, image.Height, 12, [image.Pixels, image.Pixels]);
     }
 
     private static float Median(IEnumerable<float> values)
@@ -330,21 +335,17 @@ public static class Parser
 
     private static List<ParsedSubject> FindSubjects(float[][] frames, int w, int h, double fps, SceneSpec probe)
     {
+        var backgrounds = new byte[]?[frames.Length];
+        byte[] Background(int f) => backgrounds[f] ??= Renderer.Render(probe, (float)(f / fps), w, h, drawSubjects: false);
+        // the blur is the clip's: measured on a few frames, the median kept
+        double blur = new[] { 0, frames.Length / 2, frames.Length - 1 }.Select(i => SubjectFit.EstimateBlur(frames[i], Background(i), w, h)).Order().ElementAt(1);
         var views = new FrameView?[frames.Length];
-        double blur = -1;
         FrameView View(int f)
         {
-            if (views[f] is { } v) return v;
             float t = (float)(f / fps);
-            var background = Renderer.Render(probe, t, w, h, drawSubjects: false);
-            if (blur < 0)
-            {
-                // the blur is the clip's: measured on a few frames, the median kept
-                blur = new[] { 0, frames.Length / 2, frames.Length - 1 }
-                    .Select(i => SubjectFit.EstimateBlur(frames[i], Renderer.Render(probe, (float)(i / fps), w, h, drawSubjects: false), w, h)).Order().ElementAt(1);
-            }
-            return (views[f] = new FrameView(frames[f], background, w, h, Renderer.Light(probe, t), blur, Renderer.View(probe, t).Mirror))!;
+            return views[f] ??= new FrameView(frames[f], Background(f), w, h, Renderer.Light(probe, t), blur, Renderer.View(probe, t).Mirror);
         }
+        double UnitAt(int f) => Math.Min(w, h) * Renderer.View(probe, (float)(f / fps)).Zoom;
         var tracks = new List<Track>();
         for (int f = 0; f < frames.Length; f++)
         {
@@ -408,10 +409,14 @@ public static class Parser
             // the colour too is judged by the fit where the blob's own colour leaves two close candidates (chroma
             // subsampling and blur bleed the background into a small subject)
             var votes = Enumerable.Range(0, n).Select(i => whole[(2 * i + 1) * whole.Count / (2 * n)].Blob)
-                .Select(b => RankColors(b.Color, View(b.Frame).Light).Where((c, k) => k == 0 || c.Distance < 1.6 * RankColors(b.Color, View(b.Frame).Light)[0].Distance).Take(2)
-                    .Select(c => (Color: c.Color, Fit: SubjectFit.Identify(View(b.Frame), c.Color, b.X + 0.5, b.Y + 0.5, b.Area, Enum.GetValues<SubjectClass>(), Enum.GetValues<Pattern>())))
-                    .MinBy(c => c.Fit.Error))
-                .Select(v => (v.Color, v.Fit.Class, v.Fit.Pattern, v.Fit.Pose, v.Fit.Error))
+                .Select(b =>
+                {
+                    var ranked = RankColors(b.Color, View(b.Frame).Light);
+                    return ranked.Where((c, k) => k == 0 || c.Distance < 1.6 * ranked[0].Distance).Take(2)
+                        .Select(c => (Color: c.Color, Fit: SubjectFit.Identify(View(b.Frame), c.Color, b.X + 0.5, b.Y + 0.5, b.Area, Enum.GetValues<SubjectClass>(), Enum.GetValues<Pattern>())))
+                        .Select(c => (c.Color, c.Fit.Class, c.Fit.Pattern, c.Fit.Pose, c.Fit.Error, b.Frame))
+                        .MinBy(c => c.Error);
+                })
                 .ToList();
             // a sighting where the subject overlaps another of its colour fits badly: only the good fits vote
             double bestFit = votes.Min(v => v.Error);
@@ -421,14 +426,13 @@ public static class Parser
             var cls = votes.GroupBy(v => v.Class).OrderByDescending(g => g.Count()).ThenBy(g => g.Sum(v => v.Error)).First().Key;
             var pattern = votes.Where(v => v.Class == cls).GroupBy(v => v.Pattern).OrderByDescending(g => g.Count()).ThenBy(g => g.Sum(v => v.Error)).First().Key;
             // then the pose in every sighting, each started from the one before
-            double radius = votes.Where(v => v.Class == cls).Select(v => v.Pose.Radius / Unit(probe, v.Pose, w, h, list, fps)).Average();
+            double radius = votes.Where(v => v.Class == cls).Select(v => v.Pose.Radius / UnitAt(v.Frame)).Average();
             double angle = votes.First(v => v.Class == cls).Pose.Angle;
             var sightings = new List<ParsedSighting>();
-            var series = (T: new List<double>(), X: new List<double>(), Y: new List<double>(), R: new List<double>(), A: new List<double>(), M: new List<double>(), D: new List<double>());
             foreach (var (blob, _, _) in list)
             {
                 var view = View(blob.Frame);
-                double unit = Math.Min(w, h) * Renderer.View(probe, (float)(blob.Frame / fps)).Zoom;
+                double unit = UnitAt(blob.Frame);
                 var (pose, _) = SubjectFit.Track(view, cls, color, pattern, new Pose(blob.X + 0.5, blob.Y + 0.5, radius * unit, angle));
                 double mouth = SubjectFit.Mouth(view, cls, color, pattern, pose);
                 if (mouth <= 0.05)
@@ -454,9 +458,8 @@ public static class Parser
                     Angle = (float)angle,
                     Mouth = (float)mouth,
                 });
-                series.T.Add(time); series.X.Add(sx); series.Y.Add(sy); series.R.Add(radius); series.A.Add(angle); series.M.Add(mouth); series.D.Add(sightings[^1].Dark);
             }
-            var (action, start, end, events) = ActionFit.Fit(new PoseSeries([.. series.T], [.. series.X], [.. series.Y], [.. series.R], [.. series.A], [.. series.M], [.. series.D], fps));
+            var (action, start, end, events) = ActionFit.Fit(PoseSeries.Of(sightings, fps));
             result.Add(new ParsedSubject(cls, color, pattern, action, start, end, list.Count) { Track = sightings, Events = events });
         }
         return [.. result.OrderBy(s => s.Start)];
@@ -496,13 +499,6 @@ public static class Parser
 
         /// <summary>The track's blobs with their centres in scene units.</summary>
         public List<(Blob Blob, double X, double Y)> Blobs { get; } = [];
-    }
-
-    /// <summary>Pixels per scene unit in the frame of the vote's blob (the camera may zoom).</summary>
-    private static double Unit(SceneSpec probe, Pose pose, int w, int h, List<(Blob Blob, double X, double Y)> list, double fps)
-    {
-        var blob = list.MinBy(b => Math.Abs(b.Blob.X + 0.5 - pose.X) + Math.Abs(b.Blob.Y + 0.5 - pose.Y))!.Blob;
-        return Math.Min(w, h) * Renderer.View(probe, (float)(blob.Frame / fps)).Zoom;
     }
 
     /// <summary>A pixel position to scene units at time t (the inverse of <see cref="Renderer.ToPixel"/>).</summary>

@@ -133,8 +133,7 @@ public static class Identity
     /// </summary>
     public static (ParsedSubject Subject, double[] Description)? ReadReference(RgbImage image)
     {
-        image.Validate();
-        var still = new VideoClip(image.Width, image.Height, 12, [image.Pixels, image.Pixels]);
+        var still = Parser.Still(image);
         var parsed = Parser.Parse(still, null);
         var descriptions = SubjectDescriptions(still, parsed);
         var best = parsed.Subjects.Where(s => descriptions[s].Count > 0).OrderByDescending(s => s.Track.Max(t => t.Radius)).FirstOrDefault();
