@@ -71,4 +71,41 @@ public sealed class ModelTrainerTests
         Assert.Contains(log, l => l.Contains("2 clips in", StringComparison.Ordinal));
         Assert.True(File.Exists(Path.Combine(o.Out, "transformer.safetensors")));
     }
+
+    [Fact]
+    public void ACheckpointCarriedWithoutItsOptimizerStateResumesWithFreshMoments()
+    {
+        using var tmp = new TempFolder("model-moments");
+        var vae = Autoencoders(tmp);
+        var o = Options(tmp.Sub("run"), vae) with { Steps = 2 };
+        Assert.Equal(2, ModelTrainer.Run(o, _ => { }));
+        File.Delete(Path.Combine(o.Out, "checkpoint", "optimizer.safetensors"));
+        var log = new List<string>();
+        Assert.Equal(3, ModelTrainer.Run(o with { Steps = 3 }, log.Add));
+        Assert.Contains(log, l => l.Contains("AdamW's moments start fresh", StringComparison.Ordinal));
+        Assert.Contains(log, l => l.StartsWith("resuming from step 2", StringComparison.Ordinal));
+        Assert.True(File.Exists(Path.Combine(o.Out, "checkpoint", "optimizer.safetensors")));
+    }
+
+    [Fact]
+    public void ClipsDrawnAheadAndEncodedAsOneBatchEqualClipsEncodedOneByOne()
+    {
+        using var tmp = new TempFolder("model-batch");
+        var codec = LatentCodec.Load(Autoencoders(tmp));
+        var examples = new WorldExamples(codec, Tiny, 16, 16, 1f);
+        var stats = new LatentStats([.. Enumerable.Repeat(0.1f, Tiny.VideoLatentChannels)], [.. Enumerable.Repeat(2f, Tiny.VideoLatentChannels)],
+            [.. Enumerable.Repeat(-0.1f, Tiny.AudioLatentChannels)], [.. Enumerable.Repeat(0.5f, Tiny.AudioLatentChannels)]);
+        var prefetch = new ClipPrefetcher(examples, 3);
+        var batched = examples.Encode([.. Enumerable.Range(5, 4).Select(i => prefetch.Take(i))], stats);
+        for (int i = 0; i < 4; i++)
+        {
+            var single = examples.Encode(5 + i, stats);
+            Assert.Equal(single.Video, batched[i].Video);
+            Assert.Equal(single.Audio, batched[i].Audio);
+            Assert.Equal(single.Captions, batched[i].Captions);
+            Assert.Equal(single.References.Count, batched[i].References.Count);
+            for (int r = 0; r < single.References.Count; r++) Assert.Equal(single.References[r], batched[i].References[r]);
+        }
+        Assert.Contains(batched, e => e.References.Count > 0);
+    }
 }

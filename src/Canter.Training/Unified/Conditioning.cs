@@ -114,6 +114,35 @@ public sealed class LatentCodec(VideoAutoencoder video, AudioAutoencoder audio)
         return Video.EncodeTiled(x).ToArray();
     }
 
+    /// <summary>
+    /// Several clips of the same frame count and size -> latent means (Z, G, h, w) of each, encoded as one batch. Off
+    /// the CPU the pieces are as large as the clip (a GPU has the memory, and fewer, larger pieces keep it busy).
+    /// </summary>
+    public float[][] EncodeFrames(IReadOnlyList<IReadOnlyList<byte[]>> clips, int width, int height)
+    {
+        if (clips.Count == 0) return [];
+        using var scope = TensorScope.Begin();
+        var x = Ops.Concat([.. clips.Select(c => MediaTensors.FromFrames(c, width, height, Video.Config))], 0);        // (N, 3, T, H, W) on the host
+        var plan = Backend is Canter.Tensors.Backends.Cpu.CpuBackend ? TilePlan.Default : new TilePlan(MaxGroups: 64, MaxLatentSide: 64);
+        return Split(Video.EncodeTiled(Tensor.FromArray(x.ToArray(), x.Shape, Backend), plan).ToArray(), clips.Count);
+    }
+
+    /// <summary>Several sounds of the same length -> latent means (Za, A) of each, encoded as one batch.</summary>
+    public float[][] EncodeAudio(IReadOnlyList<float[]> sounds)
+    {
+        if (sounds.Count == 0) return [];
+        using var scope = TensorScope.Begin();
+        using var noGrad = Tape.NoGrad();
+        var x = Ops.Concat([.. sounds.Select(s => MediaTensors.FromSamples(s, Audio.Config))], 0);                      // (N, 1, L) on the host
+        return Split(Audio.Encode(Tensor.FromArray(x.ToArray(), x.Shape, Backend)).Mean.ToArray(), sounds.Count);
+    }
+
+    private static float[][] Split(float[] all, int count)
+    {
+        int per = all.Length / count;
+        return [.. Enumerable.Range(0, count).Select(i => all.AsSpan(i * per, per).ToArray())];
+    }
+
     /// <summary>Samples at the audio autoencoder's rate -> latent means (Za, A) on the host.</summary>
     public float[] EncodeAudio(float[] samples)
     {

@@ -102,12 +102,20 @@ public static class ModelTrainer
         model.To(device);
         var ema = new Ema(model, o.EmaDecay);
         var optimizer = new AdamW(model.Parameters(), new AdamWOptions(o.LearningRate, 0.9f, 0.99f, 1e-8f, 0.01f));
-        long start = 0;
+        long start = 0, rampFrom = -1;
         if (checkpointFolder is not null)
         {
             start = RunFolder.ReadStep(checkpointFolder);
             ema.Load(Path.Combine(checkpointFolder, "ema.safetensors"));
-            optimizer.Load(Path.Combine(checkpointFolder, "optimizer.safetensors"));
+            var moments = Path.Combine(checkpointFolder, "optimizer.safetensors");
+            if (File.Exists(moments)) optimizer.Load(moments);
+            else
+            {
+                // a checkpoint carried without its optimizer state (to a GPU machine, say): the moments start from zero
+                // and the learning rate ramps up again over the warmup steps
+                rampFrom = start;
+                log($"{moments} is absent: AdamW's moments start fresh, the learning rate ramps up again over {o.WarmupSteps} steps");
+            }
             log($"resuming from step {start} of {o.Steps}");
         }
         log($"training canter {o.Preset} ({model.ParameterCount:N0} parameters, {text.Rows} text rows) on {(folder is null ? "the world" : folder.Describe())} at {o.Width}x{o.Height}, {examples.Frames} frames, batch {o.Batch}, device {device.Name}");
@@ -117,6 +125,7 @@ public static class ModelTrainer
         var clock = Stopwatch.StartNew();
         var sums = new double[3];
         int counted = 0;
+        double dataSeconds = 0, drawSeconds = 0;   // waiting for the batch: all of it, and the part spent waiting for drawn clips
         long s = start;
         bool interrupted = false;
         TransformerManifest Manifest(long steps) => new(config, [.. text.Ids], stats, o.Width, o.Height, o.Seconds, steps, o.Seed);
@@ -126,14 +135,22 @@ public static class ModelTrainer
             ema.Save(Path.Combine(dir, "ema.safetensors"));
             optimizer.Save(Path.Combine(dir, "optimizer.safetensors"));
         });
+        var prefetch = examples.Renders ? new ClipPrefetcher(examples, Math.Max(4, 3 * o.Batch)) : null;
         while (s < o.Steps)
         {
             if (cancel.IsCancellationRequested) { interrupted = true; break; }
             s++;
-            optimizer.LearningRate = schedule.At(s - 1);
+            optimizer.LearningRate = schedule.At(s - 1) * (rampFrom < 0 ? 1f : Math.Min(1f, (s - rampFrom) / (float)Math.Max(1, o.WarmupSteps)));
             using (TensorScope.Begin())
             {
-                var items = Enumerable.Range(0, o.Batch).Select(j => examples.Encode(s * o.Batch + j, stats)).ToList();
+                long first = s * o.Batch;
+                var dataClock = Stopwatch.StartNew();
+                var drawn = prefetch is null ? null : Enumerable.Range(0, o.Batch).Select(j => prefetch.Take(first + j)).ToList();
+                drawSeconds += dataClock.Elapsed.TotalSeconds;
+                var items = drawn is null
+                    ? Enumerable.Range(0, o.Batch).Select(j => examples.Encode(first + j, stats)).ToList()
+                    : examples.Encode(drawn, stats);
+                dataSeconds += dataClock.Elapsed.TotalSeconds;
                 var (loss, video, audio) = Step(model, config, text, items, layout, s, o);
                 loss.Backward();
                 GradClip.ClipByGlobalNorm(model.Parameters().Select(p => p.Value), 1f);
@@ -151,7 +168,7 @@ public static class ModelTrainer
                 var means = sums.Select(v => v / counted).ToArray();
                 csv.Append(s, [.. means, optimizer.LearningRate, clock.Elapsed.TotalSeconds]);
                 double perStep = clock.Elapsed.TotalSeconds / (s - start);
-                log($"step {s}/{o.Steps}  loss {means[0]:G4}  video {means[1]:G4}  audio {means[2]:G4}  {perStep:F2} s/step  eta {TimeSpan.FromSeconds(perStep * (o.Steps - s)):hh\\:mm\\:ss}");
+                log($"step {s}/{o.Steps}  loss {means[0]:G4}  video {means[1]:G4}  audio {means[2]:G4}  {perStep:F2} s/step ({dataSeconds / (s - start):F2} data, {drawSeconds / (s - start):F2} of it waiting for drawn clips)  eta {TimeSpan.FromSeconds(perStep * (o.Steps - s)):hh\\:mm\\:ss}");
                 Array.Clear(sums);
                 counted = 0;
             }

@@ -9,6 +9,34 @@ public enum Mode { TextToVideo, ImageToVideo, FirstLastFrame, Extension, Referen
 /// <summary>One encoded training clip: normalised video tokens (G h' w', Dv), audio tokens (A, Da), reference tokens per subject, its captions.</summary>
 public sealed record Example(float[] Video, float[] Audio, IReadOnlyList<float[]> References, IReadOnlyList<string> Captions, int Subjects);
 
+/// <summary>A training clip drawn on the CPU: frames (RGB bytes, H*W*3 each), mono sound at the codec's rate, reference images, captions.</summary>
+public sealed record RenderedClip(byte[][] Frames, float[] Sound, IReadOnlyList<byte[]> References, IReadOnlyList<string> Captions);
+
+/// <summary>
+/// Draws the world's clips ahead of the trainer on the thread pool: the clips of the next <c>lookahead</c> indices are
+/// being drawn while the device works, so a GPU is not kept waiting for the CPU. Clips come out in index order, the same
+/// as drawn one by one.
+/// </summary>
+public sealed class ClipPrefetcher(WorldExamples examples, int lookahead)
+{
+    private readonly Dictionary<long, Task<RenderedClip>> pending = [];
+
+    /// <summary>The clip of <paramref name="index"/>, after starting the draws of the indices that follow it.</summary>
+    public RenderedClip Take(long index)
+    {
+        for (long i = index; i < index + lookahead; i++)
+            if (!pending.ContainsKey(i))
+            {
+                long k = i;
+                pending[k] = Task.Run(() => examples.Render(k));
+            }
+        foreach (var stale in pending.Keys.Where(k => k < index).ToList()) pending.Remove(stale);
+        var task = pending[index];
+        pending.Remove(index);
+        return task.GetAwaiter().GetResult();
+    }
+}
+
 /// <summary>
 /// Training clips encoded with the model's autoencoders: scenes of the world's train split (rendered, with reference
 /// images of their subjects) or, given a folder, the user's clips and captions (decoded at the training size and rate;
@@ -33,23 +61,38 @@ public sealed class WorldExamples(LatentCodec codec, UnifiedConfig config, int w
         if (scene.Shots is not null) yield return Variations.TimecodedCaption(scene);
     }
 
-    /// <summary>Latents of scene <paramref name="index"/> of the train split, before normalisation (for statistics and for examples).</summary>
-    public (float[] Video, float[] Audio, List<float[]> References, IReadOnlyList<string> Captions) EncodeRaw(long index)
+    /// <summary>
+    /// Scene <paramref name="index"/> of the train split drawn and voiced on the CPU (frames, sound, reference images, captions):
+    /// safe to call from many threads at once, so the trainer draws the next batches while the device trains on this one.
+    /// </summary>
+    public RenderedClip Render(long index)
     {
-        if (folder is not null) return EncodeFolderClip(index);
         ulong seed = Splits.Seed(Split.Train, index);
         var scene = SceneGenerator.Generate(seed, seconds);
         if (seed % 3 == 0) scene = Variations.MultiShot(scene);
         var frames = new byte[Frames][];
         Parallel.For(0, Frames, f => frames[f] = Renderer.Render(scene, (float)(f / config.FrameRate), width, height));
-        var video = codec.EncodeFrames(frames, width, height);
         var sound = AudioSynth.Synthesize(scene, codec.Audio.Config.SampleRate);
         Array.Resize(ref sound, Samples);
-        var audio = codec.EncodeAudio(sound);
-        var references = new List<float[]>();
-        for (int s = 0; s < Math.Min(scene.Subjects.Count, config.MaxReferences); s++)
-            references.Add(codec.EncodeFrames([Variations.Reference(scene, s, (int)(index % 3), width, height).Pixels], width, height));
-        return (video, audio, references, [.. CaptionsOf(scene)]);
+        var references = Enumerable.Range(0, Math.Min(scene.Subjects.Count, config.MaxReferences))
+            .Select(s => Variations.Reference(scene, s, (int)(index % 3), width, height).Pixels).ToList();
+        return new RenderedClip(frames, sound, references, [.. CaptionsOf(scene)]);
+    }
+
+    /// <summary>Whether <see cref="Render"/> serves this source (the world; a folder of clips is decoded at encode time).</summary>
+    public bool Renders => folder is null;
+
+    /// <summary>Latents of scene <paramref name="index"/> of the train split, before normalisation (for statistics and for examples).</summary>
+    public (float[] Video, float[] Audio, List<float[]> References, IReadOnlyList<string> Captions) EncodeRaw(long index) =>
+        folder is not null ? EncodeFolderClip(index) : EncodeRaw(Render(index));
+
+    /// <summary>Latents of a drawn clip, on the codec's device.</summary>
+    public (float[] Video, float[] Audio, List<float[]> References, IReadOnlyList<string> Captions) EncodeRaw(RenderedClip clip)
+    {
+        var video = codec.EncodeFrames(clip.Frames, width, height);
+        var audio = codec.EncodeAudio(clip.Sound);
+        var references = clip.References.Select(r => codec.EncodeFrames([r], width, height)).ToList();
+        return (video, audio, references, clip.Captions);
     }
 
     private (float[] Video, float[] Audio, List<float[]> References, IReadOnlyList<string> Captions) EncodeFolderClip(long index)
@@ -62,9 +105,30 @@ public sealed class WorldExamples(LatentCodec codec, UnifiedConfig config, int w
         return (video, codec.EncodeAudio(sound), [], [caption]);
     }
 
-    public Example Encode(long index, LatentStats stats)
+    public Example Encode(long index, LatentStats stats) => Normalise(EncodeRaw(index), stats);
+
+    public Example Encode(RenderedClip clip, LatentStats stats) => Normalise(EncodeRaw(clip), stats);
+
+    /// <summary>Drawn clips encoded as one batch per modality (video, sound, all reference images together): what a GPU trains on.</summary>
+    public IReadOnlyList<Example> Encode(IReadOnlyList<RenderedClip> clips, LatentStats stats)
     {
-        var (video, audio, references, captions) = EncodeRaw(index);
+        var video = codec.EncodeFrames([.. clips.Select(c => (IReadOnlyList<byte[]>)c.Frames)], width, height);
+        var audio = codec.EncodeAudio([.. clips.Select(c => c.Sound)]);
+        var references = codec.EncodeFrames([.. clips.SelectMany(c => c.References).Select(r => (IReadOnlyList<byte[]>)[r])], width, height);
+        var result = new List<Example>(clips.Count);
+        int next = 0;
+        for (int i = 0; i < clips.Count; i++)
+        {
+            var own = references.Skip(next).Take(clips[i].References.Count).ToList();
+            next += own.Count;
+            result.Add(Normalise((video[i], audio[i], own, clips[i].Captions), stats));
+        }
+        return result;
+    }
+
+    private Example Normalise((float[] Video, float[] Audio, List<float[]> References, IReadOnlyList<string> Captions) raw, LatentStats stats)
+    {
+        var (video, audio, references, captions) = raw;
         int p = config.Patch, s = codec.Video.Config.SpatialRatio, h = height / s, w = width / s;
         return new Example(stats.VideoTokens(video, p, h, w), stats.AudioTokens(audio), references.Select(r => stats.VideoTokens(r, p, h, w)).ToList(),
             captions, references.Count);
