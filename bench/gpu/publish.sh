@@ -15,5 +15,5 @@ dotnet publish "$ROOT/src/Canter.Cli/Canter.Cli.csproj" -c Release -r linux-x64 
 rm -f "$OUT/canter/libSkiaSharp.so" "$OUT/canter/libHarfBuzzSharp.so"
 cp -L /usr/lib/x86_64-linux-gnu/libopenblas.so.0 "$OUT/canter/libopenblas.so.0"
 tar -C "$OUT" -cf - canter | xz -T0 -6 > "$OUT/canter-gpu.tar.xz"
-rm -rf "$OUT/canter" "$ROOT/src/Canter.Cli/obj/Release/net10.0/linux-x64"   # the trimmer keeps stale output otherwise
+rm -rf "$OUT/canter"
 ls -la "$OUT/canter-gpu.tar.xz"

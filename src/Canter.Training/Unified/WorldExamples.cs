@@ -84,15 +84,22 @@ public sealed class WorldExamples(LatentCodec codec, UnifiedConfig config, int w
 
     /// <summary>Latents of scene <paramref name="index"/> of the train split, before normalisation (for statistics and for examples).</summary>
     public (float[] Video, float[] Audio, List<float[]> References, IReadOnlyList<string> Captions) EncodeRaw(long index) =>
-        folder is not null ? EncodeFolderClip(index) : EncodeRaw(Render(index));
+        folder is not null ? EncodeFolderClip(index) : EncodeRaw([Render(index)])[0];
 
-    /// <summary>Latents of a drawn clip, on the codec's device.</summary>
-    public (float[] Video, float[] Audio, List<float[]> References, IReadOnlyList<string> Captions) EncodeRaw(RenderedClip clip)
+    /// <summary>Latents of drawn clips, encoded as one batch per modality (video, sound, all reference images together) on the codec's device.</summary>
+    private List<(float[] Video, float[] Audio, List<float[]> References, IReadOnlyList<string> Captions)> EncodeRaw(IReadOnlyList<RenderedClip> clips)
     {
-        var video = codec.EncodeFrames(clip.Frames, width, height);
-        var audio = codec.EncodeAudio(clip.Sound);
-        var references = clip.References.Select(r => codec.EncodeFrames([r], width, height)).ToList();
-        return (video, audio, references, clip.Captions);
+        var video = codec.EncodeFrames([.. clips.Select(c => (IReadOnlyList<byte[]>)c.Frames)], width, height);
+        var audio = codec.EncodeAudio([.. clips.Select(c => c.Sound)]);
+        var references = codec.EncodeFrames([.. clips.SelectMany(c => c.References).Select(r => (IReadOnlyList<byte[]>)[r])], width, height);
+        var result = new List<(float[], float[], List<float[]>, IReadOnlyList<string>)>(clips.Count);
+        int next = 0;
+        for (int i = 0; i < clips.Count; i++)
+        {
+            result.Add((video[i], audio[i], references.Skip(next).Take(clips[i].References.Count).ToList(), clips[i].Captions));
+            next += clips[i].References.Count;
+        }
+        return result;
     }
 
     private (float[] Video, float[] Audio, List<float[]> References, IReadOnlyList<string> Captions) EncodeFolderClip(long index)
@@ -107,24 +114,8 @@ public sealed class WorldExamples(LatentCodec codec, UnifiedConfig config, int w
 
     public Example Encode(long index, LatentStats stats) => Normalise(EncodeRaw(index), stats);
 
-    public Example Encode(RenderedClip clip, LatentStats stats) => Normalise(EncodeRaw(clip), stats);
-
-    /// <summary>Drawn clips encoded as one batch per modality (video, sound, all reference images together): what a GPU trains on.</summary>
-    public IReadOnlyList<Example> Encode(IReadOnlyList<RenderedClip> clips, LatentStats stats)
-    {
-        var video = codec.EncodeFrames([.. clips.Select(c => (IReadOnlyList<byte[]>)c.Frames)], width, height);
-        var audio = codec.EncodeAudio([.. clips.Select(c => c.Sound)]);
-        var references = codec.EncodeFrames([.. clips.SelectMany(c => c.References).Select(r => (IReadOnlyList<byte[]>)[r])], width, height);
-        var result = new List<Example>(clips.Count);
-        int next = 0;
-        for (int i = 0; i < clips.Count; i++)
-        {
-            var own = references.Skip(next).Take(clips[i].References.Count).ToList();
-            next += own.Count;
-            result.Add(Normalise((video[i], audio[i], own, clips[i].Captions), stats));
-        }
-        return result;
-    }
+    /// <summary>Drawn clips encoded as one batch per modality: what a GPU trains on.</summary>
+    public IReadOnlyList<Example> Encode(IReadOnlyList<RenderedClip> clips, LatentStats stats) => [.. EncodeRaw(clips).Select(raw => Normalise(raw, stats))];
 
     private Example Normalise((float[] Video, float[] Audio, List<float[]> References, IReadOnlyList<string> Captions) raw, LatentStats stats)
     {
