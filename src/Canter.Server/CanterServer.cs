@@ -60,6 +60,7 @@ public static class CanterServer
         builder.Services.AddProblemDetails(p => p.CustomizeProblemDetails = Problems.Customize);
         builder.Services.AddExceptionHandler<ApiExceptionHandler>();
         builder.Services.AddHttpClient();
+        builder.Services.AddApiDocs();
 
         builder.Services.AddSingleton(sp => new TaskFiles(sp.GetRequiredService<IOptions<ServerOptions>>().Value.DataDir));
         builder.Services.AddSingleton<ITaskStore>(sp => new SqliteTaskStore(Path.Combine(sp.GetRequiredService<TaskFiles>().Root, "tasks.db")));
@@ -89,6 +90,7 @@ public static class CanterServer
     {
         app.MapTaskEndpoints();
         app.MapVideoEndpoints();
+        app.MapApiDocs();
         app.MapGet("/api/model", (IVideoGenerator generator) =>
         {
             var i = generator.Info;
@@ -96,7 +98,7 @@ public static class CanterServer
         }).AddEndpointFilter<ApiKeyFilter>();
         app.MapGet("/", () => TypedResults.Text(
             "Canter server\n  POST /api/tasks          submit a generation (JSON or multipart)\n  GET  /api/tasks/{id}     its state; /events streams it\n" +
-            "  GET  /api/tasks/{id}/video | poster | record\n  /v1/videos               the OpenAI-style video API\n"));
+            "  GET  /api/tasks/{id}/video | poster | record\n  /v1/videos               the OpenAI-style video API\n  /docs                    the interactive API reference (/openapi/v1.json)\n"));
         return app;
     }
 }
