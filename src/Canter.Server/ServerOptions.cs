@@ -22,7 +22,7 @@ public sealed class ServerOptions
     /// <summary>Keys a client must send (Authorization: Bearer KEY, or X-Api-Key); none means an open server for local use.</summary>
     public string[] ApiKeys { get; set; } = [];
 
-    /// <summary>Whether inputs may be given as http(s) URLs for the server to fetch (off: the server reaches out only when told to).</summary>
+    /// <summary>Whether inputs may be http(s) URLs on any public host for the server to fetch (off: only the hosts in <see cref="AllowedInputHosts"/>).</summary>
     public bool AllowUrlInputs { get; set; }
 
     public int MaxPromptChars { get; set; } = 2000;

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Encodings.Web;
 
 namespace Canter.Server.Provenance;
 
@@ -25,13 +26,16 @@ public static class ProvenanceManifest
 {
     public const string Format = "canter.manifest/1";
 
+    // readable text: quotes inside the manifest string are \" rather than \u0022 (the bytes signed are the decoded string either way)
+    private static readonly JsonSerializerOptions Written = new() { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     /// <summary>The first 16 hex digits of the SHA-256 of a public key's SubjectPublicKeyInfo.</summary>
     public static string KeyId(ECDsa key) => Convert.ToHexString(SHA256.HashData(key.ExportSubjectPublicKeyInfo()))[..16].ToLowerInvariant();
 
     /// <summary>The manifest file's text: <paramref name="manifest"/> serialised once, signed, and wrapped.</summary>
     public static string Sign(JsonObject manifest, ECDsa key)
     {
-        var payload = manifest.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+        var payload = manifest.ToJsonString(Written);
         var signature = key.SignData(Encoding.UTF8.GetBytes(payload), HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation);
         var file = new JsonObject
         {
@@ -44,7 +48,7 @@ public static class ProvenanceManifest
                 ["value"] = Convert.ToBase64String(signature),
             },
         };
-        return file.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+        return file.ToJsonString(Written);
     }
 
     /// <summary>
@@ -100,7 +104,7 @@ public static class ProvenanceManifest
         }
         var actual = Convert.ToHexString(SHA256.HashData(video)).ToLowerInvariant();
         if (actual != expected) return new(false, $"the video's SHA-256 is {actual}, the manifest signed {expected}: this is not the signed video", keyId);
-        var who = trusted is null ? $"the key the manifest carries ({keyId}); pass the server's key to know who signed it" : $"key {ProvenanceManifest.KeyId(trusted)}";
-        return new(true, $"the signature is valid, by {who}, and the video is the one it signed", ProvenanceManifest.KeyId(key));
+        var who = trusted is null ? $"by the key the manifest carries ({keyId}; give the server's key to know who signed it)" : $"by key {ProvenanceManifest.KeyId(trusted)}";
+        return new(true, $"the video is the one signed, and the signature is valid {who}", ProvenanceManifest.KeyId(key));
     }
 }

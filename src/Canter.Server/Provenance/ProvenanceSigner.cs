@@ -63,7 +63,7 @@ public sealed class ProvenanceSigner(ProvenanceKey key, IVideoGenerator generato
         {
             ["format"] = ProvenanceManifest.Format,
             ["task_id"] = task.Id,
-            ["created_at"] = clock.GetUtcNow().ToString("O"),
+            ["created_at"] = clock.GetUtcNow().UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture),
             ["ai_generated"] = true,
             ["generator"] = "canter",
             ["model"] = generator.Info.Model,

@@ -79,6 +79,7 @@ public sealed class WebhookDispatcher : BackgroundService, ITaskObserver
     private async Task RecordAsync(TaskChange change, CancellationToken cancel)
     {
         var now = _clock.GetUtcNow();
+        if (change.Kind == TaskChangeKind.Finished) _lastProgress.TryRemove(change.TaskId, out _);
         if (change.Kind == TaskChangeKind.Progress && !ProgressDue(change, now)) return;
         var subscription = await _store.GetAsync(change.TaskId, cancel);
         if (subscription is null) return;
@@ -95,7 +96,6 @@ public sealed class WebhookDispatcher : BackgroundService, ITaskObserver
             default:
                 if (!task.State.IsFinished()) return;   // released to the queue, or a running task asked to cancel: the worker finishes it later
                 type = task.State.Name();
-                _lastProgress.TryRemove(task.Id, out _);
                 break;
         }
         bool finishing = change.Kind == TaskChangeKind.Finished;
