@@ -52,14 +52,17 @@ public static class Integrations
         tasks.MapGet("/{id}/manifest", Manifest);
         tasks.MapGet("/{id}/webhooks", Deliveries);
         // the public key is public: anyone holding a video may check it
-        app.MapGet("/api/provenance/key", (string? format, ProvenanceKey key) => format switch
-        {
-            null or "pem" => Results.Text(key.PublicPem, "application/x-pem-file"),
-            "jwk" => Results.Json(new { keys = new[] { key.PublicJwk() } }),
-            _ => Results.Problem($"format: '{format}' is not pem or jwk", statusCode: 400, extensions: new Dictionary<string, object?> { ["code"] = "invalid_request", ["param"] = "format" }),
-        }).WithTags("provenance");
+        app.MapGet("/api/provenance/key", Key).WithTags("provenance");   // the public key is public: anyone holding a video may check it
         return app;
     }
+
+    /// <summary>The server's provenance public key, as PEM (default) or a JWK set (<c>?format=jwk</c>).</summary>
+    private static IResult Key(string? format, HttpContext http, ProvenanceKey key) => format switch
+    {
+        null or "pem" => TypedResults.Text(key.PublicPem, "application/x-pem-file"),
+        "jwk" => TypedResults.Json(new { keys = new[] { key.PublicJwk() } }),
+        _ => Problems.Of(http, 400, "invalid_request", $"format: '{format}' is not pem or jwk", "format"),
+    };
 
     /// <summary>The signed manifest of a succeeded task; it outlives the task's expired video.</summary>
     private static async Task<Results<PhysicalFileHttpResult, ProblemHttpResult>> Manifest(string id, HttpContext http, TaskService service, TaskFiles files,

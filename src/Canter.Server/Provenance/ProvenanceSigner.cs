@@ -2,7 +2,6 @@ using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using Canter.Server.Generation;
 using Canter.Server.Tasks;
-using Canter.Server.Webhooks;
 
 namespace Canter.Server.Provenance;
 
