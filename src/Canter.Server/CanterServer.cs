@@ -75,6 +75,7 @@ public static class CanterServer
         builder.Services.AddSingleton<Submissions>();
         builder.Services.AddSingleton<TaskService>();
         builder.Services.AddSingleton<ApiKeyFilter>();
+        builder.Services.AddCanterIntegrations();
         return builder;
     }
 
@@ -91,6 +92,7 @@ public static class CanterServer
         app.MapTaskEndpoints();
         app.MapVideoEndpoints();
         app.MapApiDocs();
+        app.MapIntegrationEndpoints();
         app.MapGet("/api/model", (IVideoGenerator generator) =>
         {
             var i = generator.Info;

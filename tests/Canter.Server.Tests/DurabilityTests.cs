@@ -25,7 +25,7 @@ public sealed class DurabilityTests
         await using var server = await TestServer.StartAsync(new FakeGenerator(TimeSpan.FromMilliseconds(5)), dir);
         var task = await server.WaitForStateAsync("video_crashed", "succeeded");
         Assert.Equal(2, task.GetProperty("step").GetInt32());
-        Assert.Equal(["poster.png", "record.json", "spritesheet.png", "video.mp4"],
+        Assert.Equal(["manifest.json", "poster.png", "record.json", "spritesheet.png", "video.mp4"],
             Directory.EnumerateFiles(Path.Combine(dir, "results", "video_crashed")).Select(Path.GetFileName).Order());
     }
 

@@ -1,7 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
 using Canter.Server;
+using Canter.Server.Provenance;
+using Canter.Server.Webhooks;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
 namespace Canter.Cli.Commands;
@@ -18,8 +21,9 @@ public static class ServeCommand
         var device = new Option<string>("--device") { Description = "cpu or cuda.", DefaultValueFactory = _ => "cpu" };
         var apiKeys = new Option<string[]>("--api-key") { Description = "A key clients must send as 'Authorization: Bearer KEY' (repeatable); without one the server is open.", AllowMultipleArgumentsPerToken = false };
         var allowUrls = new Option<bool>("--allow-url-inputs") { Description = "Let clients give inputs as http(s) URLs for the server to fetch." };
+        var inputHosts = new Option<string[]>("--allow-input-host") { Description = "A host whose http(s) URLs inputs may name (repeatable; *.example.com for its subdomains).", AllowMultipleArgumentsPerToken = false };
         var command = new Command("serve", "Serve the task API (/api/tasks) and the OpenAI-style video API (/v1/videos) on one port.")
-            { port, host, data, model, device, apiKeys, allowUrls };
+            { port, host, data, model, device, apiKeys, allowUrls, inputHosts };
         command.SetAction(async (result, cancel) =>
         {
             int p = result.GetValue(port);
@@ -35,10 +39,14 @@ public static class ServeCommand
             };
             var keys = result.GetValue(apiKeys) ?? [];
             for (int i = 0; i < keys.Length; i++) settings[$"Canter:ApiKeys:{i}"] = keys[i];
+            var hosts = result.GetValue(inputHosts) ?? [];
+            for (int i = 0; i < hosts.Length; i++) settings[$"Canter:AllowedInputHosts:{i}"] = hosts[i];
             var url = $"http://{result.GetValue(host)}:{p}";
             await using var app = CanterServer.Create(url, settings);
             await app.StartAsync(cancel);
             Console.WriteLine($"serving {url} (tasks: {url}/api/tasks, OpenAI-style: {url}/v1/videos); data in {settings["Canter:DataDir"]}");
+            Console.WriteLine($"webhook signing secret in {app.Services.GetRequiredService<WebhookSecret>().Path}; provenance key in " +
+                $"{app.Services.GetRequiredService<ProvenanceKey>().Path} (public half at {url}/api/provenance/key)");
             await app.WaitForShutdownAsync(cancel);
             return 0;
         });

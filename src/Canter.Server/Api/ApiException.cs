@@ -49,6 +49,7 @@ public static class Problems
         404 => "Not found",
         405 => "Method not allowed",
         409 => "Conflict with the task's state",
+        410 => "Gone",
         413 => "Too large",
         415 => "Unsupported content type",
         _ when status >= 500 => "Server error",

@@ -14,7 +14,7 @@ namespace Canter.Server.Generation;
 /// and when the server stops, the task being generated goes back too, so nothing is lost.
 /// </summary>
 public sealed class GenerationWorker(ITaskStore store, TaskFiles files, TaskNotifier notifier, IVideoGenerator generator,
-    IOptions<ServerOptions> options, ILogger<GenerationWorker> log) : BackgroundService
+    IOptions<ServerOptions> options, ILogger<GenerationWorker> log, TaskEvents events) : BackgroundService
 {
     private readonly ConcurrentDictionary<string, CancellationTokenSource> _running = new();
 
@@ -53,8 +53,10 @@ public sealed class GenerationWorker(ITaskStore store, TaskFiles files, TaskNoti
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested) { break; }
             notifier.Notify();
+            events.Started(task);
             await RunAsync(task, stopping);
             notifier.Notify();
+            events.Finished(task.Id);
         }
     }
 
@@ -75,6 +77,7 @@ public sealed class GenerationWorker(ITaskStore store, TaskFiles files, TaskNoti
                 {
                     bool cancelAsked = store.ReportProgressAsync(task.Id, step, steps, CancellationToken.None).GetAwaiter().GetResult();
                     notifier.Notify();
+                    events.Progress(task.Id, step, steps);
                     if (cancelAsked) cts.Cancel();   // asked through the store: by another process, or before this worker listened
                 }, cts.Token);
                 return (request, result);
@@ -120,5 +123,6 @@ public sealed class GenerationWorker(ITaskStore store, TaskFiles files, TaskNoti
         var sheet = Path.Combine(dir, "spritesheet.partial.png");
         Png.Write(sheet, ContactSheet.Build(result.Video, result.Audio, columns: 4, rows: 2));
         File.Move(sheet, Path.Combine(dir, TaskFiles.Spritesheet), overwrite: true);
+        events.ResultsWritten(task, dir);   // the signed manifest, before the task reads succeeded
     }
 }

@@ -95,6 +95,9 @@ public sealed record TaskRecord(
     bool CancelRequested,
     int? QueuePosition)
 {
+    /// <summary>When a succeeded task's files expire; set by the task service from the retention (the store does not keep it).</summary>
+    public DateTimeOffset? ExpiresAt { get; init; }
+
     /// <summary>Fraction of sampling steps done, in [0, 1]; 1 once succeeded.</summary>
     public double Progress => State == TaskState.Succeeded ? 1 : Steps > 0 ? (double)Step / Steps : 0;
 }
