@@ -47,15 +47,13 @@ public static class KeyAdmin
             quota is null ? null : Number(quota, "/day", "--quota", "seconds of video per day, like 600/day", integer: false), concurrency);
     }
 
-    /// <summary>One line of <c>canter keys list</c>: id, name, created, revoked and limits; never the key.</summary>
-    public static string Describe(ApiKeyRecord k, ServerOptions defaults)
+    /// <summary>One line of <c>canter keys list</c>: id, name, created, revoked and limits (a limit not set is the server's default); never the key.</summary>
+    public static string Describe(ApiKeyRecord k)
     {
         static string Time(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture);
-        string Or(double? own, double fallback, string unit) =>
-            own is { } v ? $"{v.ToString(CultureInfo.InvariantCulture)}{unit}" : fallback > 0 ? $"{fallback.ToString(CultureInfo.InvariantCulture)}{unit} (default)" : "none";
-        return $"{k.Id}  {k.Name}  created {Time(k.CreatedAt)}  {(k.RevokedAt is { } r ? $"REVOKED {Time(r)}" : "active")}  " +
-               $"rate {Or(k.RateLimit, defaults.RateLimitPerMinute, "/min")}  quota {Or(k.QuotaSeconds, defaults.QuotaSecondsPerDay, " s/day")}  " +
-               $"concurrency {Or(k.Concurrency, defaults.MaxTasksPerKey, "")}";
+        static string Limit(double? v, string unit) => v is { } x ? x.ToString(CultureInfo.InvariantCulture) + unit : "default";
+        return $"{k.Id}  {k.Name}  created {Time(k.CreatedAt)}  {(k.RevokedAt is { } r ? $"revoked {Time(r)}" : "active")}  " +
+               $"rate {Limit(k.RateLimit, "/min")}  quota {Limit(k.QuotaSeconds, "s/day")}  concurrency {Limit(k.Concurrency, "")}";
     }
 
     private static SqliteKeyStore Open(string dataDir)
