@@ -9,7 +9,8 @@ using Microsoft.Extensions.Options;
 namespace Canter.Server.Generation;
 
 /// <summary>
-/// Runs queued tasks, <see cref="ServerOptions.Workers"/> at once (each by its own loop), in the store's fair order
+/// Runs queued tasks, <see cref="ServerOptions.Workers"/> at once (each by its own loop, all sharing the one generator,
+/// which says whether its generations may overlap: see <see cref="ModelGenerator"/>), in the store's fair order
 /// between keys. Each sampling step is recorded (and announced to event streams);
 /// a cancel stops the sampler within one step. At start-up the tasks a dead server left running go back to the queue,
 /// and when the server stops, the task being generated goes back too, so nothing is lost.
