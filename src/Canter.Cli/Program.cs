@@ -13,6 +13,7 @@ root.Subcommands.Add(VaeCommands.Create());
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(ModelCommands.Create());
 root.Subcommands.Add(ServeCommand.Create());
+root.Subcommands.Add(KeysCommands.Create());
 root.Subcommands.Add(ArenaCommands.Create());
 root.Subcommands.Add(VerifyCommand.Create());
 // Ctrl+C or SIGTERM asks a running command to stop at a safe point (training checkpoints first)

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Canter.Server.Api;
 using Canter.Server.Generation;
+using Canter.Server.Keys;
 using Canter.Server.Tasks;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -76,6 +77,7 @@ public static class CanterServer
         builder.Services.AddSingleton<TaskService>();
         builder.Services.AddSingleton<ApiKeyFilter>();
         builder.Services.AddCanterIntegrations();
+        builder.Services.AddCanterKeys();
         return builder;
     }
 

@@ -67,4 +67,16 @@ public sealed class ServerOptions
 
     /// <summary>How often expired results and uploads are removed.</summary>
     public TimeSpan RetentionSweepInterval { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Generations run at once, each by its own worker loop in this process (<c>canter serve --workers N</c>).</summary>
+    public int Workers { get; set; } = 1;
+
+    /// <summary>Requests per minute a key may make, unless the key store gives the key its own limit; 0: no limit.</summary>
+    public int RateLimitPerMinute { get; set; }
+
+    /// <summary>Seconds of video a key may ask for in any 24 hours, unless the key store gives the key its own quota; 0: no quota.</summary>
+    public double QuotaSecondsPerDay { get; set; }
+
+    /// <summary>Unfinished (queued or running) tasks a key may have at once, unless the key store says otherwise; 0: no cap.</summary>
+    public int MaxTasksPerKey { get; set; }
 }

@@ -1,16 +1,17 @@
 using Canter.Server.Tasks;
 using Canter.Server.Generation;
 using Canter.Server.Retention;
+using Canter.Server.Keys;
 
 namespace Canter.Server.Api;
 
 /// <summary>
 /// What both APIs do with tasks: submit (idempotent by key), read, cancel, delete; a task is visible only to the
-/// API key that made it. Submissions are checked whole before they are queued, so a queued task only fails on what
+/// API key that made it. Submissions are checked whole, and against the key's limits, before they are queued, so a queued task only fails on what
 /// cannot be known in advance.
 /// </summary>
 public sealed class TaskService(ITaskStore store, TaskFiles files, TaskNotifier notifier, Submissions submissions, GenerationWorker worker, IVideoGenerator generator,
-    ResultRetention retention, TaskEvents events)
+    ResultRetention retention, TaskEvents events, KeyAdmission admission)
 {
     public static string NewId() => "video_" + Guid.NewGuid().ToString("N")[..24];
 
@@ -27,7 +28,10 @@ public sealed class TaskService(ITaskStore store, TaskFiles files, TaskNotifier 
         try { spec = await build(id); }
         catch { files.Delete(id); throw; }
         var hash = submissions.Hash(spec);
-        var (task, created) = await store.AddAsync(new NewTask(id, spec, generator.Info.Model, hash, owner, idempotencyKey, remixedFrom), cancel);
+        TaskRecord task;
+        bool created;
+        try { (task, created) = await admission.AddAsync(new NewTask(id, spec, generator.Info.Model, hash, owner, idempotencyKey, remixedFrom), cancel); }
+        catch { files.Delete(id); throw; }   // over a key's limits
         if (!created)
         {
             files.Delete(id);

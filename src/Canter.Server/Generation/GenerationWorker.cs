@@ -9,7 +9,9 @@ using Microsoft.Extensions.Options;
 namespace Canter.Server.Generation;
 
 /// <summary>
-/// Runs queued tasks one at a time, oldest first. Each sampling step is recorded (and announced to event streams);
+/// Runs queued tasks, <see cref="ServerOptions.Workers"/> at once (each by its own loop, all sharing the one generator,
+/// which says whether its generations may overlap: see <see cref="ModelGenerator"/>), in the store's fair order
+/// between keys. Each sampling step is recorded (and announced to event streams);
 /// a cancel stops the sampler within one step. At start-up the tasks a dead server left running go back to the queue,
 /// and when the server stops, the task being generated goes back too, so nothing is lost.
 /// </summary>
@@ -36,7 +38,11 @@ public sealed class GenerationWorker(ITaskStore store, TaskFiles files, TaskNoti
         await base.StartAsync(cancellationToken);
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stopping)
+    protected override Task ExecuteAsync(CancellationToken stopping) =>
+        Task.WhenAll(Enumerable.Range(0, Math.Max(1, options.Value.Workers)).Select(_ => Task.Run(() => LoopAsync(stopping), CancellationToken.None)));
+
+    /// <summary>One worker: claims a task (the store hands each task to one claimer only), runs it, and waits for work when the queue is empty.</summary>
+    private async Task LoopAsync(CancellationToken stopping)
     {
         while (!stopping.IsCancellationRequested)
         {
