@@ -11,7 +11,7 @@ public sealed class SqliteTaskStore : ITaskStore, IDisposable
 {
     private const string Columns = """
         t.id, t.seq, t.state, t.spec, t.model, t.step, t.steps, t.error_code, t.error, t.created_at, t.started_at, t.completed_at,
-        t.idempotency_key, t.api_key, t.request_hash, t.remixed_from, t.cancel_requested, q.position
+        t.idempotency_key, t.api_key, t.request_hash, t.remixed_from, t.cancel_requested
         """;
 
     /// <summary>
@@ -36,11 +36,17 @@ public sealed class SqliteTaskStore : ITaskStore, IDisposable
         queue AS (
             SELECT k.id, ROW_NUMBER() OVER (ORDER BY k.round, s.running, ifnull(s.served, -1), s.first) AS position
             FROM ranked k JOIN stats s ON s.owner = k.owner)
+        SELECT id, position FROM queue
         """;
 
     private readonly SqliteConnection _db;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly TimeProvider _clock;
+
+    // The fair order costs a pass over every queued task, so it is worked out once per change of the table, when a read
+    // first needs it, not once per read: a status poll of a queued task is then a lookup (this process owns the file,
+    // so every change goes through Change or the insert, which drop it). Guarded by the gate.
+    private Dictionary<string, int>? _positions;
 
     public SqliteTaskStore(string path, TimeProvider? clock = null)
     {
@@ -93,6 +99,7 @@ public sealed class SqliteTaskStore : ITaskStore, IDisposable
                 ("@id", task.Id), ("@spec", task.Spec.ToJson()), ("@model", task.Model), ("@steps", task.Spec.Steps), ("@now", Now()),
                 ("@key", task.IdempotencyKey), ("@owner", task.Owner), ("@hash", task.RequestHash), ("@remix", task.RemixedFrom));
             insert.ExecuteNonQuery();
+            _positions = null;
             return (QueryOne("WHERE t.id = @id", ("@id", task.Id))!, true);
         }
         finally { _gate.Release(); }
@@ -121,10 +128,10 @@ public sealed class SqliteTaskStore : ITaskStore, IDisposable
 
     public Task<TaskRecord?> ClaimNextAsync(CancellationToken cancel = default) => Locked(() =>
     {
-        var next = QueryOne("WHERE q.position = 1");
+        string? next = Positions().Where(p => p.Value == 1).Select(p => p.Key).FirstOrDefault();
         if (next is null) return null;
-        Change("UPDATE tasks SET state = 'running', started_at = @now, step = 0 WHERE id = @id AND state = 'queued'", ("@now", Now()), ("@id", next.Id));
-        return QueryOne("WHERE t.id = @id", ("@id", next.Id));
+        Change("UPDATE tasks SET state = 'running', started_at = @now, step = 0 WHERE id = @id AND state = 'queued'", ("@now", Now()), ("@id", next));
+        return QueryOne("WHERE t.id = @id", ("@id", next));
     }, cancel);
 
     public Task<bool> ReportProgressAsync(string id, int step, int steps, CancellationToken cancel = default) => Locked(() =>
@@ -186,7 +193,20 @@ public sealed class SqliteTaskStore : ITaskStore, IDisposable
     private int Change(string sql, params (string Name, object? Value)[] args)
     {
         using var c = Command(sql, args);
-        return c.ExecuteNonQuery();
+        int changed = c.ExecuteNonQuery();
+        if (changed != 0) _positions = null;
+        return changed;
+    }
+
+    /// <summary>Every queued task's place in the fair order (1 runs next).</summary>
+    private Dictionary<string, int> Positions()
+    {
+        if (_positions is not null) return _positions;
+        using var c = Command(Queue);
+        using var r = c.ExecuteReader();
+        var positions = new Dictionary<string, int>(StringComparer.Ordinal);
+        while (r.Read()) positions[r.GetString(0)] = r.GetInt32(1);
+        return _positions = positions;
     }
 
     private SqliteCommand Command(string sql, params (string Name, object? Value)[] args)
@@ -201,7 +221,7 @@ public sealed class SqliteTaskStore : ITaskStore, IDisposable
 
     private List<TaskRecord> Query(string tail, params (string, object?)[] args)
     {
-        using var c = Command($"{Queue} SELECT {Columns} FROM tasks t LEFT JOIN queue q ON q.id = t.id {tail}", args);
+        using var c = Command($"SELECT {Columns} FROM tasks t {tail}", args);
         using var r = c.ExecuteReader();
         var list = new List<TaskRecord>();
         while (r.Read())
@@ -210,7 +230,13 @@ public sealed class SqliteTaskStore : ITaskStore, IDisposable
             string? Text(int i) => r.IsDBNull(i) ? null : r.GetString(i);
             list.Add(new TaskRecord(r.GetString(0), r.GetInt64(1), TaskStates.Parse(r.GetString(2)), TaskSpec.FromJson(r.GetString(3)), r.GetString(4),
                 r.GetInt32(5), r.GetInt32(6), Text(7), Text(8), Time(9)!.Value, Time(10), Time(11), Text(12), Text(13), r.GetString(14), Text(15),
-                r.GetInt64(16) != 0, r.IsDBNull(17) ? null : r.GetInt32(17)));
+                r.GetInt64(16) != 0, null));
+        }
+        if (list.Any(t => t.State == TaskState.Queued))
+        {
+            var positions = Positions();
+            for (int i = 0; i < list.Count; i++)
+                if (list[i].State == TaskState.Queued) list[i] = list[i] with { QueuePosition = positions.GetValueOrDefault(list[i].Id) };
         }
         return list;
     }
