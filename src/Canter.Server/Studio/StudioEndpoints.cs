@@ -46,13 +46,13 @@ public static class StudioEndpoints
         var routes = endpoints.Endpoints.OfType<RouteEndpoint>()
             .SelectMany(e => (e.Metadata.GetMetadata<HttpMethodMetadata>()?.HttpMethods ?? ["GET"]).Select(m => new RouteView(m, "/" + e.RoutePattern.RawText?.Trim('/'))))
             .Distinct().OrderBy(r => r.Path, StringComparer.Ordinal).ThenBy(r => r.Method, StringComparer.Ordinal).ToList();
-        return new RouteListView("canter", "/", "/api/tasks", "/v1/videos", routes);
+        return new RouteListView("canter", "/", "/api/tasks", "/api/arena", "/v1/videos", routes);
     }
 }
 
 public sealed record RouteView(string Method, string Path);
 
-public sealed record RouteListView(string Server, string Studio, string Tasks, string OpenAi, IReadOnlyList<RouteView> Routes);
+public sealed record RouteListView(string Server, string Studio, string Tasks, string Arena, string Videos, IReadOnlyList<RouteView> Routes);
 
 /// <summary>The studio's files, read once from the assembly's resources (logical names <c>studio/NAME</c>), with content types and ETags.</summary>
 public sealed class StudioFiles

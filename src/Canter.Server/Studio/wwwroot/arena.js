@@ -22,9 +22,8 @@ export async function enter() {
 
 async function loadNext() {
   const answer = await getJson('/api/arena/next');
+  showCounts(answer.counts, answer.your_votes);
   const c = answer.counts;
-  document.getElementById('arena-counts').textContent =
-    `${c.entries} entries · ${c.matchups} matchups · ${c.votes} votes by ${c.voters} voters · ${answer.your_votes} by you`;
   matchup = answer.matchup;
   for (const el of [document.getElementById('reveal-a'), document.getElementById('reveal-b')]) el.textContent = '';
   resultText.textContent = '';
@@ -57,6 +56,7 @@ async function vote(outcome) {
     document.getElementById('reveal-b').textContent = `· ${answer.right.model}`;
     const said = { left: 'A is better', right: 'B is better', tie: 'a tie', both_bad: 'both bad' }[outcome];
     resultText.textContent = `Your vote: ${said}. A was ${answer.left.model}, B was ${answer.right.model}.`;
+    showCounts(answer.counts, yours + 1);
     next.hidden = false;
     next.focus();
     await leaderboard();
@@ -64,6 +64,15 @@ async function vote(outcome) {
     buttons.forEach(b => { b.disabled = false; });
     throw error;
   }
+}
+
+const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
+let yours = 0;
+
+function showCounts(c, mine) {
+  yours = mine;
+  document.getElementById('arena-counts').textContent =
+    `${c.entries} ${c.entries === 1 ? 'entry' : 'entries'} · ${plural(c.matchups, 'matchup')} · ${plural(c.votes, 'vote')} by ${plural(c.voters, 'voter')} · ${mine} by you`;
 }
 
 const fmt = x => (x == null ? '—' : Math.round(x).toString());
@@ -75,12 +84,12 @@ async function leaderboard() {
     h('td', {}, r.model),
     h('td', { class: 'num' }, fmt(r.elo)),
     h('td', { class: 'num' }, r.low == null ? '—' : `${fmt(r.low)} – ${fmt(r.high)}`),
-    h('td', { class: 'num votes' }, String(r.votes)),
+    h('td', { class: 'num' }, String(r.votes)),
     h('td', { class: 'num' }, `${r.wins} / ${r.ties} / ${r.losses}`),
     h('td', { class: 'num' }, String(r.both_bad))));
   document.querySelector('#leaderboard tbody').replaceChildren(...rows);
   document.getElementById('leaderboard-note').textContent = board.ratings.length === 0 ? 'No models yet.'
-    : `${board.votes} votes (${board.decided} decided, ${board.ties} ties, ${board.both_bad} both bad). ` +
+    : `${plural(board.votes, 'vote')} (${board.decided} decided, ${plural(board.ties, 'tie')}, ${board.both_bad} both bad). ` +
       `Ratings are Bradley-Terry strengths on the Elo scale (the mean of rated models at 1000; 400 points is 10 to 1 odds), ` +
       `with 95 % intervals from ${board.bootstrap} bootstrap resamples.` +
       (board.groups > 1 ? ' Some models were never compared with each other, so their gap rests on the prior alone.' : '');
