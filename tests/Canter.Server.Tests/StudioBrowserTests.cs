@@ -97,6 +97,34 @@ public sealed class StudioBrowserTests(ChromiumFixture chromium) : IClassFixture
     }
 
     [Fact]
+    public async Task ImageToVideoUploadsTheFirstFrame()
+    {
+        await using var server = await TestServer.StartAsync(new FakeGenerator(TimeSpan.FromMilliseconds(1)));
+        var earlier = await ArenaSeed.GenerateAsync(server, "A blue star spins", seed: 3);
+        var frame = Path.Combine(server.DataDir, "first.png");
+        await File.WriteAllBytesAsync(frame, await server.Http.GetByteArrayAsync($"/api/tasks/{earlier}/poster"));
+        await using var session = await chromium.OpenAsync(server, "/");
+        var page = session.Page;
+
+        await page.ClickAsync("[data-mode=image]");
+        Assert.Equal("true", await page.GetAttributeAsync("[data-mode=image]", "aria-selected"));
+        await page.FillAsync("#prompt", Prompt);
+        await page.FillAsync("#seconds", "1");
+        await page.FillAsync("#size", "64x64");
+        await page.ClickAsync("#generate");
+        await page.Locator("#notice").Filter(new() { HasTextString = "This mode needs a first frame" }).WaitForAsync();   // checked before sending
+
+        await page.SetInputFilesAsync("input[name=image]", frame);
+        await page.ClickAsync("#generate");
+        await page.Locator("#result video").WaitForAsync();
+        var task = (await server.GetAsync("/api/tasks?limit=1")).GetProperty("data")[0];
+        Assert.NotEqual(earlier, task.GetProperty("id").GetString());
+        Assert.Equal(JsonValueKind.Object, task.GetProperty("request").GetProperty("image").ValueKind);   // the upload reached the task
+        Assert.True(!task.GetProperty("request").TryGetProperty("last_frame", out var last) || last.ValueKind == JsonValueKind.Null);
+        session.AssertNoErrors();
+    }
+
+    [Fact]
     public async Task AnInvalidRequestNamesTheField()
     {
         await using var server = await TestServer.StartAsync(new FakeGenerator(TimeSpan.Zero));
