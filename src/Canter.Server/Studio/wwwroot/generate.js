@@ -37,11 +37,16 @@ function setMode(next) {
   document.getElementById('mode-help').textContent = help[mode];
 }
 
+/** The served model's defaults, in the fields the user has not changed. */
 export function setDefaults(model) {
   const size = document.getElementById('size');
+  const seconds = document.getElementById('seconds');
   if (!size.value) size.value = model.default_size;
   size.placeholder = model.default_size;
+  if (!seconds.dataset.edited) seconds.value = model.default_seconds;
 }
+
+document.getElementById('seconds').addEventListener('input', e => { e.target.dataset.edited = 'true'; });
 
 export async function enter() {
   setMode(mode);
@@ -84,13 +89,21 @@ form.addEventListener('submit', async e => {
   markInvalid(problem?.[0]);
   if (problem) { showNotice(problem[1]); return; }
   submit.disabled = true;
+  let task;
   try {
-    const response = await request('/api/tasks', { method: 'POST', body: fields() });
-    const task = await response.json();
-    follow(task);
+    task = await (await request('/api/tasks', { method: 'POST', body: fields() })).json();
   } catch (error) {
     submit.disabled = false;
     if (error instanceof ApiError) markInvalid(error.param);
+    report(error);
+    return;
+  }
+  try {
+    await follow(task);
+  } catch (error) {
+    // the task could not be followed (deleted, or the server went away): say so and let the user go on
+    submit.disabled = false;
+    cancel.hidden = true;
     report(error);
   }
 });
