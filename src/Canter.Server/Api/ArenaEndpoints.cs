@@ -29,11 +29,11 @@ public static partial class ArenaEndpoints
     public static RouteGroupBuilder MapArenaEndpoints(this IEndpointRouteBuilder app)
     {
         var arena = app.MapGroup("/api/arena").AddEndpointFilter<ApiKeyFilter>().WithTags("arena");
-        arena.MapGet("/next", Next);
-        arena.MapGet("/matchups/{id}/{side}", Media);
-        arena.MapPost("/votes", Vote).DisableAntiforgery();
-        arena.MapGet("/leaderboard", Leaderboard);
-        arena.MapPost("/entries", Enter).DisableAntiforgery();
+        arena.MapGet("/next", Next).WithSummary("Arena: the caller's next blind matchup (a prompt and two videos, no models), or why there is none");
+        arena.MapGet("/matchups/{id}/{side}", Media).WithSummary("Arena: the left or right video of a matchup (MP4)");
+        arena.MapPost("/votes", Vote).DisableAntiforgery().WithSummary("Arena: vote left, right, tie or both_bad on a matchup; answers with both models");
+        arena.MapGet("/leaderboard", Leaderboard).WithSummary("Arena: Bradley-Terry ratings as Elo with bootstrap 95 % intervals");
+        arena.MapPost("/entries", Enter).DisableAntiforgery().WithSummary("Arena: enter a succeeded task under its model and prompt");
         return arena;
     }
 

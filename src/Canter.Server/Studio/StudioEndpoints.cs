@@ -31,12 +31,14 @@ public static class StudioEndpoints
     public static IEndpointRouteBuilder MapCanterStudio(this IEndpointRouteBuilder app)
     {
         app.MapArenaEndpoints();
-        app.MapGet("/api", (EndpointDataSource endpoints) => TypedResults.Ok(RouteList(endpoints))).WithTags("index");
+        app.MapGet("/api", (EndpointDataSource endpoints) => TypedResults.Ok(RouteList(endpoints)))
+            .WithTags("index").WithSummary("Every route the server maps, by method and pattern");
+        // the pages are not API operations: they stay out of the OpenAPI document
         var files = StudioFiles.Embedded;
-        app.MapGet("/", (HttpContext http) => files.Serve(http, "index.html"));
-        app.MapGet("/studio", (HttpContext http) => files.Serve(http, "index.html"));
+        app.MapGet("/", (HttpContext http) => files.Serve(http, "index.html")).ExcludeFromDescription();
+        app.MapGet("/studio", (HttpContext http) => files.Serve(http, "index.html")).ExcludeFromDescription();
         app.MapGet("/studio/{**path}", (string? path, HttpContext http) =>
-            files.Serve(http, string.IsNullOrEmpty(path) || Pages.Contains(path) ? "index.html" : path));
+            files.Serve(http, string.IsNullOrEmpty(path) || Pages.Contains(path) ? "index.html" : path)).ExcludeFromDescription();
         return app;
     }
 
@@ -46,13 +48,13 @@ public static class StudioEndpoints
         var routes = endpoints.Endpoints.OfType<RouteEndpoint>()
             .SelectMany(e => (e.Metadata.GetMetadata<HttpMethodMetadata>()?.HttpMethods ?? ["GET"]).Select(m => new RouteView(m, "/" + e.RoutePattern.RawText?.Trim('/'))))
             .Distinct().OrderBy(r => r.Path, StringComparer.Ordinal).ThenBy(r => r.Method, StringComparer.Ordinal).ToList();
-        return new RouteListView("canter", "/", "/api/tasks", "/api/arena", "/v1/videos", routes);
+        return new RouteListView("canter", "/", "/docs", "/api/tasks", "/api/arena", "/v1/videos", routes);
     }
 }
 
 public sealed record RouteView(string Method, string Path);
 
-public sealed record RouteListView(string Server, string Studio, string Tasks, string Arena, string Videos, IReadOnlyList<RouteView> Routes);
+public sealed record RouteListView(string Server, string Studio, string Docs, string Tasks, string Arena, string Videos, IReadOnlyList<RouteView> Routes);
 
 /// <summary>The studio's files, read once from the assembly's resources (logical names <c>studio/NAME</c>), with content types and ETags.</summary>
 public sealed class StudioFiles
