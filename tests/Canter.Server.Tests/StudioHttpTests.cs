@@ -89,12 +89,16 @@ public sealed class StudioHttpTests
     {
         var secret = Path.Combine(Path.GetTempPath(), "canter-studio-secret.txt");
         await File.WriteAllTextAsync(secret, "SECRET-" + Guid.NewGuid());
-        await using var server = await TestServer.StartAsync(new FakeGenerator(TimeSpan.Zero));
-        // sent byte for byte: HttpClient would resolve the dot segments itself
-        var (status, body) = await RawGetAsync(server.Http.BaseAddress!, path);
-        Assert.True(status is 400 or 404, $"{path}: {status}");
-        Assert.DoesNotContain("root:", body);
-        Assert.DoesNotContain("SECRET-", body);
+        try
+        {
+            await using var server = await TestServer.StartAsync(new FakeGenerator(TimeSpan.Zero));
+            // sent byte for byte: HttpClient would resolve the dot segments itself
+            var (status, body) = await RawGetAsync(server.Http.BaseAddress!, path);
+            Assert.True(status is 400 or 404, $"{path}: {status}");
+            Assert.DoesNotContain("root:", body);
+            Assert.DoesNotContain("SECRET-", body);
+        }
+        finally { File.Delete(secret); }
     }
 
     [Fact]
