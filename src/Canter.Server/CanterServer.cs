@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using Canter.Server.Api;
 using Canter.Server.Generation;
 using Canter.Server.Keys;
+using Canter.Server.Studio;
 using Canter.Server.Tasks;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -17,8 +18,8 @@ using Microsoft.Extensions.Options;
 namespace Canter.Server;
 
 /// <summary>
-/// The Canter server: the native task API (/api/tasks), the OpenAI-style video API (/v1/videos) and, later, the web
-/// studio, on one port, with the model, an SQLite database and result files under one data folder.
+/// The Canter server: the native task API (/api/tasks), the OpenAI-style video API (/v1/videos), the arena (/api/arena) and
+/// the web studio (/), on one port, with the model, an SQLite database and result files under one data folder.
 /// <code>
 /// var app = CanterServer.Create("http://127.0.0.1:8000", new() { ["Canter:DataDir"] = "data" });
 /// await app.RunAsync();
@@ -78,6 +79,7 @@ public static class CanterServer
         builder.Services.AddSingleton<ApiKeyFilter>();
         builder.Services.AddCanterIntegrations();
         builder.Services.AddCanterKeys();
+        builder.Services.AddCanterStudio();
         return builder;
     }
 
@@ -100,9 +102,7 @@ public static class CanterServer
             var i = generator.Info;
             return TypedResults.Ok(new ModelView(i.Model, "model", i.WeightsSha256, i.FrameRate, i.SampleRate, $"{i.DefaultWidth}x{i.DefaultHeight}", i.DefaultSeconds));
         }).AddEndpointFilter<ApiKeyFilter>();
-        app.MapGet("/", () => TypedResults.Text(
-            "Canter server\n  POST /api/tasks          submit a generation (JSON or multipart)\n  GET  /api/tasks/{id}     its state; /events streams it\n" +
-            "  GET  /api/tasks/{id}/video | poster | record\n  /v1/videos               the OpenAI-style video API\n  /docs                    the interactive API reference (/openapi/v1.json)\n"));
+        app.MapCanterStudio();   // the studio at / and /studio/, the arena routes, the route list at /api
         return app;
     }
 }

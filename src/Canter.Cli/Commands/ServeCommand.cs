@@ -61,6 +61,7 @@ public static class ServeCommand
             Console.WriteLine($"serving {url} (tasks: {url}/api/tasks, OpenAI-style: {url}/v1/videos); data in {settings["Canter:DataDir"]}");
             Console.WriteLine($"webhook signing secret in {app.Services.GetRequiredService<WebhookSecret>().Path}; provenance key in " +
                 $"{app.Services.GetRequiredService<ProvenanceKey>().Path} (public half at {url}/api/provenance/key)");
+            Console.WriteLine($"studio: {url}/");
             await app.WaitForShutdownAsync(cancel);
             return 0;
         });
