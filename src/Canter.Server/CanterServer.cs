@@ -74,6 +74,7 @@ public static class CanterServer
         builder.Services.AddSingleton<Submissions>();
         builder.Services.AddSingleton<TaskService>();
         builder.Services.AddSingleton<ApiKeyFilter>();
+        builder.Services.AddCompatibleApis();
         return builder;
     }
 
@@ -89,6 +90,7 @@ public static class CanterServer
     {
         app.MapTaskEndpoints();
         app.MapVideoEndpoints();
+        app.MapDashScopeEndpoints();
         app.MapGet("/api/model", (IVideoGenerator generator) =>
         {
             var i = generator.Info;

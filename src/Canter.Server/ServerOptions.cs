@@ -40,4 +40,7 @@ public sealed class ServerOptions
 
     public string ResolvedModelDir =>
         ModelDir is { Length: > 0 } ? ModelDir : Path.Combine(Environment.GetEnvironmentVariable("CANTER_HOME") ?? ".", "models", "canter-tiny");
+
+    /// <summary>How long a signed download link (Model Studio's video_url) stays valid, in hours.</summary>
+    public int SignedUrlHours { get; set; } = 24;
 }
