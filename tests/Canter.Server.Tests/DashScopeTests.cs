@@ -68,6 +68,14 @@ public sealed class DashScopeTests
         await AssertError(await anonymous.GetAsync(url.Replace(signature, signature[..^2] + "AA")), HttpStatusCode.Forbidden, "AccessDenied", "signature does not match");
         await AssertError(await anonymous.GetAsync(url[..url.IndexOf('?')]), HttpStatusCode.Forbidden, "AccessDenied", "not signed");
         await AssertError(await anonymous.GetAsync(url.Replace(id, "video_other")), HttpStatusCode.Forbidden, "AccessDenied", "signature does not match");
+        // a link signed with the server's key but past its time has expired
+        var signingKey = await File.ReadAllBytesAsync(Path.Combine(server.DataDir, "url-signing.key"));
+        long past = DateTimeOffset.UtcNow.AddMinutes(-1).ToUnixTimeSeconds();
+        var pastSignature = Convert.ToBase64String(System.Security.Cryptography.HMACSHA256.HashData(signingKey, Encoding.UTF8.GetBytes($"{id}\n{past}")))
+            .TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        await AssertError(await anonymous.GetAsync($"{url[..url.IndexOf('?')]}?Expires={past}&Signature={pastSignature}"), HttpStatusCode.Forbidden, "AccessDenied", "has expired");
+        using (var head = await anonymous.SendAsync(new HttpRequestMessage(HttpMethod.Head, url)))
+            Assert.Equal((HttpStatusCode.OK, info.Seconds > 0), (head.StatusCode, head.Content.Headers.ContentLength > 0));
 
         // another key's task, an unknown id: UNKNOWN, as the API answers for an id it does not know
         foreach (var (key, unknownId) in new[] { ("key-two", id), ("key-one", "video_nope") })
@@ -206,6 +214,35 @@ public sealed class DashScopeTests
         fake.Hold.Set();
         await AssertError(await server.Http.PostAsync($"/api/v1/tasks/{firstId}/cancel", null), HttpStatusCode.BadRequest, "UnsupportedOperation", "Failed to cancel the task");
         await AssertError(await server.Http.PostAsync("/api/v1/tasks/video_nope/cancel", null), HttpStatusCode.NotFound, "NotFound", "was not found");
+    }
+
+    [Fact]
+    public async Task AFailedTaskSaysWhyInTheDashScopeShape()
+    {
+        await using var server = await TestServer.StartAsync(new FailingGenerator());
+        var png = "data:image/png;base64," + Convert.ToBase64String(Media.Png(32, 32, 60));
+        // the kf2v names of the first and last frame are read too
+        var submitted = await SubmitAsync(server, $$$"""
+            {"model": "wan2.2-kf2v-flash", "input": {"prompt": "A red ball bounces", "first_frame_url": "{{{png}}}", "last_frame_url": "{{{png}}}"}, "parameters": {"size": "32*32"}}
+            """);
+        var id = submitted.GetProperty("output").GetProperty("task_id").GetString()!;
+        var request = (await server.GetAsync($"/api/tasks/{id}")).GetProperty("request");
+        Assert.True(request.TryGetProperty("image", out _) && request.TryGetProperty("last_frame", out _), request.ToString());
+        var failed = (await PollAsync(server, id, "FAILED")).GetProperty("output");
+        Assert.Equal("InternalError", failed.GetProperty("code").GetString());
+        Assert.Contains("the sampler ran out of memory", failed.GetProperty("message").GetString());
+        Assert.False(failed.TryGetProperty("video_url", out _));
+    }
+
+    /// <summary>Validates like the shipped model, then fails as a generation can (out of memory, a crashed kernel).</summary>
+    private sealed class FailingGenerator : Canter.Server.Generation.IVideoGenerator
+    {
+        public Canter.Server.Generation.GeneratorInfo Info => Shipped.Generator.Info;
+
+        public void Validate(Canter.Training.Unified.GenerationRequest request) => Shipped.Generator.Validate(request);
+
+        public Canter.Training.Unified.GenerationResult Generate(Canter.Training.Unified.GenerationRequest request, Action<int, int> progress, CancellationToken cancel) =>
+            throw new InvalidOperationException("the sampler ran out of memory");
     }
 
     internal static async Task<JsonElement> SubmitAsync(TestServer server, string body)
