@@ -152,6 +152,8 @@ public sealed class DashScopeTests
         text.Headers.Authorization = new("Bearer", "key-one");
         await AssertError(await server.Http.SendAsync(text), HttpStatusCode.BadRequest, "InvalidParameter", "application/json");
         Assert.Empty((await Owned(server, "key-one")).EnumerateArray());   // nothing refused became a task
+        await AssertError(await server.Http.GetAsync("/api/v1/services/aigc/image-generation/generation"), HttpStatusCode.NotFound, "NotFound", "is not a route of this API");
+        await AssertError(await server.Http.DeleteAsync("/api/v1/tasks/video_nope"), HttpStatusCode.NotFound, "NotFound", "DELETE /api/v1/tasks/video_nope is not a route");
     }
 
     [Fact]

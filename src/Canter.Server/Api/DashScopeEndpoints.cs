@@ -45,6 +45,9 @@ public static class DashScopeEndpoints
         keyed.MapPost("/tasks/{taskId}/cancel", Cancel);
         // a signed link needs no key: it is the key to one file, until it expires
         api.MapMethods("/files/{taskId}/video.mp4", ["GET", "HEAD"], Download);
+        // anything else under /api/v1 answers in the API's shape too, not as ProblemDetails
+        app.MapFallback("/api/v1/{**rest}", (HttpContext http) =>
+            DashScopeErrors.Error(http, 404, null, $"{http.Request.Method} {http.Request.Path} is not a route of this API"));
         return app;
     }
 
