@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Canter.Server.Api;
 using Canter.Server.Generation;
+using Canter.Server.Keys;
 using Canter.Server.Tasks;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -60,6 +61,7 @@ public static class CanterServer
         builder.Services.AddProblemDetails(p => p.CustomizeProblemDetails = Problems.Customize);
         builder.Services.AddExceptionHandler<ApiExceptionHandler>();
         builder.Services.AddHttpClient();
+        builder.Services.AddApiDocs();
 
         builder.Services.AddSingleton(sp => new TaskFiles(sp.GetRequiredService<IOptions<ServerOptions>>().Value.DataDir));
         builder.Services.AddSingleton<ITaskStore>(sp => new SqliteTaskStore(Path.Combine(sp.GetRequiredService<TaskFiles>().Root, "tasks.db")));
@@ -74,6 +76,8 @@ public static class CanterServer
         builder.Services.AddSingleton<Submissions>();
         builder.Services.AddSingleton<TaskService>();
         builder.Services.AddSingleton<ApiKeyFilter>();
+        builder.Services.AddCanterIntegrations();
+        builder.Services.AddCanterKeys();
         builder.Services.AddCompatibleApis();
         return builder;
     }
@@ -90,6 +94,8 @@ public static class CanterServer
     {
         app.MapTaskEndpoints();
         app.MapVideoEndpoints();
+        app.MapApiDocs();
+        app.MapIntegrationEndpoints();
         app.MapDashScopeEndpoints();
         app.MapGet("/api/model", (IVideoGenerator generator) =>
         {
@@ -98,7 +104,7 @@ public static class CanterServer
         }).AddEndpointFilter<ApiKeyFilter>();
         app.MapGet("/", () => TypedResults.Text(
             "Canter server\n  POST /api/tasks          submit a generation (JSON or multipart)\n  GET  /api/tasks/{id}     its state; /events streams it\n" +
-            "  GET  /api/tasks/{id}/video | poster | record\n  /v1/videos               the OpenAI-style video API\n"));
+            "  GET  /api/tasks/{id}/video | poster | record\n  /v1/videos               the OpenAI-style video API\n  /docs                    the interactive API reference (/openapi/v1.json)\n"));
         return app;
     }
 }

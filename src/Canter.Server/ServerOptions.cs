@@ -22,7 +22,7 @@ public sealed class ServerOptions
     /// <summary>Keys a client must send (Authorization: Bearer KEY, or X-Api-Key); none means an open server for local use.</summary>
     public string[] ApiKeys { get; set; } = [];
 
-    /// <summary>Whether inputs may be given as http(s) URLs for the server to fetch (off: the server reaches out only when told to).</summary>
+    /// <summary>Whether inputs may be http(s) URLs on any public host for the server to fetch (off: only the hosts in <see cref="AllowedInputHosts"/>).</summary>
     public bool AllowUrlInputs { get; set; }
 
     public int MaxPromptChars { get; set; } = 2000;
@@ -40,6 +40,45 @@ public sealed class ServerOptions
 
     public string ResolvedModelDir =>
         ModelDir is { Length: > 0 } ? ModelDir : Path.Combine(Environment.GetEnvironmentVariable("CANTER_HOME") ?? ".", "models", "canter-tiny");
+
+    /// <summary>Whether webhooks may point at loopback, private, link-local or other non-public addresses (local setups, tests).</summary>
+    public bool AllowPrivateWebhooks { get; set; }
+
+    /// <summary>Tries per webhook delivery before it is given up (network errors, timeouts, 408, 429 and 5xx are retried).</summary>
+    public int WebhookMaxAttempts { get; set; } = 6;
+
+    /// <summary>The wait after the first failed try; it doubles each try, with jitter (6 tries: about 4 minutes in all).</summary>
+    public TimeSpan WebhookRetryBaseDelay { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long a receiver has to answer one delivery.</summary>
+    public TimeSpan WebhookTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>At most one progress event per this interval (and per tenth of the steps).</summary>
+    public TimeSpan WebhookProgressInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Hosts whose http(s) URLs inputs may name (exact names, or <c>*.example.com</c> for its subdomains); none by default. A listed host may be on a private address.</summary>
+    public string[] AllowedInputHosts { get; set; } = [];
+
+    /// <summary>How long a succeeded task's files are kept after it completed (then downloads are 410 result_expired); zero keeps them.</summary>
+    public TimeSpan ResultRetention { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>How long a file put with POST /api/uploads is kept.</summary>
+    public TimeSpan UploadRetention { get; set; } = TimeSpan.FromDays(1);
+
+    /// <summary>How often expired results and uploads are removed.</summary>
+    public TimeSpan RetentionSweepInterval { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Generations run at once, each by its own worker loop in this process (<c>canter serve --workers N</c>).</summary>
+    public int Workers { get; set; } = 1;
+
+    /// <summary>Requests per minute a key may make, unless the key store gives the key its own limit; 0: no limit.</summary>
+    public int RateLimitPerMinute { get; set; }
+
+    /// <summary>Seconds of video a key may ask for in any 24 hours, unless the key store gives the key its own quota; 0: no quota.</summary>
+    public double QuotaSecondsPerDay { get; set; }
+
+    /// <summary>Unfinished (queued or running) tasks a key may have at once, unless the key store says otherwise; 0: no cap.</summary>
+    public int MaxTasksPerKey { get; set; }
 
     /// <summary>How long a signed download link (Model Studio's video_url) stays valid, in hours.</summary>
     public int SignedUrlHours { get; set; } = 24;

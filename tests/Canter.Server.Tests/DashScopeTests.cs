@@ -152,8 +152,6 @@ public sealed class DashScopeTests
         text.Headers.Authorization = new("Bearer", "key-one");
         await AssertError(await server.Http.SendAsync(text), HttpStatusCode.BadRequest, "InvalidParameter", "application/json");
         Assert.Empty((await Owned(server, "key-one")).EnumerateArray());   // nothing refused became a task
-        await AssertError(await server.Http.GetAsync("/api/v1/services/aigc/image-generation/generation"), HttpStatusCode.NotFound, "NotFound", "is not a route of this API");
-        await AssertError(await server.Http.DeleteAsync("/api/v1/tasks/video_nope"), HttpStatusCode.NotFound, "NotFound", "DELETE /api/v1/tasks/video_nope is not a route");
     }
 
     [Fact]
@@ -216,6 +214,17 @@ public sealed class DashScopeTests
         fake.Hold.Set();
         await AssertError(await server.Http.PostAsync($"/api/v1/tasks/{firstId}/cancel", null), HttpStatusCode.BadRequest, "UnsupportedOperation", "Failed to cancel the task");
         await AssertError(await server.Http.PostAsync("/api/v1/tasks/video_nope/cancel", null), HttpStatusCode.NotFound, "NotFound", "was not found");
+    }
+
+    [Fact]
+    public async Task TheRateLimitIsThrottlingRateQuota()
+    {
+        await using var server = await TestServer.StartAsync(new FakeGenerator(TimeSpan.Zero), settings: new(Keys) { ["Canter:RateLimitPerMinute"] = "1" });
+        server.Http.DefaultRequestHeaders.Authorization = new("Bearer", "key-one");
+        Assert.Equal("UNKNOWN", (await server.GetAsync("/api/v1/tasks/video_nope")).GetProperty("output").GetProperty("task_status").GetString());
+        using var limited = await server.Http.GetAsync("/api/v1/tasks/video_nope");
+        Assert.True(limited.Headers.Contains("Retry-After"));
+        await AssertError(limited, HttpStatusCode.TooManyRequests, "Throttling.RateQuota", "requests a minute");
     }
 
     [Fact]

@@ -25,7 +25,7 @@ public sealed class DurabilityTests
         await using var server = await TestServer.StartAsync(new FakeGenerator(TimeSpan.FromMilliseconds(5)), dir);
         var task = await server.WaitForStateAsync("video_crashed", "succeeded");
         Assert.Equal(2, task.GetProperty("step").GetInt32());
-        Assert.Equal(["poster.png", "record.json", "spritesheet.png", "video.mp4"],
+        Assert.Equal(["manifest.json", "poster.png", "record.json", "spritesheet.png", "video.mp4"],
             Directory.EnumerateFiles(Path.Combine(dir, "results", "video_crashed")).Select(Path.GetFileName).Order());
     }
 
@@ -61,9 +61,11 @@ public sealed class DurabilityTests
             Assert.Equal("t1", again.Id);
             Assert.True((await store.AddAsync(new NewTask("t3", Spec, "m", "h", "someone-else", "key1"))).Created);   // keys are per owner
 
-            Assert.Equal([1, 2, 3], (await Task.WhenAll(new[] { "t0", "t1", "t2" }.Select(id => store.GetAsync(id)))).Select(t => t!.QueuePosition!.Value));
+            // the queue is fair between owners: each owner's oldest task first, then each one's second, ...
+            Assert.Equal([1, 3, 4, 2], (await Task.WhenAll(new[] { "t0", "t1", "t2", "t3" }.Select(id => store.GetAsync(id)))).Select(t => t!.QueuePosition!.Value));
             Assert.Equal("t0", (await store.ClaimNextAsync())!.Id);
-            Assert.Equal(1, (await store.GetAsync("t1"))!.QueuePosition);
+            Assert.Equal(1, (await store.GetAsync("t3"))!.QueuePosition);   // an owner with nothing running goes first
+            Assert.Equal(2, (await store.GetAsync("t1"))!.QueuePosition);
             Assert.False(await store.ReportProgressAsync("t0", 1, 2));
             Assert.Equal(TaskState.Cancelled, (await store.RequestCancelAsync("t1"))!.State);   // queued: at once
             Assert.True((await store.RequestCancelAsync("t0"))!.CancelRequested);                // running: flagged
@@ -71,8 +73,8 @@ public sealed class DurabilityTests
             Assert.True(await store.FinishAsync("t0", TaskState.Cancelled, "cancelled", "by request"));
             Assert.False(await store.FinishAsync("t0", TaskState.Succeeded));                   // finished is final
             Assert.False(await store.ReleaseAsync("t0"));
+            Assert.Equal("t3", (await store.ClaimNextAsync())!.Id);   // one queue for every owner, taking turns
             Assert.Equal("t2", (await store.ClaimNextAsync())!.Id);
-            Assert.Equal("t3", (await store.ClaimNextAsync())!.Id);   // one queue for every owner
             Assert.Null(await store.ClaimNextAsync());
         }
         finally { Directory.Delete(dir, recursive: true); }

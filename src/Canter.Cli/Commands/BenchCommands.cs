@@ -18,6 +18,7 @@ public static class BenchCommands
         bench.Subcommands.Add(Vae());
         bench.Subcommands.Add(Score());
         bench.Subcommands.Add(Run());
+        bench.Subcommands.Add(Server());
         return bench;
     }
 
@@ -265,6 +266,28 @@ public static class BenchCommands
             Console.WriteLine($"seconds_per_generated_second: {median / 4.0:F3}");
             Console.WriteLine($"peak_rss_mb: {Canter.Bench.Measure.PeakRssMb():F0}");
             return 0;
+        });
+        return command;
+    }
+
+    private static Command Server()
+    {
+        var model = new Option<string>("--model") { Description = "Model folder.", DefaultValueFactory = _ => VaeCommands.DefaultModelDir };
+        var clients = new Option<int>("--clients") { Description = "Concurrent clients of the latency phase.", DefaultValueFactory = _ => 200 };
+        var reads = new Option<int>("--status-reads") { Description = "Status reads per client.", DefaultValueFactory = _ => 10 };
+        var generations = new Option<int>("--generations") { Description = "Generations per worker count in the throughput phase (0: skip it).", DefaultValueFactory = _ => 4 };
+        var seconds = new Option<float>("--seconds") { Description = "Seconds per generated clip.", DefaultValueFactory = _ => 1f };
+        var steps = new Option<int>("--steps") { Description = "Sampling steps per generation.", DefaultValueFactory = _ => 8 };
+        var command = new Command("server", "The service under load on loopback: submit, status and cancel latency under concurrent clients (against a "
+            + "trivial route in the same run), and generation throughput with 1 and 2 workers; counts failed requests and lost tasks.")
+        {
+            model, clients, reads, generations, seconds, steps,
+        };
+        command.SetAction(async (result, cancel) =>
+        {
+            var options = new Canter.Bench.ServerBenchOptions(result.GetValue(model)!, result.GetValue(clients), result.GetValue(reads),
+                result.GetValue(generations), result.GetValue(seconds), result.GetValue(steps));
+            return await Canter.Bench.ServerBench.RunAsync(options, Console.Out);
         });
         return command;
     }

@@ -1,12 +1,18 @@
 using System.CommandLine;
 using System.Globalization;
 using Canter.Server;
+using Canter.Server.Provenance;
+using Canter.Server.Webhooks;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
 namespace Canter.Cli.Commands;
 
-/// <summary><c>canter serve [--port N] [--data DIR]</c>: the task API and the OpenAI-style video API on one port, with the shipped model.</summary>
+/// <summary>
+/// <c>canter serve [--port N] [--data DIR] [--workers N]</c>: the task API and the OpenAI-style video API on one port,
+/// with the shipped model. Keys come from --api-key and from <c>canter keys create</c> on the same data folder.
+/// </summary>
 public static class ServeCommand
 {
     public static Command Create()
@@ -18,12 +24,19 @@ public static class ServeCommand
         var device = new Option<string>("--device") { Description = "cpu or cuda.", DefaultValueFactory = _ => "cpu" };
         var apiKeys = new Option<string[]>("--api-key") { Description = "A key clients must send as 'Authorization: Bearer KEY' (repeatable); without one the server is open.", AllowMultipleArgumentsPerToken = false };
         var allowUrls = new Option<bool>("--allow-url-inputs") { Description = "Let clients give inputs as http(s) URLs for the server to fetch." };
+        var inputHosts = new Option<string[]>("--allow-input-host") { Description = "A host whose http(s) URLs inputs may name (repeatable; *.example.com for its subdomains).", AllowMultipleArgumentsPerToken = false };
+        var workers = new Option<int>("--workers") { Description = "Generations at once, each by its own worker in this process.", DefaultValueFactory = _ => 1 };
+        var rate = new Option<string?>("--rate-limit") { Description = "Requests per minute per key, like 60/min, for keys without their own (default: none)." };
+        var quota = new Option<string?>("--quota") { Description = "Seconds of video per key per 24 hours, like 600/day, for keys without their own (default: none)." };
+        var concurrency = new Option<int?>("--concurrency") { Description = "Unfinished tasks per key at once, for keys without their own (default: no cap)." };
         var command = new Command("serve", "Serve the task API (/api/tasks) and the OpenAI-style video API (/v1/videos) on one port.")
-            { port, host, data, model, device, apiKeys, allowUrls };
+            { port, host, data, model, device, apiKeys, allowUrls, inputHosts, workers, rate, quota, concurrency };
         command.SetAction(async (result, cancel) =>
         {
             int p = result.GetValue(port);
             if (p is < 1 or > 65535) throw new ArgumentException($"--port {p} must be in [1, 65535]");
+            int w = result.GetValue(workers);
+            if (w is < 1 or > 64) throw new ArgumentException($"--workers {w} must be in [1, 64]");
             var dir = result.GetValue(model)!;
             ModelBundleCheck(dir);
             var settings = new Dictionary<string, string?>
@@ -32,13 +45,22 @@ public static class ServeCommand
                 ["Canter:ModelDir"] = Path.GetFullPath(dir),
                 ["Canter:Device"] = result.GetValue(device),
                 ["Canter:AllowUrlInputs"] = result.GetValue(allowUrls).ToString(CultureInfo.InvariantCulture),
+                ["Canter:Workers"] = w.ToString(CultureInfo.InvariantCulture),
             };
+            var limits = Canter.Server.Keys.KeyAdmin.Limits(result.GetValue(rate), result.GetValue(quota), result.GetValue(concurrency));
+            if (limits.RateLimit is { } r) settings["Canter:RateLimitPerMinute"] = r.ToString(CultureInfo.InvariantCulture);
+            if (limits.QuotaSeconds is { } q) settings["Canter:QuotaSecondsPerDay"] = q.ToString(CultureInfo.InvariantCulture);
+            if (limits.Concurrency is { } c) settings["Canter:MaxTasksPerKey"] = c.ToString(CultureInfo.InvariantCulture);
             var keys = result.GetValue(apiKeys) ?? [];
             for (int i = 0; i < keys.Length; i++) settings[$"Canter:ApiKeys:{i}"] = keys[i];
+            var hosts = result.GetValue(inputHosts) ?? [];
+            for (int i = 0; i < hosts.Length; i++) settings[$"Canter:AllowedInputHosts:{i}"] = hosts[i];
             var url = $"http://{result.GetValue(host)}:{p}";
             await using var app = CanterServer.Create(url, settings);
             await app.StartAsync(cancel);
             Console.WriteLine($"serving {url} (tasks: {url}/api/tasks, OpenAI-style: {url}/v1/videos); data in {settings["Canter:DataDir"]}");
+            Console.WriteLine($"webhook signing secret in {app.Services.GetRequiredService<WebhookSecret>().Path}; provenance key in " +
+                $"{app.Services.GetRequiredService<ProvenanceKey>().Path} (public half at {url}/api/provenance/key)");
             await app.WaitForShutdownAsync(cancel);
             return 0;
         });

@@ -16,11 +16,18 @@ public sealed class ApiException(int status, string code, string detail, string?
     public string Code { get; } = code;
     public string? Param { get; } = param;
 
+    /// <summary>When a refused request may succeed if sent again (a 429's Retry-After header), if that is known.</summary>
+    public TimeSpan? RetryAfter { get; init; }
+
     public static ApiException BadRequest(string detail, string? param = null, string code = "invalid_request") => new(400, code, detail, param);
 
     public static ApiException NotFound(string what) => new(404, "not_found", $"{what} was not found");
 
-    public ProblemHttpResult ToProblem(HttpContext http) => Problems.Of(http, Status, Code, Message, Param);
+    public ProblemHttpResult ToProblem(HttpContext http)
+    {
+        if (RetryAfter is { } wait) Problems.SetRetryAfter(http, wait);
+        return Problems.Of(http, Status, Code, Message, Param);
+    }
 }
 
 public static class Problems
@@ -49,8 +56,10 @@ public static class Problems
         404 => "Not found",
         405 => "Method not allowed",
         409 => "Conflict with the task's state",
+        410 => "Gone",
         413 => "Too large",
         415 => "Unsupported content type",
+        429 => "Too many requests",
         _ when status >= 500 => "Server error",
         _ => "Request failed",
     };
@@ -69,6 +78,10 @@ public static class Problems
         if (IsOpenAi(context.HttpContext) && !p.Extensions.ContainsKey("error"))
             p.Extensions["error"] = OpenAiError(status, p.Detail ?? p.Title, p.Extensions.TryGetValue("param", out var param) ? param : null, p.Extensions["code"]);
     }
+
+    /// <summary>The Retry-After header in whole seconds, rounded up (at least 1, so a client never retries at once).</summary>
+    public static void SetRetryAfter(HttpContext http, TimeSpan wait) =>
+        http.Response.Headers.RetryAfter = Math.Max(1, (long)Math.Ceiling(wait.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     private static bool IsOpenAi(HttpContext http) => http.Request.Path.StartsWithSegments("/v1");
 
@@ -94,6 +107,7 @@ public sealed class ApiExceptionHandler(IProblemDetailsService problems, ILogger
             _ => (500, "server_error", "the server failed while handling the request"),
         };
         if (status >= 500) log.LogError(exception, "request failed");
+        if (exception is ApiException { RetryAfter: { } wait }) Problems.SetRetryAfter(context, wait);
         context.Response.StatusCode = status;
         var details = new ProblemDetails { Status = status, Title = Problems.Title(status), Detail = detail, Extensions = { ["code"] = code } };
         if (exception is ApiException { Param: { } param }) details.Extensions["param"] = param;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Canter.Server.Retention;
 using Canter.Server.Tasks;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -45,9 +46,6 @@ public static class DashScopeEndpoints
         keyed.MapPost("/tasks/{taskId}/cancel", Cancel);
         // a signed link needs no key: it is the key to one file, until it expires
         api.MapMethods("/files/{taskId}/video.mp4", ["GET", "HEAD"], Download);
-        // anything else under /api/v1 answers in the API's shape too, not as ProblemDetails
-        app.MapFallback("/api/v1/{**rest}", (HttpContext http) =>
-            DashScopeErrors.Error(http, 404, null, $"{http.Request.Method} {http.Request.Path} is not a route of this API"));
         return app;
     }
 
@@ -92,13 +90,15 @@ public static class DashScopeEndpoints
     }
 
     public static async Task<IResult> Download(string taskId, string? expires, string? signature, HttpContext http, ITaskStore store, TaskFiles files,
-        SignedUrls urls, CancellationToken cancel)
+        SignedUrls urls, ResultRetention retention, CancellationToken cancel)
     {
         // OSS writes them Expires and Signature; query names are matched without regard to case
         if (urls.Check(taskId, expires, signature) is { } why) throw new ApiException(403, "access_denied", why);
         var task = await store.GetAsync(taskId, cancel);
+        if (task is null || task.State != TaskState.Succeeded) throw ApiException.NotFound($"the video of task '{taskId}'");
+        await retention.ThrowIfExpiredAsync(task, cancel);
         var path = files.Result(taskId, TaskFiles.Video);
-        if (task is null || task.State != TaskState.Succeeded || !File.Exists(path)) throw ApiException.NotFound($"the video of task '{taskId}'");
+        if (!File.Exists(path)) throw ApiException.NotFound($"the video of task '{taskId}'");
         return TypedResults.PhysicalFile(path, "video/mp4", $"{taskId}.mp4", enableRangeProcessing: true);
     }
 
@@ -183,7 +183,8 @@ public static class DashScopeEndpoints
 /// Writes every refusal on the Model Studio routes in that API's shape, whatever raised it: an <see cref="ApiException"/>,
 /// a ProblemDetails result (the key filter's 401), a body over the limit, or a failure (500, without internals).
 /// Canter's codes map to Model Studio's: InvalidParameter, InvalidURL, BadRequest.EmptyModel, BadRequest.EmptyInput,
-/// UnsupportedOperation, InvalidApiKey, AccessDenied, NotFound, BadRequest.TooLarge, Throttling, InternalError.
+/// UnsupportedOperation, InvalidApiKey, AccessDenied, NotFound, BadRequest.TooLarge, Throttling(.RateQuota, .AllocationQuota),
+/// InternalError.
 /// </summary>
 public sealed class DashScopeErrors(ILogger<DashScopeErrors> log) : IEndpointFilter
 {
@@ -220,9 +221,12 @@ public sealed class DashScopeErrors(ILogger<DashScopeErrors> log) : IEndpointFil
     {
         (401, _) => (401, "InvalidApiKey"),
         (403, _) => (403, "AccessDenied"),
+        (410, _) => (403, "AccessDenied"),   // expired results: what an expired OSS link answers
         (404, _) => (404, "NotFound"),
         (409, _) or (_, "unsupported_operation") => (400, "UnsupportedOperation"),
         (413, _) => (413, "BadRequest.TooLarge"),
+        (429, "rate_limited") => (429, "Throttling.RateQuota"),
+        (429, "quota_exceeded") => (429, "Throttling.AllocationQuota"),
         (429, _) => (429, "Throttling"),
         (>= 500, _) => (500, "InternalError"),
         (_, "empty_model") => (400, "BadRequest.EmptyModel"),

@@ -4,6 +4,7 @@ using System.Text.RegularExpressions;
 using Canter.Media;
 using Canter.Server.Generation;
 using Canter.Server.Tasks;
+using Canter.Server.Uploads;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Options;
 
@@ -15,11 +16,12 @@ namespace Canter.Server.Api;
 /// (an image must decode as an image at the asked size, a clip as video, a track as sound) and the model must accept
 /// the whole request. Every refusal is an <see cref="ApiException"/> that names the field.
 /// </summary>
-public sealed partial class Submissions(ITaskStore store, TaskFiles files, IVideoGenerator generator, IOptions<ServerOptions> options, IHttpClientFactory http,
+public sealed partial class Submissions(ITaskStore store, TaskFiles files, IVideoGenerator generator, IOptions<ServerOptions> options, InputSources sources,
     CharacterStore characters)
 {
     private static readonly string[] NativeFields =
-        ["prompt", "negative", "seconds", "size", "fps", "seed", "steps", "sampler", "guidance", "ref_guidance", "no_audio", "image", "last_frame", "refs", "extend", "audio", "edit", "model"];
+        ["prompt", "negative", "seconds", "size", "fps", "seed", "steps", "sampler", "guidance", "ref_guidance", "no_audio", "image", "last_frame", "refs", "extend", "audio", "edit", "model",
+         "webhook_url", "webhook_events"];   // read by WebhookSubscriptions
 
     private static readonly string[] OpenAiFields = ["prompt", "model", "seconds", "size", "input_reference", "input_reference.image_url", "input_reference.file_id", "character_ids"];
 
@@ -190,34 +192,15 @@ public sealed partial class Submissions(ITaskStore store, TaskFiles files, IVide
             var task = await store.GetAsync(parts[0], cancel);
             if (task is null || task.Owner != owner) throw ApiException.BadRequest($"{field}: task '{parts[0]}' was not found", field);
             if (task.State != TaskState.Succeeded) throw ApiException.BadRequest($"{field}: task '{parts[0]}' is {task.State.Name()}, not succeeded", field);
-            await using var stream = File.OpenRead(files.Result(task.Id, which == "video" ? TaskFiles.Video : TaskFiles.Poster));
+            var path = files.Result(task.Id, which == "video" ? TaskFiles.Video : TaskFiles.Poster);
+            if (!File.Exists(path)) throw ApiException.BadRequest($"{field}: the results of task '{task.Id}' have expired", field, "result_expired");
+            await using var stream = File.OpenRead(path);
             return new TaskInputFile($"task:{task.Id}/{which}", await WriteAsync(stream, dir, file, field, cancel));
         }
-        if (reference.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || reference.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
-        {
-            if (!Options.AllowUrlInputs)
-                throw ApiException.BadRequest($"{field}: this server does not fetch URLs (start it with --allow-url-inputs); upload the file or send a data: URL", field, "url_inputs_disabled");
-            return await DownloadAsync(reference, dir, file, field, cancel);
-        }
-        throw ApiException.BadRequest($"{field}: give a file upload, a data: URL, task:ID or an http(s) URL", field);
-    }
-
-    private async Task<TaskInputFile> DownloadAsync(string url, string dir, string file, string field, CancellationToken cancel)
-    {
-        using var client = http.CreateClient("inputs");
-        client.Timeout = TimeSpan.FromSeconds(30);
-        try
-        {
-            using var response = await client.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, cancel);
-            if (!response.IsSuccessStatusCode) throw ApiException.BadRequest($"{field}: fetching {url} answered {(int)response.StatusCode}", field, "input_fetch_failed");
-            if (response.Content.Headers.ContentLength is { } length) TooLarge(length, field);
-            await using var stream = await response.Content.ReadAsStreamAsync(cancel);
-            return new TaskInputFile($"url:{url}", await WriteAsync(stream, dir, file, field, cancel));
-        }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !cancel.IsCancellationRequested)
-        {
-            throw ApiException.BadRequest($"{field}: could not fetch {url} ({e.Message})", field, "input_fetch_failed");
-        }
+        // this server's uploads (upload:ID or their URL) and http(s) URLs on allowed hosts
+        if (await sources.OpenAsync(reference, owner, field, cancel) is { } opened)
+            await using (opened) return new TaskInputFile(opened.Source, await WriteAsync(opened.Stream, dir, file, field, cancel));
+        throw ApiException.BadRequest($"{field}: give a file upload, a data: URL, task:ID, upload:ID or an http(s) URL", field);
     }
 
     /// <summary>Copies at most the upload limit into dir/file and returns the bytes' SHA-256.</summary>

@@ -2,6 +2,7 @@ using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Canter.Server.Tasks;
+using Canter.Server.Webhooks;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -39,13 +40,19 @@ public static class TaskEndpoints
     }
 
     public static async Task<Results<Accepted<TaskView>, Ok<TaskView>, ProblemHttpResult>> Submit(HttpContext http, TaskService service, Submissions submissions,
-        [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey, CancellationToken cancel)
+        WebhookSubscriptions webhooks, [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey, CancellationToken cancel)
     {
         try
         {
             var fields = await RequestFields.ReadAsync(http.Request, cancel);
             var owner = ApiKeyFilter.Owner(http);
-            var (task, created) = await service.SubmitAsync(id => submissions.NativeAsync(fields, id, owner, cancel), owner, idempotencyKey, null, cancel);
+            var webhook = await webhooks.ParseAsync(fields, cancel);
+            var (task, created) = await service.SubmitAsync(async id =>
+            {
+                var spec = await submissions.NativeAsync(fields, id, owner, cancel);
+                if (webhook is not null) await webhooks.SubscribeAsync(id, webhook, cancel);   // before the task is queued: no event is missed
+                return spec;
+            }, owner, idempotencyKey, null, cancel);
             var view = TaskView.Of(task);
             return created ? TypedResults.Accepted(view.Links.Self, view) : TypedResults.Ok(view);
         }

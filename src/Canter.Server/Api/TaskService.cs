@@ -1,14 +1,17 @@
 using Canter.Server.Tasks;
 using Canter.Server.Generation;
+using Canter.Server.Retention;
+using Canter.Server.Keys;
 
 namespace Canter.Server.Api;
 
 /// <summary>
 /// What both APIs do with tasks: submit (idempotent by key), read, cancel, delete; a task is visible only to the
-/// API key that made it. Submissions are checked whole before they are queued, so a queued task only fails on what
+/// API key that made it. Submissions are checked whole, and against the key's limits, before they are queued, so a queued task only fails on what
 /// cannot be known in advance.
 /// </summary>
-public sealed class TaskService(ITaskStore store, TaskFiles files, TaskNotifier notifier, Submissions submissions, GenerationWorker worker, IVideoGenerator generator)
+public sealed class TaskService(ITaskStore store, TaskFiles files, TaskNotifier notifier, Submissions submissions, GenerationWorker worker, IVideoGenerator generator,
+    ResultRetention retention, TaskEvents events, KeyAdmission admission)
 {
     public static string NewId() => "video_" + Guid.NewGuid().ToString("N")[..24];
 
@@ -25,13 +28,16 @@ public sealed class TaskService(ITaskStore store, TaskFiles files, TaskNotifier 
         try { spec = await build(id); }
         catch { files.Delete(id); throw; }
         var hash = submissions.Hash(spec);
-        var (task, created) = await store.AddAsync(new NewTask(id, spec, generator.Info.Model, hash, owner, idempotencyKey, remixedFrom), cancel);
+        TaskRecord task;
+        bool created;
+        try { (task, created) = await admission.AddAsync(new NewTask(id, spec, generator.Info.Model, hash, owner, idempotencyKey, remixedFrom), cancel); }
+        catch { files.Delete(id); throw; }   // over a key's limits
         if (!created)
         {
             files.Delete(id);
             if (task.RequestHash != hash)
                 throw new ApiException(409, "idempotency_key_reused", $"Idempotency-Key '{idempotencyKey}' was used for another request (task {task.Id}); use a new key for a new request", "Idempotency-Key");
-            return (task, false);
+            return (retention.Stamp(task), false);
         }
         notifier.Notify();
         return (task, true);
@@ -40,7 +46,7 @@ public sealed class TaskService(ITaskStore store, TaskFiles files, TaskNotifier 
     public async Task<TaskRecord> GetAsync(string id, string? owner, CancellationToken cancel)
     {
         var task = await store.GetAsync(id, cancel);
-        return task is not null && task.Owner == owner ? task : throw ApiException.NotFound($"task '{id}'");
+        return task is not null && task.Owner == owner ? retention.Stamp(task) : throw ApiException.NotFound($"task '{id}'");
     }
 
     public async Task<TaskPage> ListAsync(string? owner, string? after, int? limit, string? order, string? state, CancellationToken cancel)
@@ -54,7 +60,7 @@ public sealed class TaskService(ITaskStore store, TaskFiles files, TaskNotifier 
                 throw ApiException.BadRequest($"state: '{state}' is not one of queued, running, succeeded, failed, cancelled", "state");
             only = parsed;
         }
-        return await store.ListAsync(new TaskQuery(owner, after, limit ?? 20, order == "asc", only), cancel);
+        return retention.Stamp(await store.ListAsync(new TaskQuery(owner, after, limit ?? 20, order == "asc", only), cancel));
     }
 
     /// <summary>Cancels a queued task at once, a running one within a sampling step; a finished task is a 409.</summary>
@@ -65,6 +71,7 @@ public sealed class TaskService(ITaskStore store, TaskFiles files, TaskNotifier 
         task = await store.RequestCancelAsync(id, cancel) ?? throw ApiException.NotFound($"task '{id}'");
         worker.Cancel(id);
         notifier.Notify();
+        events.Finished(id);   // a queued task is cancelled now; a running one when its worker stops
         return task;
     }
 
@@ -96,6 +103,7 @@ public sealed class TaskService(ITaskStore store, TaskFiles files, TaskNotifier 
             };
             throw new ApiException(409, "task_not_succeeded", why);
         }
+        await retention.ThrowIfExpiredAsync(task, cancel);
         var path = files.Result(id, file);
         return File.Exists(path) ? path : throw ApiException.NotFound($"{file} of task '{id}'");
     }

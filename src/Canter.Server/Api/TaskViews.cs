@@ -16,6 +16,7 @@ public sealed record TaskView(
     DateTimeOffset CreatedAt,
     DateTimeOffset? StartedAt,
     DateTimeOffset? CompletedAt,
+    DateTimeOffset? ExpiresAt,
     string Model,
     string? RemixedFrom,
     TaskSpec Request,
@@ -26,7 +27,7 @@ public sealed record TaskView(
         var self = $"/api/tasks/{t.Id}";
         bool done = t.State == TaskState.Succeeded;
         return new TaskView(t.Id, "task", t.State, t.QueuePosition, Math.Round(t.Progress, 4), t.Step, t.Steps, t.CancelRequested,
-            t.Error is null ? null : new ErrorView(t.ErrorCode ?? "failed", t.Error), t.CreatedAt, t.StartedAt, t.CompletedAt, t.Model, t.RemixedFrom, t.Spec,
+            t.Error is null ? null : new ErrorView(t.ErrorCode ?? "failed", t.Error), t.CreatedAt, t.StartedAt, t.CompletedAt, t.ExpiresAt, t.Model, t.RemixedFrom, t.Spec,
             new TaskLinks(self, $"{self}/events", done ? $"{self}/video" : null, done ? $"{self}/poster" : null, done ? $"{self}/record" : null,
                 done ? $"{self}/spritesheet" : null));
     }

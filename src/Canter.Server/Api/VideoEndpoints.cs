@@ -136,7 +136,7 @@ public sealed record VideoView(
             TaskState.Cancelled => new ErrorView("cancelled", t.Error ?? "cancelled"),
             _ => null,
         };
-        return new VideoView(t.Id, "video", t.CreatedAt.ToUnixTimeSeconds(), t.CompletedAt?.ToUnixTimeSeconds(), null, error, t.Model, progress, t.RemixedFrom,
+        return new VideoView(t.Id, "video", t.CreatedAt.ToUnixTimeSeconds(), t.CompletedAt?.ToUnixTimeSeconds(), t.ExpiresAt?.ToUnixTimeSeconds(), error, t.Model, progress, t.RemixedFrom,
             t.Spec.Seconds.ToString(CultureInfo.InvariantCulture), $"{t.Spec.Width}x{t.Spec.Height}", status, t.Spec.Prompt);
     }
 }

@@ -9,12 +9,14 @@ using Microsoft.Extensions.Options;
 namespace Canter.Server.Generation;
 
 /// <summary>
-/// Runs queued tasks one at a time, oldest first. Each sampling step is recorded (and announced to event streams);
+/// Runs queued tasks, <see cref="ServerOptions.Workers"/> at once (each by its own loop, all sharing the one generator,
+/// which says whether its generations may overlap: see <see cref="ModelGenerator"/>), in the store's fair order
+/// between keys. Each sampling step is recorded (and announced to event streams);
 /// a cancel stops the sampler within one step. At start-up the tasks a dead server left running go back to the queue,
 /// and when the server stops, the task being generated goes back too, so nothing is lost.
 /// </summary>
 public sealed class GenerationWorker(ITaskStore store, TaskFiles files, TaskNotifier notifier, IVideoGenerator generator,
-    IOptions<ServerOptions> options, ILogger<GenerationWorker> log) : BackgroundService
+    IOptions<ServerOptions> options, ILogger<GenerationWorker> log, TaskEvents events) : BackgroundService
 {
     private readonly ConcurrentDictionary<string, CancellationTokenSource> _running = new();
 
@@ -36,7 +38,11 @@ public sealed class GenerationWorker(ITaskStore store, TaskFiles files, TaskNoti
         await base.StartAsync(cancellationToken);
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stopping)
+    protected override Task ExecuteAsync(CancellationToken stopping) =>
+        Task.WhenAll(Enumerable.Range(0, Math.Max(1, options.Value.Workers)).Select(_ => Task.Run(() => LoopAsync(stopping), CancellationToken.None)));
+
+    /// <summary>One worker: claims a task (the store hands each task to one claimer only), runs it, and waits for work when the queue is empty.</summary>
+    private async Task LoopAsync(CancellationToken stopping)
     {
         while (!stopping.IsCancellationRequested)
         {
@@ -53,8 +59,10 @@ public sealed class GenerationWorker(ITaskStore store, TaskFiles files, TaskNoti
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested) { break; }
             notifier.Notify();
+            events.Started(task);
             await RunAsync(task, stopping);
             notifier.Notify();
+            events.Finished(task.Id);
         }
     }
 
@@ -75,6 +83,7 @@ public sealed class GenerationWorker(ITaskStore store, TaskFiles files, TaskNoti
                 {
                     bool cancelAsked = store.ReportProgressAsync(task.Id, step, steps, CancellationToken.None).GetAwaiter().GetResult();
                     notifier.Notify();
+                    events.Progress(task.Id, step, steps);
                     if (cancelAsked) cts.Cancel();   // asked through the store: by another process, or before this worker listened
                 }, cts.Token);
                 return (request, result);
@@ -120,5 +129,6 @@ public sealed class GenerationWorker(ITaskStore store, TaskFiles files, TaskNoti
         var sheet = Path.Combine(dir, "spritesheet.partial.png");
         Png.Write(sheet, ContactSheet.Build(result.Video, result.Audio, columns: 4, rows: 2));
         File.Move(sheet, Path.Combine(dir, TaskFiles.Spritesheet), overwrite: true);
+        events.ResultsWritten(task, dir);   // the signed manifest, before the task reads succeeded
     }
 }

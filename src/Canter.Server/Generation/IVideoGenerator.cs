@@ -20,14 +20,28 @@ public interface IVideoGenerator
     GenerationResult Generate(GenerationRequest request, Action<int, int> progress, CancellationToken cancel);
 }
 
-/// <summary>The shipped (or a given) model folder, loaded once; one generation at a time.</summary>
+/// <summary>
+/// The shipped (or a given) model folder, loaded once and shared by every worker.
+/// </summary>
+/// <remarks>
+/// On the CPU several workers generate at once with the one model: <see cref="Generator.Generate"/> only reads the
+/// weights (no gradients: the autograd tape and tensor scopes are per thread), every generation's activations are its
+/// own, the host allocator and the BLAS thread setting are behind locks, and the text vocabulary is read-only. A test
+/// checks that two generations at once give the same clips as one after the other. A copy of the model per worker
+/// would buy nothing but memory. On a GPU (or its emulation) generations are serialized instead: all kernels of the
+/// backend go to one stream with one cuBLAS handle, so a second generation at once would not run any sooner, and
+/// sharing the stream and handle between threads is not something the GPU backend has been tested for.
+/// </remarks>
 public sealed class ModelGenerator : IVideoGenerator
 {
     private readonly ModelBundle _model;
+    private readonly SemaphoreSlim? _serial;
 
     public ModelGenerator(string modelDir, string device = "cpu")
     {
-        _model = ModelBundle.Load(modelDir, Canter.Tensors.Device.Parse(device));
+        var target = Canter.Tensors.Device.Parse(device);
+        _model = ModelBundle.Load(modelDir, target);
+        if (target != Canter.Tensors.Device.Cpu) _serial = new SemaphoreSlim(1, 1);
         var m = _model.Manifest;
         Info = new GeneratorInfo(Path.GetFileName(Path.GetFullPath(modelDir).TrimEnd('/')), GenerationOutput.WeightsHash(modelDir), (int)m.Config.FrameRate,
             _model.Codec.Audio.Config.SampleRate, m.Width, m.Height, m.Seconds);
@@ -37,6 +51,11 @@ public sealed class ModelGenerator : IVideoGenerator
 
     public void Validate(GenerationRequest request) => Generator.Validate(_model, request);
 
-    public GenerationResult Generate(GenerationRequest request, Action<int, int> progress, CancellationToken cancel) =>
-        Generator.Generate(_model, request, progress, cancel);
+    public GenerationResult Generate(GenerationRequest request, Action<int, int> progress, CancellationToken cancel)
+    {
+        if (_serial is null) return Generator.Generate(_model, request, progress, cancel);
+        _serial.Wait(cancel);
+        try { return Generator.Generate(_model, request, progress, cancel); }
+        finally { _serial.Release(); }
+    }
 }

@@ -17,7 +17,11 @@ public interface ITaskStore
 
     Task<TaskPage> ListAsync(TaskQuery query, CancellationToken cancel = default);
 
-    /// <summary>Moves the oldest queued task to running and returns it; null when nothing waits.</summary>
+    /// <summary>
+    /// Moves the next queued task to running and returns it; null when nothing waits. Next is fair between owners: the
+    /// oldest queued task of the owner with the fewest running tasks, the least recently served owner first among
+    /// equals, so one key's many tasks cannot starve another key's few.
+    /// </summary>
     Task<TaskRecord?> ClaimNextAsync(CancellationToken cancel = default);
 
     /// <summary>Records sampling progress of a running task; returns whether a cancel has been asked for it.</summary>

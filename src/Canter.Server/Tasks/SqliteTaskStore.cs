@@ -11,8 +11,31 @@ public sealed class SqliteTaskStore : ITaskStore, IDisposable
 {
     private const string Columns = """
         t.id, t.seq, t.state, t.spec, t.model, t.step, t.steps, t.error_code, t.error, t.created_at, t.started_at, t.completed_at,
-        t.idempotency_key, t.api_key, t.request_hash, t.remixed_from, t.cancel_requested,
-        CASE WHEN t.state = 'queued' THEN (SELECT COUNT(*) FROM tasks q WHERE q.state = 'queued' AND q.seq <= t.seq) END
+        t.idempotency_key, t.api_key, t.request_hash, t.remixed_from, t.cancel_requested, q.position
+        """;
+
+    /// <summary>
+    /// The fair order of the queue, which <see cref="ClaimNextAsync"/> takes from and queue positions count in. Queued
+    /// tasks run in rounds: round k holds each owner's k-th oldest queued task. Within a round, owners go by fewest
+    /// running tasks, then least recently served (the owner whose last task started longest ago, or never), then by
+    /// their oldest queued task. So one key's hundred queued tasks do not starve another key's one: with one worker
+    /// the owners take turns. (Fewest running alone would not do it: with one worker every owner has none running
+    /// between tasks.) The open server's tasks (no key) are one owner.
+    /// </summary>
+    private const string Queue = """
+        WITH owners AS (
+            SELECT owner, MIN(seq) AS first FROM (SELECT ifnull(api_key, '') AS owner, seq FROM tasks WHERE state = 'queued') GROUP BY owner),
+        stats AS (
+            SELECT o.owner, o.first,
+                (SELECT COUNT(*) FROM tasks r WHERE ifnull(r.api_key, '') = o.owner AND r.state = 'running') AS running,
+                (SELECT MAX(s.started_at) FROM tasks s WHERE ifnull(s.api_key, '') = o.owner) AS served
+            FROM owners o),
+        ranked AS (
+            SELECT id, ifnull(api_key, '') AS owner, ROW_NUMBER() OVER (PARTITION BY ifnull(api_key, '') ORDER BY seq) AS round
+            FROM tasks WHERE state = 'queued'),
+        queue AS (
+            SELECT k.id, ROW_NUMBER() OVER (ORDER BY k.round, s.running, ifnull(s.served, -1), s.first) AS position
+            FROM ranked k JOIN stats s ON s.owner = k.owner)
         """;
 
     private readonly SqliteConnection _db;
@@ -47,6 +70,8 @@ public sealed class SqliteTaskStore : ITaskStore, IDisposable
                 cancel_requested INTEGER NOT NULL DEFAULT 0);
             CREATE UNIQUE INDEX IF NOT EXISTS tasks_idempotency ON tasks (ifnull(api_key, ''), idempotency_key) WHERE idempotency_key IS NOT NULL;
             CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state, seq);
+            CREATE INDEX IF NOT EXISTS tasks_owner_state ON tasks (ifnull(api_key, ''), state);
+            CREATE INDEX IF NOT EXISTS tasks_owner_started ON tasks (ifnull(api_key, ''), started_at);
             """);
     }
 
@@ -96,7 +121,7 @@ public sealed class SqliteTaskStore : ITaskStore, IDisposable
 
     public Task<TaskRecord?> ClaimNextAsync(CancellationToken cancel = default) => Locked(() =>
     {
-        var next = QueryOne("WHERE t.state = 'queued' ORDER BY t.seq LIMIT 1");
+        var next = QueryOne("WHERE q.position = 1");
         if (next is null) return null;
         Change("UPDATE tasks SET state = 'running', started_at = @now, step = 0 WHERE id = @id AND state = 'queued'", ("@now", Now()), ("@id", next.Id));
         return QueryOne("WHERE t.id = @id", ("@id", next.Id));
@@ -176,7 +201,7 @@ public sealed class SqliteTaskStore : ITaskStore, IDisposable
 
     private List<TaskRecord> Query(string tail, params (string, object?)[] args)
     {
-        using var c = Command($"SELECT {Columns} FROM tasks t {tail}", args);
+        using var c = Command($"{Queue} SELECT {Columns} FROM tasks t LEFT JOIN queue q ON q.id = t.id {tail}", args);
         using var r = c.ExecuteReader();
         var list = new List<TaskRecord>();
         while (r.Read())

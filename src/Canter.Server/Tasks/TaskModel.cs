@@ -74,7 +74,11 @@ public sealed record TaskSpec(
     public static TaskSpec FromJson(string json) => JsonSerializer.Deserialize<TaskSpec>(json, Json) ?? throw new InvalidDataException("empty task request");
 }
 
-/// <summary>One task as stored. <see cref="QueuePosition"/> is 1 for the next task to run, null unless queued.</summary>
+/// <summary>
+/// One task as stored. <see cref="QueuePosition"/> is 1 for the next task to run, null unless queued: the place in the
+/// fair order between keys (see <see cref="ITaskStore.ClaimNextAsync"/>), exact while no task is added and one worker
+/// runs; a task submitted later by a key with fewer tasks may still go ahead of it.
+/// </summary>
 public sealed record TaskRecord(
     string Id,
     long Sequence,
@@ -95,6 +99,9 @@ public sealed record TaskRecord(
     bool CancelRequested,
     int? QueuePosition)
 {
+    /// <summary>When a succeeded task's files expire; set by the task service from the retention (the store does not keep it).</summary>
+    public DateTimeOffset? ExpiresAt { get; init; }
+
     /// <summary>Fraction of sampling steps done, in [0, 1]; 1 once succeeded.</summary>
     public double Progress => State == TaskState.Succeeded ? 1 : Steps > 0 ? (double)Step / Steps : 0;
 }

@@ -1,0 +1,62 @@
+using Canter.Server.Tasks;
+using Canter.Server.Uploads;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Canter.Server.Retention;
+
+/// <summary>
+/// Every <see cref="ServerOptions.RetentionSweepInterval"/>: removes the files of expired results (all but the signed
+/// manifest) and their inputs, and expired uploads. What it removes was already refused (410) since it expired.
+/// </summary>
+public sealed class RetentionSweeper(ITaskStore tasks, TaskFiles files, ResultRetention retention, ExpiredResults expired, UploadStore uploads,
+    IOptions<ServerOptions> options, TimeProvider clock, ILogger<RetentionSweeper> log) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stopping)
+    {
+        while (!stopping.IsCancellationRequested)
+        {
+            try { await SweepAsync(stopping); }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested) { break; }
+            catch (Exception e) { log.LogError(e, "the retention sweep failed; it runs again later"); }
+            try { await Task.Delay(options.Value.RetentionSweepInterval, clock, stopping); }
+            catch (OperationCanceledException) { break; }
+        }
+    }
+
+    public async Task SweepAsync(CancellationToken cancel)
+    {
+        int results = 0;
+        foreach (var dir in Directory.EnumerateDirectories(Path.Combine(files.Root, "results")))
+        {
+            var id = Path.GetFileName(dir);
+            if (!Directory.EnumerateFiles(dir).Any(f => Path.GetFileName(f) != Provenance.ProvenanceSigner.ManifestFile)) continue;
+            var task = await tasks.GetAsync(id, cancel);
+            if (task is null || !retention.IsDue(task)) continue;
+            await expired.MarkAsync(id, cancel);   // first: from here on it is a 410, not a missing file
+            foreach (var file in Directory.EnumerateFiles(dir).Where(f => Path.GetFileName(f) != Provenance.ProvenanceSigner.ManifestFile))
+                TryDelete(file);
+            var inputs = files.Inputs(id);
+            if (Directory.Exists(inputs))
+            {
+                try { Directory.Delete(inputs, recursive: true); }
+                catch (IOException) { }
+            }
+            results++;
+        }
+        int gone = 0;
+        foreach (var path in await uploads.ExpireDueAsync(cancel))
+        {
+            TryDelete(path);
+            gone++;
+        }
+        if (results + gone > 0) log.LogInformation("retention: removed the files of {Results} expired result(s) and {Uploads} upload(s)", results, gone);
+    }
+
+    private static void TryDelete(string path)
+    {
+        try { File.Delete(path); }
+        catch (IOException) { }   // still open: the next sweep
+    }
+}
