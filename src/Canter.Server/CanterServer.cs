@@ -80,6 +80,7 @@ public static class CanterServer
         builder.Services.AddCanterIntegrations();
         builder.Services.AddCanterKeys();
         builder.Services.AddCanterStudio();
+        builder.Services.AddCompatibleApis();
         return builder;
     }
 
@@ -97,6 +98,7 @@ public static class CanterServer
         app.MapVideoEndpoints();
         app.MapApiDocs();
         app.MapIntegrationEndpoints();
+        app.MapDashScopeEndpoints();
         app.MapGet("/api/model", (IVideoGenerator generator) =>
         {
             var i = generator.Info;

@@ -79,4 +79,7 @@ public sealed class ServerOptions
 
     /// <summary>Unfinished (queued or running) tasks a key may have at once, unless the key store says otherwise; 0: no cap.</summary>
     public int MaxTasksPerKey { get; set; }
+
+    /// <summary>How long a signed download link (Model Studio's video_url) stays valid, in hours.</summary>
+    public int SignedUrlHours { get; set; } = 24;
 }

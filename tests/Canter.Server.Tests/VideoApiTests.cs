@@ -9,7 +9,8 @@ namespace Canter.Server.Tests;
 /// <summary>
 /// The OpenAI-style /v1/videos routes answer with the shapes the official SDKs parse (openai-python's Video,
 /// VideoDeleteResponse and SyncConversationCursorPage): create (JSON or multipart with input_reference), retrieve,
-/// list with cursor paging, download the three variants, remix, delete, and errors with an error.message.
+/// list with cursor paging, download the three variants, remix, delete, extensions, characters (as references) and
+/// refused edits, and errors with an error.message.
 /// </summary>
 public sealed class VideoApiTests
 {
@@ -147,5 +148,136 @@ public sealed class VideoApiTests
         var problem = await AssertProblem(gone, HttpStatusCode.NotFound, "was not found");
         Assert.Contains(id, problem.GetProperty("error").GetProperty("message").GetString());
         Assert.False(Directory.Exists(Path.Combine(server.DataDir, "results", id)));
+    }
+
+    [Fact]
+    public async Task ExtensionsContinueACompletedVideoOrAnUploadedClip()
+    {
+        await using var server = await TestServer.StartAsync(new FakeGenerator(TimeSpan.Zero));
+        var source = (await server.SubmitAsync(new { prompt = "A red ball bounces", size = "32x32", seconds = "1" }, "/v1/videos")).GetProperty("id").GetString()!;
+        await server.WaitAsync(source, v => v.GetProperty("status").GetString() == "completed", "/v1/videos/");
+
+        // as the SDK sends it: multipart, the video as video[id]
+        using var byId = new MultipartFormDataContent
+        {
+            { new StringContent("The ball rolls away"), "prompt" },
+            { new StringContent("1"), "seconds" },
+            { new StringContent(source), "video[id]" },
+        };
+        using var created = await server.Http.PostAsync("/v1/videos/extensions", byId);
+        Assert.Equal(HttpStatusCode.OK, created.StatusCode);
+        var extension = await created.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(("video", "32x32", "The ball rolls away"), (extension.GetProperty("object").GetString(), extension.GetProperty("size").GetString(), extension.GetProperty("prompt").GetString()));
+        // seconds is the stitched whole: the source's (25 frames at 24 fps) and the one asked for
+        var seconds = double.Parse(extension.GetProperty("seconds").GetString()!, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(seconds, 2.0, 2.1);
+        var id = extension.GetProperty("id").GetString()!;
+        Assert.Equal($"task:{source}/video", (await server.GetAsync($"/api/tasks/{id}")).GetProperty("request").GetProperty("extend").GetProperty("source").GetString());
+        await server.WaitAsync(id, v => v.GetProperty("status").GetString() == "completed", "/v1/videos/");
+        var path = Path.Combine(server.DataDir, "extended.mp4");
+        await File.WriteAllBytesAsync(path, await server.Http.GetByteArrayAsync($"/v1/videos/{id}/content"));
+        Assert.InRange(MediaProbe.Probe(path).Seconds, 1.9, 2.2);
+
+        // an uploaded clip (2 s at 48x32): its size is the extension's
+        using var upload = new MultipartFormDataContent
+        {
+            { new StringContent("The ball rolls away"), "prompt" },
+            { new StringContent("2"), "seconds" },
+            { new ByteArrayContent(Media.Mp4(server.DataDir, 48, 32)), "video", "clip.mp4" },
+        };
+        using var uploaded = await server.Http.PostAsync("/v1/videos/extensions", upload);
+        var fromUpload = await uploaded.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.True(uploaded.IsSuccessStatusCode, fromUpload.ToString());
+        Assert.Equal(("48x32", "4"), (fromUpload.GetProperty("size").GetString(), fromUpload.GetProperty("seconds").GetString()));
+
+        using var tooLong = await server.Http.PostAsJsonAsync("/v1/videos/extensions", new { prompt = "More", seconds = "14.5", video = new { id = source } });
+        var problem = await AssertProblem(tooLong, HttpStatusCode.BadRequest, "over this model's 15 s");
+        Assert.Equal("seconds", problem.GetProperty("error").GetProperty("param").GetString());
+        using var unknown = await server.Http.PostAsJsonAsync("/v1/videos/extensions", new { prompt = "More", seconds = "4", video = new { id = "video_nope" } });
+        await AssertProblem(unknown, HttpStatusCode.BadRequest, "video.id: task 'video_nope' was not found");
+        using var none = await server.Http.PostAsJsonAsync("/v1/videos/extensions", new { prompt = "More", seconds = "4" });
+        await AssertProblem(none, HttpStatusCode.BadRequest, "give the video to extend");
+        using var noPrompt = await server.Http.PostAsJsonAsync("/v1/videos/extensions", new { seconds = "4", video = new { id = source } });
+        await AssertProblem(noPrompt, HttpStatusCode.BadRequest, "prompt: a prompt is required");
+    }
+
+    [Fact]
+    public async Task EditsAreRefusedBecauseTheModelDoesNotEdit()
+    {
+        await using var server = await TestServer.StartAsync(new FakeGenerator(TimeSpan.Zero));
+        using var form = new MultipartFormDataContent
+        {
+            { new StringContent("Make the ball blue"), "prompt" },
+            { new ByteArrayContent(Media.Mp4(server.DataDir, 32, 32)), "video", "clip.mp4" },
+        };
+        using var edit = await server.Http.PostAsync("/v1/videos/edits", form);
+        var problem = await AssertProblem(edit, HttpStatusCode.BadRequest, "editing a video is not trained into this model yet");
+        Assert.Equal(("unsupported", "video"), (problem.GetProperty("error").GetProperty("code").GetString(), problem.GetProperty("error").GetProperty("param").GetString()));
+        using var byId = await server.Http.PostAsJsonAsync("/v1/videos/edits", new { prompt = "Make the ball blue", video = new { id = "video_1" } });
+        await AssertProblem(byId, HttpStatusCode.BadRequest, "not trained into this model");
+        using var odd = await server.Http.PostAsJsonAsync("/v1/videos/edits", new { prompt = "Make the ball blue", mask = "x" });
+        await AssertProblem(odd, HttpStatusCode.BadRequest, "unknown field 'mask'");
+        var all = await server.GetAsync("/v1/videos");
+        Assert.Empty(all.GetProperty("data").EnumerateArray());
+    }
+
+    [Fact]
+    public async Task CharactersBecomeReferenceImagesOfTheirKey()
+    {
+        await using var server = await TestServer.StartAsync(new FakeGenerator(TimeSpan.Zero),
+            settings: new() { ["Canter:ApiKeys:0"] = "key-one", ["Canter:ApiKeys:1"] = "key-two" });
+        server.Http.DefaultRequestHeaders.Authorization = new("Bearer", "key-one");
+        async Task<JsonElement> Create(string name, HttpContent file)
+        {
+            using var form = new MultipartFormDataContent { { new StringContent(name), "name" }, { file, "video", "subject" } };
+            using var response = await server.Http.PostAsync("/v1/videos/characters", form);
+            var json = await response.Content.ReadFromJsonAsync<JsonElement>();
+            Assert.True(response.IsSuccessStatusCode, json.ToString());
+            return json;
+        }
+        var fromClip = await Create("Red ball", new ByteArrayContent(Media.Mp4(server.DataDir, 48, 32)));
+        var fromImage = await Create("Blue star", new ByteArrayContent(Media.Png(40, 40, 90)));
+        var id = fromClip.GetProperty("id").GetString()!;
+        Assert.StartsWith("char_", id);
+        Assert.Equal("Red ball", fromClip.GetProperty("name").GetString());
+        Assert.InRange(fromClip.GetProperty("created_at").GetInt64(), DateTimeOffset.UtcNow.ToUnixTimeSeconds() - 60, DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 1);
+        var read = await server.GetAsync($"/v1/videos/characters/{id}");
+        Assert.Equal((id, "Red ball", fromClip.GetProperty("created_at").GetInt64()), (read.GetProperty("id").GetString(), read.GetProperty("name").GetString(), read.GetProperty("created_at").GetInt64()));
+        // the reference kept is one frame of the clip, at the clip's size
+        var reference = Canter.Media.MediaReader.ReadImage(Path.Combine(server.DataDir, "characters", id, "reference.png"));
+        Assert.Equal((48, 32), (reference.Width, reference.Height));
+
+        var video = await server.SubmitAsync(new { prompt = "The red ball meets the blue star", size = "32x32", seconds = "1",
+            character_ids = new[] { id, fromImage.GetProperty("id").GetString() } }, "/v1/videos");
+        var refs = (await server.GetAsync($"/api/tasks/{video.GetProperty("id").GetString()}")).GetProperty("request").GetProperty("refs");
+        Assert.Equal([$"character:{id}", $"character:{fromImage.GetProperty("id").GetString()}"], refs.EnumerateArray().Select(r => r.GetProperty("source").GetString()!).ToArray());
+        await server.WaitAsync(video.GetProperty("id").GetString()!, v => v.GetProperty("status").GetString() == "completed", "/v1/videos/");
+
+        // another key sees no character, and cannot use it
+        using var other = new HttpRequestMessage(HttpMethod.Get, $"/v1/videos/characters/{id}");
+        other.Headers.Authorization = new("Bearer", "key-two");
+        await AssertProblem(await server.Http.SendAsync(other), HttpStatusCode.NotFound, "was not found");
+        using var borrow = new HttpRequestMessage(HttpMethod.Post, "/v1/videos") { Content = JsonContent.Create(new { prompt = "A ball", size = "32x32", character_ids = new[] { id } }) };
+        borrow.Headers.Authorization = new("Bearer", "key-two");
+        await AssertProblem(await server.Http.SendAsync(borrow), HttpStatusCode.BadRequest, $"character_ids: character '{id}' was not found");
+        using var noKey = new HttpClient { BaseAddress = server.Http.BaseAddress };
+        await AssertProblem(await noKey.GetAsync($"/v1/videos/characters/{id}"), HttpStatusCode.Unauthorized, "requires an API key");
+
+        // the model takes two references: a third character is refused before a task exists
+        var third = await Create("Green cube", new ByteArrayContent(Media.Png(32, 32, 30)));
+        using var many = await server.Http.PostAsJsonAsync("/v1/videos", new { prompt = "Three friends", size = "32x32",
+            character_ids = new[] { id, fromImage.GetProperty("id").GetString(), third.GetProperty("id").GetString() } });
+        await AssertProblem(many, HttpStatusCode.BadRequest, "at most 2");
+
+        using var noName = new MultipartFormDataContent { { new ByteArrayContent(Media.Png(32, 32, 30)), "video", "x.png" } };
+        await AssertProblem(await server.Http.PostAsync("/v1/videos/characters", noName), HttpStatusCode.BadRequest, "name: a name is required");
+        using var noVideo = new MultipartFormDataContent { { new StringContent("Nobody"), "name" } };
+        await AssertProblem(await server.Http.PostAsync("/v1/videos/characters", noVideo), HttpStatusCode.BadRequest, "video: give the clip");
+        using var noise = new MultipartFormDataContent { { new StringContent("Noise"), "name" }, { new ByteArrayContent(new byte[4096]), "video", "noise.bin" } };
+        await AssertProblem(await server.Http.PostAsync("/v1/videos/characters", noise), HttpStatusCode.BadRequest, "not a readable clip or image");
+        await AssertProblem(await server.Http.GetAsync("/v1/videos/characters/char_nope"), HttpStatusCode.NotFound, "was not found");
+        await AssertProblem(await server.Http.GetAsync("/v1/videos/characters/..%2F..%2Ftasks.db"), HttpStatusCode.NotFound, "was not found");
+        // refused characters leave nothing behind
+        Assert.Equal(3, Directory.GetDirectories(Path.Combine(server.DataDir, "characters")).Length);
     }
 }

@@ -37,6 +37,14 @@ public static class ApiDocs
         ["DELETE /v1/videos/{id}"] = "OpenAI-style: delete a video",
         ["GET /v1/videos/{id}/content"] = "OpenAI-style: download the video, thumbnail or spritesheet",
         ["POST /v1/videos/{id}/remix"] = "OpenAI-style: a new prompt on an earlier video's settings and inputs",
+        ["POST /v1/videos/edits"] = "OpenAI-style: edit a video (refused: the model does not edit video yet)",
+        ["POST /v1/videos/extensions"] = "OpenAI-style: continue a completed or uploaded video by seconds more (the result is the whole)",
+        ["POST /v1/videos/characters"] = "OpenAI-style: make a character (name, and a clip or image) to use in character_ids",
+        ["GET /v1/videos/characters/{id}"] = "OpenAI-style: a character",
+        ["POST /api/v1/services/aigc/video-generation/video-synthesis"] = "Model Studio (DashScope) style: submit a video synthesis (X-DashScope-Async: enable)",
+        ["GET /api/v1/tasks/{taskId}"] = "Model Studio style: a task, with its signed video_url once SUCCEEDED",
+        ["POST /api/v1/tasks/{taskId}/cancel"] = "Model Studio style: cancel a task",
+        ["GET /api/v1/files/{taskId}/video.mp4"] = "Model Studio style: the video behind a signed video_url (no key: the link is the key)",
     };
 
     /// <summary>Registers the document generator with Canter's summaries and the API-key security scheme.</summary>

@@ -16,7 +16,8 @@ namespace Canter.Server.Api;
 /// (an image must decode as an image at the asked size, a clip as video, a track as sound) and the model must accept
 /// the whole request. Every refusal is an <see cref="ApiException"/> that names the field.
 /// </summary>
-public sealed partial class Submissions(ITaskStore store, TaskFiles files, IVideoGenerator generator, IOptions<ServerOptions> options, InputSources sources)
+public sealed partial class Submissions(ITaskStore store, TaskFiles files, IVideoGenerator generator, IOptions<ServerOptions> options, InputSources sources,
+    CharacterStore characters)
 {
     private static readonly string[] NativeFields =
         ["prompt", "negative", "seconds", "size", "fps", "seed", "steps", "sampler", "guidance", "ref_guidance", "no_audio", "image", "last_frame", "refs", "extend", "audio", "edit", "model",
@@ -25,6 +26,11 @@ public sealed partial class Submissions(ITaskStore store, TaskFiles files, IVide
     private static readonly string[] OpenAiFields = ["prompt", "model", "seconds", "size", "input_reference", "input_reference.image_url", "input_reference.file_id", "character_ids"];
 
     private ServerOptions Options => options.Value;
+
+    // for the compatible routes' half of this class (CompatSubmissions.cs): a primary constructor's parameters are seen only here
+    private TaskFiles Files => files;
+    private IVideoGenerator Generator => generator;
+    private CharacterStore Characters => characters;
 
     /// <summary>The native API: every parameter of <c>canter generate</c>, inputs uploaded or referenced.</summary>
     public async Task<TaskSpec> NativeAsync(RequestFields f, string id, string? owner, CancellationToken cancel)
@@ -58,14 +64,15 @@ public sealed partial class Submissions(ITaskStore store, TaskFiles files, IVide
     {
         Known(f, OpenAiFields);
         CheckModel(f.Text("model"));
-        if (f.Has("character_ids")) throw ApiException.BadRequest("character_ids: characters are not supported by this server yet", "character_ids", "unsupported");
         if (f.Has("input_reference.file_id"))
             throw ApiException.BadRequest("input_reference.file_id: this server has no file store; upload the image as input_reference or give input_reference.image_url", "input_reference.file_id", "unsupported");
         var (w, h) = Size(f.Text("size"));
         var dir = files.Inputs(id);
         var image = await InputAsync(f, "input_reference", dir, "image", "poster", owner, cancel)
             ?? await InputAsync(f, "input_reference.image_url", dir, "image", "poster", owner, cancel);
-        var spec = new TaskSpec(Prompt(f), w, h, f.Float("seconds", 0.5f, 15f) ?? generator.Info.DefaultSeconds, 0, 8, 3f, 1.5f, "", true, "heun", image);
+        var refs = CharacterReferences(f.Texts("character_ids"), dir, "character_ids", owner);
+        var spec = new TaskSpec(Prompt(f), w, h, f.Float("seconds", 0.5f, 15f) ?? generator.Info.DefaultSeconds, 0, 8, 3f, 1.5f, "", true, "heun", image,
+            Refs: refs.Count > 0 ? refs : null);
         Check(spec, dir);
         return spec;
     }

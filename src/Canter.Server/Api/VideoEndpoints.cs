@@ -24,6 +24,7 @@ public static class VideoEndpoints
         videos.MapDelete("/{id}", Delete);
         videos.MapGet("/{id}/content", Content);
         videos.MapPost("/{id}/remix", Remix).DisableAntiforgery();
+        videos.MapVideoCompatEndpoints();
         return videos;
     }
 

@@ -1,0 +1,74 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Routing;
+
+namespace Canter.Server.Api;
+
+/// <summary>
+/// The rest of OpenAI's <c>videos</c> resource (openai-node 6.x: edit, extend, createCharacter, getCharacter):
+/// extensions continue a video with the model's extend mode; characters are reference pictures that
+/// <c>character_ids</c> in a create turns into the model's references (r2v); edits are refused, because the model
+/// does not edit video yet.
+/// </summary>
+public static class VideoCompatEndpoints
+{
+    public static RouteGroupBuilder MapVideoCompatEndpoints(this RouteGroupBuilder videos)
+    {
+        videos.MapPost("/edits", Edit).DisableAntiforgery();
+        videos.MapPost("/extensions", Extend).DisableAntiforgery();
+        videos.MapPost("/characters", CreateCharacter).DisableAntiforgery();
+        videos.MapGet("/characters/{id}", GetCharacter);
+        return videos;
+    }
+
+    /// <summary>Refused at submit, after the body is read (so a wrong field or an oversized upload is still named as such).</summary>
+    public static async Task<ProblemHttpResult> Edit(HttpContext http, CancellationToken cancel)
+    {
+        try
+        {
+            var fields = await RequestFields.ReadAsync(http.Request, cancel);
+            var unknown = fields.Names.FirstOrDefault(n => n is not ("prompt" or "video" or "video.id" or "model"));
+            if (unknown is not null) throw ApiException.BadRequest($"unknown field '{unknown}'; an edit takes prompt and video", unknown, "unknown_field");
+            throw ApiException.BadRequest("video: editing a video is not trained into this model yet; POST /v1/videos/{id}/remix makes a new video from a new prompt " +
+                "and the source's settings, and POST /v1/videos/extensions continues one", "video", "unsupported");
+        }
+        catch (ApiException e) { return e.ToProblem(http); }
+    }
+
+    public static async Task<Results<Ok<VideoView>, ProblemHttpResult>> Extend(HttpContext http, TaskService service, Submissions submissions,
+        [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey, CancellationToken cancel)
+    {
+        try
+        {
+            var fields = await RequestFields.ReadAsync(http.Request, cancel);
+            var owner = ApiKeyFilter.Owner(http);
+            var (task, _) = await service.SubmitAsync(id => submissions.OpenAiExtensionAsync(fields, id, owner, cancel), owner, idempotencyKey, null, cancel);
+            return TypedResults.Ok(VideoView.Of(task));
+        }
+        catch (ApiException e) { return e.ToProblem(http); }
+    }
+
+    public static async Task<Results<Ok<CharacterView>, ProblemHttpResult>> CreateCharacter(HttpContext http, Submissions submissions, CancellationToken cancel)
+    {
+        try
+        {
+            var fields = await RequestFields.ReadAsync(http.Request, cancel);
+            return TypedResults.Ok(CharacterView.Of(await submissions.CharacterAsync(fields, ApiKeyFilter.Owner(http), cancel)));
+        }
+        catch (ApiException e) { return e.ToProblem(http); }
+    }
+
+    public static Results<Ok<CharacterView>, ProblemHttpResult> GetCharacter(string id, HttpContext http, CharacterStore characters)
+    {
+        try { return TypedResults.Ok(CharacterView.Of(characters.Get(id, ApiKeyFilter.Owner(http)))); }
+        catch (ApiException e) { return e.ToProblem(http); }
+    }
+}
+
+/// <summary>OpenAI's character object (VideoCreateCharacterResponse): id, created_at in Unix seconds, name.</summary>
+public sealed record CharacterView(string Id, string Object, long CreatedAt, string Name)
+{
+    public static CharacterView Of(Character c) => new(c.Id, "video.character", c.CreatedAt, c.Name);
+}
