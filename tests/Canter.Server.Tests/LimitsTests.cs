@@ -59,7 +59,7 @@ public sealed class LimitsTests
         Assert.Equal(2, (await client.GetAsync("/api/tasks")).GetProperty("data").GetArrayLength());   // the refused one left nothing
 
         // a cancelled task gives its seconds back; a deleted one does not
-        using (var cancel = await client.SendAsync(HttpMethod.Post, $"/api/tasks/{second}/cancel")) Assert.Equal(HttpStatusCode.Accepted, cancel.StatusCode);
+        using (var cancel = await client.SendAsync(HttpMethod.Post, $"/api/tasks/{second}/cancel")) Assert.True(cancel.IsSuccessStatusCode, $"{cancel.StatusCode}");   // 200 queued, 202 running
         var third = await client.SubmitAsync();
         using (var delete = await client.SendAsync(HttpMethod.Delete, $"/api/tasks/{third}")) Assert.Equal(HttpStatusCode.NoContent, delete.StatusCode);
         using (var still = await client.SendAsync(HttpMethod.Post, "/api/tasks", KeyedClient.Tiny))

@@ -1,3 +1,5 @@
+using Canter.Server.Tasks;
+using Canter.Server.Api;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -83,6 +85,7 @@ public sealed class TaskApiTests
         Assert.Equal(JsonValueKind.Null, (await server.GetAsync($"/api/tasks/{ids[0]}")).GetProperty("queue_position").ValueKind);
 
         using var cancel = await server.Http.PostAsync($"/api/tasks/{ids[1]}/cancel", null);
+        Assert.Equal(HttpStatusCode.OK, cancel.StatusCode);   // done at once: 200, where a running task's cancel is 202
         Assert.Equal("cancelled", (await cancel.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("state").GetString());
         Assert.Equal(1, (await server.GetAsync($"/api/tasks/{ids[2]}")).GetProperty("queue_position").GetInt32());
 
@@ -128,9 +131,29 @@ public sealed class TaskApiTests
         // the stream sends the latest state, so a busy machine may merge steps: at least one step between start and end
         Assert.True(steps.Count(s => s is > 0 and < 6) >= 1, $"running events with steps: {string.Join(",", steps)}");
         Assert.Equal(steps.Order(), steps);
+        var progress = events.Select(e => e.Task.GetProperty("progress").GetDouble()).ToList();
+        Assert.Equal(progress.Order(), progress);   // through sampling, decode and encode, never back
+        Assert.All(events.Where(e => e.Name == "running"), e => Assert.True(e.Task.GetProperty("progress").GetDouble() < 1));
+        Assert.Equal(1.0, progress[^1]);
 
         using var unknown = await server.Http.GetAsync("/api/tasks/video_nope/events");
         await AssertProblem(unknown, HttpStatusCode.NotFound, "was not found");
+    }
+
+    [Fact]
+    public void ProgressCountsTheDecodeAndTheEncodeAfterTheSamplingSteps()
+    {
+        var spec = new TaskSpec("A ball", 32, 32, 1, 0, 4, 3, 1.5f, "", true, "heun");
+        TaskRecord At(TaskState state, int step) => new("video_x", 1, state, spec, "m", step, spec.Steps + TaskRecord.FinishingUnits, null, null,
+            DateTimeOffset.UnixEpoch, null, null, null, null, "h", null, false, null);
+        var running = Enumerable.Range(0, 7).Select(step => At(TaskState.Running, step)).ToList();
+        Assert.Equal(["sampling", "sampling", "sampling", "sampling", "decoding", "encoding", "encoding"], running.Select(t => t.Phase));
+        Assert.Equal([0, 1 / 6.0, 2 / 6.0, 3 / 6.0, 4 / 6.0, 5 / 6.0, 1], running.Select(t => t.Progress));
+        Assert.Equal([0, 1, 2, 3, 4, 4, 4], running.Select(t => t.SamplingStep));
+        var view = TaskView.Of(At(TaskState.Running, 5));
+        Assert.Equal((4, 4, "encoding"), (view.Step, view.Steps, view.Phase));   // the API's step and steps count sampling steps
+        Assert.Equal(1, At(TaskState.Succeeded, 6).Progress);
+        Assert.Null(At(TaskState.Queued, 0).Phase);
     }
 
     [Fact]

@@ -72,12 +72,17 @@ public static class TaskEndpoints
         catch (ApiException e) { return e.ToProblem(http); }
     }
 
-    public static async Task<Results<Accepted<TaskView>, ProblemHttpResult>> Cancel(string id, HttpContext http, TaskService service, CancellationToken cancel)
+    /// <summary>
+    /// Cancel, saying which of the two happened: 200 with state cancelled when the task was queued (it is out of the
+    /// queue and will never run), 202 with state running and cancel_requested when it was running (it stops within one
+    /// sampling step; follow it to cancelled).
+    /// </summary>
+    public static async Task<Results<Ok<TaskView>, Accepted<TaskView>, ProblemHttpResult>> Cancel(string id, HttpContext http, TaskService service, CancellationToken cancel)
     {
         try
         {
             var view = TaskView.Of(await service.CancelAsync(id, ApiKeyFilter.Owner(http), cancel));
-            return TypedResults.Accepted(view.Links.Self, view);
+            return view.State == TaskState.Cancelled ? TypedResults.Ok(view) : TypedResults.Accepted(view.Links.Self, view);
         }
         catch (ApiException e) { return e.ToProblem(http); }
     }

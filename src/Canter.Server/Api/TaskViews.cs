@@ -2,7 +2,11 @@ using Canter.Server.Tasks;
 
 namespace Canter.Server.Api;
 
-/// <summary>A task as the native API shows it (snake_case JSON). Progress is the fraction of sampling steps done.</summary>
+/// <summary>
+/// A task as the native API shows it (snake_case JSON). Progress is the fraction of the whole generation done (each
+/// sampling step, the decode and the encode one unit each); step and steps count sampling steps; phase says which part
+/// a running task is in.
+/// </summary>
 public sealed record TaskView(
     string Id,
     string Object,
@@ -11,6 +15,7 @@ public sealed record TaskView(
     double Progress,
     int Step,
     int Steps,
+    string? Phase,
     bool CancelRequested,
     ErrorView? Error,
     DateTimeOffset CreatedAt,
@@ -26,7 +31,7 @@ public sealed record TaskView(
     {
         var self = $"/api/tasks/{t.Id}";
         bool done = t.State == TaskState.Succeeded;
-        return new TaskView(t.Id, "task", t.State, t.QueuePosition, Math.Round(t.Progress, 4), t.Step, t.Steps, t.CancelRequested,
+        return new TaskView(t.Id, "task", t.State, t.QueuePosition, Math.Round(t.Progress, 4), t.SamplingStep, t.Spec.Steps, t.Phase, t.CancelRequested,
             t.Error is null ? null : new ErrorView(t.ErrorCode ?? "failed", t.Error), t.CreatedAt, t.StartedAt, t.CompletedAt, t.ExpiresAt, t.Model, t.RemixedFrom, t.Spec,
             new TaskLinks(self, $"{self}/events", done ? $"{self}/video" : null, done ? $"{self}/poster" : null, done ? $"{self}/record" : null,
                 done ? $"{self}/spritesheet" : null));

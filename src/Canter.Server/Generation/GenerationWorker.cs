@@ -81,13 +81,17 @@ public sealed class GenerationWorker(ITaskStore store, TaskFiles files, TaskNoti
                 var request = TaskRequests.Load(task.Spec, inputs, generator.Info, limits);
                 var result = generator.Generate(request, (step, steps) =>
                 {
-                    bool cancelAsked = store.ReportProgressAsync(task.Id, step, steps, CancellationToken.None).GetAwaiter().GetResult();
+                    bool cancelAsked = store.ReportProgressAsync(task.Id, step, steps + TaskRecord.FinishingUnits, CancellationToken.None).GetAwaiter().GetResult();
                     notifier.Notify();
                     events.Progress(task.Id, step, steps);
                     if (cancelAsked) cts.Cancel();   // asked through the store: by another process, or before this worker listened
                 }, cts.Token);
                 return (request, result);
             }, cts.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            cts.Token.ThrowIfCancellationRequested();
+            // decoded: one unit past the sampling steps; the encode and the files are the last
+            if (await store.ReportProgressAsync(task.Id, task.Spec.Steps + 1, task.Spec.Steps + TaskRecord.FinishingUnits, CancellationToken.None)) cts.Cancel();
+            notifier.Notify();
             cts.Token.ThrowIfCancellationRequested();
             WriteResults(task, request, result);
             if (!await store.FinishAsync(task.Id, TaskState.Succeeded, cancel: CancellationToken.None))

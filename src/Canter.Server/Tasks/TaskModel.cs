@@ -102,8 +102,24 @@ public sealed record TaskRecord(
     /// <summary>When a succeeded task's files expire; set by the task service from the retention (the store does not keep it).</summary>
     public DateTimeOffset? ExpiresAt { get; init; }
 
-    /// <summary>Fraction of sampling steps done, in [0, 1]; 1 once succeeded.</summary>
-    public double Progress => State == TaskState.Succeeded ? 1 : Steps > 0 ? (double)Step / Steps : 0;
+    /// <summary>
+    /// Units of work after the sampling steps: decoding the latents into frames and sound, then encoding the MP4 and
+    /// writing the files. The worker records the step count as sampling steps + these, so that progress covers the
+    /// whole generation and reaches 1 only when the files are there.
+    /// </summary>
+    public const int FinishingUnits = 2;
+
+    /// <summary>Sampling steps done (<see cref="Step"/> also counts the decode once it is done).</summary>
+    public int SamplingStep => Math.Min(Step, Spec.Steps);
+
+    /// <summary>
+    /// Fraction of the work done, in [0, 1]: each sampling step, the decode and the encode are one unit each, so it
+    /// grows monotonically through all of them and is 1 once succeeded.
+    /// </summary>
+    public double Progress => State == TaskState.Succeeded ? 1 : Spec.Steps > 0 ? Math.Min(1.0, (double)Step / (Spec.Steps + FinishingUnits)) : 0;
+
+    /// <summary>What a running task is doing: sampling, decoding (the last step is done) or encoding (the clip is decoded); null unless running.</summary>
+    public string? Phase => State != TaskState.Running ? null : Step < Spec.Steps ? "sampling" : Step == Spec.Steps ? "decoding" : "encoding";
 }
 
 /// <summary>A task to add: its id and spec, who asked, and the key that makes a retried submit return the same task.</summary>

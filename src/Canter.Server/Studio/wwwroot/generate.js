@@ -156,7 +156,10 @@ function render(task) {
   panel.dataset.state = task.state;
   stateText.textContent = {
     queued: task.queue_position != null ? `Queued: position ${task.queue_position}` : 'Queued',
-    running: task.cancel_requested ? 'Cancelling…' : `Sampling step ${task.step} of ${task.steps}`,
+    running: task.cancel_requested ? 'Cancelling…'
+      : task.phase === 'decoding' ? 'Decoding the frames and sound…'
+      : task.phase === 'encoding' ? 'Encoding the MP4…'
+      : `Sampling step ${task.step} of ${task.steps}`,
     succeeded: `Done: ${task.steps} steps`,
     failed: 'Failed',
     cancelled: 'Cancelled',
