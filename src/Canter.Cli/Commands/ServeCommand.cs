@@ -6,7 +6,11 @@ using Microsoft.Extensions.Hosting;
 
 namespace Canter.Cli.Commands;
 
-/// <summary><c>canter serve [--port N] [--data DIR]</c>: the task API and the OpenAI-style video API on one port, with the shipped model.</summary>
+/// <summary>
+/// <c>canter serve [--port N] [--data DIR] [--store postgres://...] [--no-workers]</c>: the task API and the
+/// OpenAI-style video API on one port, with the shipped model. With <c>--store</c> several servers and
+/// <c>canter worker</c>s on several machines share one PostgreSQL database and one data folder (a shared mount).
+/// </summary>
 public static class ServeCommand
 {
     public static Command Create()
@@ -18,8 +22,10 @@ public static class ServeCommand
         var device = new Option<string>("--device") { Description = "cpu or cuda.", DefaultValueFactory = _ => "cpu" };
         var apiKeys = new Option<string[]>("--api-key") { Description = "A key clients must send as 'Authorization: Bearer KEY' (repeatable); without one the server is open.", AllowMultipleArgumentsPerToken = false };
         var allowUrls = new Option<bool>("--allow-url-inputs") { Description = "Let clients give inputs as http(s) URLs for the server to fetch." };
+        var store = StoreOption();
+        var noWorkers = new Option<bool>("--no-workers") { Description = "Serve the API only; separate 'canter worker' processes generate." };
         var command = new Command("serve", "Serve the task API (/api/tasks) and the OpenAI-style video API (/v1/videos) on one port.")
-            { port, host, data, model, device, apiKeys, allowUrls };
+            { port, host, data, model, device, apiKeys, allowUrls, store, noWorkers };
         command.SetAction(async (result, cancel) =>
         {
             int p = result.GetValue(port);
@@ -32,13 +38,18 @@ public static class ServeCommand
                 ["Canter:ModelDir"] = Path.GetFullPath(dir),
                 ["Canter:Device"] = result.GetValue(device),
                 ["Canter:AllowUrlInputs"] = result.GetValue(allowUrls).ToString(CultureInfo.InvariantCulture),
+                ["Canter:RunWorkers"] = (!result.GetValue(noWorkers)).ToString(CultureInfo.InvariantCulture),
             };
+            if (result.GetValue(store) is { Length: > 0 } s) settings["Canter:Store"] = s;   // else Canter__Store from the environment, or SQLite
+            var storeLine = StoreLine(settings);
             var keys = result.GetValue(apiKeys) ?? [];
             for (int i = 0; i < keys.Length; i++) settings[$"Canter:ApiKeys:{i}"] = keys[i];
             var url = $"http://{result.GetValue(host)}:{p}";
             await using var app = CanterServer.Create(url, settings);
+            Console.WriteLine(storeLine);
             await app.StartAsync(cancel);
-            Console.WriteLine($"serving {url} (tasks: {url}/api/tasks, OpenAI-style: {url}/v1/videos); data in {settings["Canter:DataDir"]}");
+            Console.WriteLine($"serving {url} (tasks: {url}/api/tasks, OpenAI-style: {url}/v1/videos); data in {settings["Canter:DataDir"]}" +
+                (result.GetValue(noWorkers) ? "; no workers here" : ""));
             await app.WaitForShutdownAsync(cancel);
             return 0;
         });
@@ -46,5 +57,19 @@ public static class ServeCommand
     }
 
     /// <summary>A wrong model folder is one clear line before anything listens.</summary>
-    private static void ModelBundleCheck(string dir) => Canter.Training.Unified.ModelBundle.ReadManifest(dir);
+    internal static void ModelBundleCheck(string dir) => Canter.Training.Unified.ModelBundle.ReadManifest(dir);
+
+    internal static Option<string> StoreOption() => new("--store")
+    {
+        Description = "The task list: a PostgreSQL URL (postgres://user:password@host:port/database) or connection string shared by " +
+                      "servers and workers; default an SQLite file in the data folder (one process). Env: Canter__Store.",
+    };
+
+    /// <summary>"store: ..." naming the store without its password (a malformed URL is an error here, before anything starts).</summary>
+    internal static string StoreLine(IDictionary<string, string?> settings)
+    {
+        var options = new ServerOptions { DataDir = settings["Canter:DataDir"]!, Store = settings.TryGetValue("Canter:Store", out var s) ? s ?? "" : "" };
+        if (options.Store.Length == 0 && Environment.GetEnvironmentVariable("Canter__Store") is { Length: > 0 } fromEnv) options.Store = fromEnv;
+        return $"store: {Canter.Server.Tasks.TaskStores.Describe(options)}";
+    }
 }
