@@ -246,7 +246,7 @@ public sealed class PostgresTests(PostgresFixture pg) : IClassFixture<PostgresFi
         try
         {
             var ids = new List<string>();
-            for (int i = 0; i < 8; i++) ids.Add(await cluster.SubmitAsync(i));
+            for (int i = 0; i < 6; i++) ids.Add(await cluster.SubmitAsync(i));
 
             // the worker running a task, from its lease: "machine/pid/nonce"
             string killedTask = "", killedWorker = "";
@@ -276,14 +276,66 @@ public sealed class PostgresTests(PostgresFixture pg) : IClassFixture<PostgresFi
                 Assert.Equal(ids.Order(), counts.Keys.Order());
                 Assert.True(counts[killedTask] >= 2, $"the killed worker's task {killedTask} was claimed {counts[killedTask]} time(s)");
             }
-            // every task succeeded once, by a worker that says so; the results are in the shared folder
-            var successes = cluster.Workers.SelectMany(w => w.Lines).Where(l => l.Contains(" succeeded in ", StringComparison.Ordinal)).ToList();
-            foreach (var id in ids)
+            cluster.AssertEachSucceededOnce(ids, data);
+            var survivor = cluster.Workers.Single(w => w != victim);
+            Assert.Contains(survivor.Lines, l => l.Contains($"task {killedTask} succeeded", StringComparison.Ordinal));
+
+            // SIGTERM, by contrast, hands the running task back at once: queued again, no lease, for the next worker
+            var last = await cluster.SubmitAsync(100);
+            await cluster.WaitForAsync(last, t => t.GetProperty("state").GetString() == "running", TimeSpan.FromSeconds(60));
+            using (var term = Process.Start("kill", ["-TERM", survivor.Process.Id.ToString()])) await term.WaitForExitAsync();
+            using (var exited = new CancellationTokenSource(TimeSpan.FromSeconds(30))) await survivor.Process.WaitForExitAsync(exited.Token);
+            Assert.Equal(0, survivor.Process.ExitCode);
+            var handedBack = await cluster.Http.GetFromJsonAsync<JsonElement>($"/api/tasks/{last}");
+            Assert.Equal("queued", handedBack.GetProperty("state").GetString());
+            Assert.Contains(survivor.Lines, l => l.Contains($"task {last} goes back to the queue", StringComparison.Ordinal));
+            cluster.AddWorker(CliProcess.BuiltCli(), PostgresFixture.Url(db), data);
+            await cluster.WaitSucceededAsync(last, TimeSpan.FromSeconds(90));
+        }
+        catch (Exception e)
+        {
+            throw new Xunit.Sdk.XunitException($"{e.Message}\n{cluster.Output()}");
+        }
+        finally
+        {
+            try { Directory.Delete(data, recursive: true); }
+            catch (IOException) { }
+        }
+    }
+    /// <summary>
+    /// PostgreSQL stops at once and comes back, first while the workers idle, then while one generates: servers and
+    /// workers reconnect (their listeners too), and every task, old and new, succeeds exactly once.
+    /// </summary>
+    [Fact]
+    public async Task ServersAndWorkersRecoverWhenPostgresRestarts()
+    {
+        var db = await pg.NewDatabaseAsync();
+        var data = TestServer.NewDataDir();
+        await using var cluster = await Cluster.StartAsync(PostgresFixture.Url(db), data, workers: 2);
+        try
+        {
+            var ids = new List<string> { await cluster.SubmitAsync(0) };
+            await cluster.WaitSucceededAsync(ids[0], TimeSpan.FromSeconds(60));
+
+            await pg.RestartAsync(down: TimeSpan.FromSeconds(2));   // idle
+            for (int i = 1; i < 3; i++) ids.Add(await cluster.SubmitAsync(i));
+            foreach (var id in ids) await cluster.WaitSucceededAsync(id, TimeSpan.FromSeconds(60));
+            foreach (var p in cluster.Workers.Append(cluster.Server))
+                await p.WaitForLineAsync("listening to canter_tasks again", TimeSpan.FromSeconds(30));
+
+            for (int i = 3; i < 5; i++) ids.Add(await cluster.SubmitAsync(i));
+            var clock = Stopwatch.StartNew();
+            while (clock.Elapsed < TimeSpan.FromSeconds(60))
             {
-                Assert.Single(successes, l => l.Contains($"task {id} succeeded", StringComparison.Ordinal));
-                Assert.True(File.Exists(Path.Combine(data, "results", id, "video.mp4")), $"{id}: no video in the shared folder");
+                var running = await cluster.Http.GetFromJsonAsync<JsonElement>("/api/tasks?state=running");
+                var queued = await cluster.Http.GetFromJsonAsync<JsonElement>("/api/tasks?state=queued");
+                if (running.GetProperty("data").GetArrayLength() > 0 || queued.GetProperty("data").GetArrayLength() == 0) break;
+                await Task.Delay(10);
             }
-            Assert.Contains(cluster.Workers.Single(w => w != victim).Lines, l => l.Contains($"task {killedTask} succeeded", StringComparison.Ordinal));
+            await pg.RestartAsync(down: TimeSpan.FromSeconds(2));   // mid-generation
+            foreach (var id in ids) await cluster.WaitSucceededAsync(id, TimeSpan.FromSeconds(90));
+            cluster.AssertEachSucceededOnce(ids, data);
+            Assert.All(cluster.Workers, w => Assert.False(w.Process.HasExited, "a worker exited"));
         }
         catch (Exception e)
         {
@@ -339,15 +391,37 @@ internal sealed class Cluster : IAsyncDisposable
         return w;
     }
 
+    /// <summary>Submits a small clip the way a careful client does: with an idempotency key, retried while the server cannot answer.</summary>
     public async Task<string> SubmitAsync(int seed)
     {
-        using var response = await Http.PostAsJsonAsync("/api/tasks", new { prompt = "A red ball bounces", seconds = 0.5, size = "32x32", steps = 2, seed });
-        var json = await response.Content.ReadFromJsonAsync<JsonElement>();
-        Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode}: {json}");
-        return json.GetProperty("id").GetString()!;
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/api/tasks")
+            {
+                Content = JsonContent.Create(new { prompt = "A red ball bounces", seconds = 0.5, size = "32x32", steps = 2, sampler = "euler", seed }),
+                Headers = { { "Idempotency-Key", $"clip-{seed}" } },
+            };
+            try
+            {
+                using var response = await Http.SendAsync(request);
+                var json = await response.Content.ReadFromJsonAsync<JsonElement>();
+                if ((int)response.StatusCode >= 500 && clock.Elapsed < TimeSpan.FromSeconds(30)) { await Task.Delay(200); continue; }
+                Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode}: {json}");
+                return json.GetProperty("id").GetString()!;
+            }
+            catch (HttpRequestException) when (clock.Elapsed < TimeSpan.FromSeconds(30)) { await Task.Delay(200); }
+        }
     }
 
-    public async Task WaitSucceededAsync(string id, TimeSpan timeout)
+    public Task WaitSucceededAsync(string id, TimeSpan timeout) => WaitForAsync(id, t =>
+    {
+        var state = t.GetProperty("state").GetString();
+        Assert.True(state is "queued" or "running" or "succeeded", $"task {id} ended {t}");
+        return state == "succeeded";
+    }, timeout);
+
+    public async Task WaitForAsync(string id, Func<JsonElement, bool> done, TimeSpan timeout)
     {
         var clock = Stopwatch.StartNew();
         while (true)
@@ -355,11 +429,20 @@ internal sealed class Cluster : IAsyncDisposable
             JsonElement task;
             try { task = await Http.GetFromJsonAsync<JsonElement>($"/api/tasks/{id}"); }
             catch (HttpRequestException) when (clock.Elapsed < timeout) { await Task.Delay(200); continue; }   // the server reconnecting
-            var state = task.GetProperty("state").GetString();
-            if (state == "succeeded") return;
-            Assert.True(state is "queued" or "running", $"task {id} ended {task}");
+            if (done(task)) return;
             if (clock.Elapsed > timeout) throw new TimeoutException($"task {id} is still {task}");
-            await Task.Delay(50);
+            await Task.Delay(20);
+        }
+    }
+
+    /// <summary>Every task succeeded once, by a worker that says so; its results are in the shared folder.</summary>
+    public void AssertEachSucceededOnce(IEnumerable<string> ids, string data)
+    {
+        var successes = Workers.SelectMany(w => w.Lines).Where(l => l.Contains(" succeeded in ", StringComparison.Ordinal)).ToList();
+        foreach (var id in ids)
+        {
+            Assert.Single(successes, l => l.Contains($"task {id} succeeded", StringComparison.Ordinal));
+            Assert.True(File.Exists(Path.Combine(data, "results", id, "video.mp4")), $"{id}: no video in the shared folder");
         }
     }
 
@@ -419,6 +502,7 @@ internal sealed class CliProcess : IDisposable
         foreach (var a in args) start.ArgumentList.Add(a);
         start.Environment["Logging__Console__FormatterName"] = "simple";
         start.Environment["Logging__Console__FormatterOptions__SingleLine"] = "true";
+        start.Environment["Logging__Console__FormatterOptions__TimestampFormat"] = "HH:mm:ss.fff ";
         foreach (var (k, v) in env ?? []) start.Environment[k] = v;
         var p = new CliProcess { Process = new Process { StartInfo = start }, Name = string.Join(' ', args.Take(1)) };
         p.Process.OutputDataReceived += (_, e) => { if (e.Data is not null) p.Lines.Enqueue(e.Data); };

@@ -180,7 +180,7 @@ public sealed class PostgresTaskStore : ITaskStore, IDisposable
     }, cancel);
 
     public Task<TaskRecord?> GetAsync(string id, CancellationToken cancel = default) =>
-        Run(c => QueryOne(c, "WHERE t.id = @id", cancel, ("id", id)), cancel);
+        Run(c => QueryOne(c, "WHERE t.id = @id", cancel, ("id", id)), cancel, readOnly: true);
 
     public Task<TaskPage> ListAsync(TaskQuery query, CancellationToken cancel = default) => Run(async c =>
     {
@@ -198,7 +198,7 @@ public sealed class PostgresTaskStore : ITaskStore, IDisposable
         var rows = await Query(c, $"WHERE {string.Join(" AND ", where)} ORDER BY t.seq {(query.Ascending ? "ASC" : "DESC")} LIMIT @limit", cancel, [.. args]);
         bool more = rows.Count > query.Limit;
         return new TaskPage(more ? rows.Take(query.Limit).ToList() : rows, more);
-    }, cancel);
+    }, cancel, readOnly: true);
 
     public Task<TaskRecord?> ClaimNextAsync(CancellationToken cancel = default) => Run(async c =>
     {
@@ -342,22 +342,30 @@ public sealed class PostgresTaskStore : ITaskStore, IDisposable
     }
 
     /// <summary>
-    /// One call on a pooled connection. A broken connection (the database restarted) empties the pool, so the caller's
-    /// retry gets a fresh one rather than the next stale one.
+    /// One call on a pooled connection. A broken connection (the database restarted) empties the pool, so the next try
+    /// gets a fresh one rather than the next stale one; a read tries once more at once, a write is left to its caller
+    /// (whether it was done is unknown).
     /// </summary>
-    private async Task<T> Run<T>(Func<NpgsqlConnection, Task<T>> action, CancellationToken cancel)
+    private async Task<T> Run<T>(Func<NpgsqlConnection, Task<T>> action, CancellationToken cancel, bool readOnly = false)
     {
-        try
+        for (int attempt = 0; ; attempt++)
         {
-            await using var c = await Open(cancel);
-            return await action(c);
-        }
-        catch (NpgsqlException e) when (e is not PostgresException p || p.SqlState.StartsWith("57", StringComparison.Ordinal) || p.SqlState.StartsWith("08", StringComparison.Ordinal))
-        {
-            _source.Clear();
-            throw;
+            try
+            {
+                await using var c = await Open(cancel);
+                return await action(c);
+            }
+            catch (NpgsqlException e) when (Broken(e))
+            {
+                _source.Clear();
+                if (!readOnly || attempt > 0) throw;
+            }
         }
     }
+
+    /// <summary>The connection, not the statement, failed: I/O, or the server shutting down or restarting (class 57, 08).</summary>
+    private static bool Broken(NpgsqlException e) =>
+        e is not PostgresException p || p.SqlState.StartsWith("57", StringComparison.Ordinal) || p.SqlState.StartsWith("08", StringComparison.Ordinal);
 
     private static NpgsqlCommand Command(NpgsqlConnection c, string sql, params (string Name, object? Value)[] args)
     {
