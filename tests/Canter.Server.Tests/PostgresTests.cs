@@ -219,6 +219,24 @@ public sealed class PostgresTests(PostgresFixture pg) : IClassFixture<PostgresFi
     }
 
     [Fact]
+    public async Task ProcessesStartingTogetherMakeTheSchemaOnceAndANewerSchemaIsLeftAlone()
+    {
+        var db = await pg.NewDatabaseAsync();
+        var stores = await Task.WhenAll(Enumerable.Range(0, 6).Select(i => Task.Run(() => new PostgresTaskStore(db, worker: $"starter-{i}"))));
+        foreach (var s in stores) s.Dispose();
+        await using var c = new NpgsqlConnection(db);
+        await c.OpenAsync();
+        await using (var versions = new NpgsqlCommand("SELECT count(*), max(version) FROM canter_schema", c))
+        await using (var r = await versions.ExecuteReaderAsync())
+        {
+            await r.ReadAsync();
+            Assert.Equal((1L, PostgresTaskStore.SchemaVersion), (r.GetInt64(0), r.GetInt32(1)));
+        }
+        await using (var newer = new NpgsqlCommand("UPDATE canter_schema SET version = version + 1", c)) await newer.ExecuteNonQueryAsync();
+        Assert.Contains("upgrade Canter", Assert.Throws<NotSupportedException>(() => new PostgresTaskStore(db)).Message);
+    }
+
+    [Fact]
     public void StoreUrlsBecomeConnectionStringsAndErrorsNeverShowThePassword()
     {
         var b = new NpgsqlConnectionStringBuilder(PostgresTaskStore.ConnectionString("postgres://can%40ter:s3cr%2Ft@db.example:6543/tasks?sslmode=require"));

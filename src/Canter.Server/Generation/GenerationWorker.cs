@@ -73,8 +73,8 @@ public sealed class GenerationWorker(ITaskStore store, TaskFiles files, TaskNoti
             try { await RunAsync(task, stopping); }
             catch (DbException e)
             {
-                // its end could not be written: with leases, the lease runs out and the task runs again elsewhere
-                log.LogError("task {Id}: the task store could not record its end ({Reason})", task.Id, e.Message);
+                // left running in the store: it runs again once its lease runs out (with leases) or at the next start
+                log.LogError("task {Id} is left running: the task store failed ({Reason})", task.Id, e.Message);
             }
             notifier.Notify();
         }

@@ -297,7 +297,8 @@ public sealed class PostgresTaskStore : ITaskStore, IDisposable
                     version = Convert.ToInt32(read.ExecuteScalar());
         if (version > SchemaVersion)
             throw new NotSupportedException($"the database's Canter schema is version {version}; this Canter knows up to {SchemaVersion}: upgrade Canter");
-        using (var create = Command(c, Schema)) create.ExecuteNonQuery();
+        if (version < SchemaVersion)   // not on every start: the DDL would lock the table against the workers running
+            using (var create = Command(c, Schema)) create.ExecuteNonQuery();
         tx.Commit();
     }
 
@@ -324,7 +325,7 @@ public sealed class PostgresTaskStore : ITaskStore, IDisposable
                 while (true) await c.WaitAsync(stop);
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested) { break; }
-            catch (Exception e) when (e is NpgsqlException or System.Net.Sockets.SocketException or IOException or TimeoutException or InvalidOperationException)
+            catch (Exception e)   // whatever broke the connection, the listener comes back; until then workers poll
             {
                 if (!wasDown) _log.LogWarning("lost the {Channel} listener connection ({Reason}); reconnecting, polling meanwhile", Channel, e.Message);
                 wasDown = true;
