@@ -42,6 +42,8 @@ public static class ServeCommand
             };
             if (result.GetValue(store) is { Length: > 0 } s) settings["Canter:Store"] = s;   // else Canter__Store from the environment, or SQLite
             var storeLine = StoreLine(settings);
+            if (result.GetValue(noWorkers) && storeLine.Contains("SQLite", StringComparison.Ordinal))
+                throw new ArgumentException("--no-workers needs --store postgres://...: no other process can run the tasks of this server's SQLite store");
             var keys = result.GetValue(apiKeys) ?? [];
             for (int i = 0; i < keys.Length; i++) settings[$"Canter:ApiKeys:{i}"] = keys[i];
             var url = $"http://{result.GetValue(host)}:{p}";

@@ -35,7 +35,7 @@ public static class WorkerCommand
             if (result.GetValue(store) is { Length: > 0 } s) settings["Canter:Store"] = s;
             var storeLine = ServeCommand.StoreLine(settings);
             if (storeLine.Contains("SQLite", StringComparison.Ordinal))
-                Console.Error.WriteLine("warning: without --store a worker shares nothing; it runs the tasks of the SQLite file in its data folder, which no server may use at the same time");
+                throw new ArgumentException("a worker needs --store postgres://...: the SQLite store belongs to the one 'canter serve' that uses its data folder");
             Console.WriteLine(storeLine);
             using var host = CanterServer.CreateWorker(settings);
             await host.StartAsync(cancel);

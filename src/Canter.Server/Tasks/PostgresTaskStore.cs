@@ -77,7 +77,6 @@ public sealed class PostgresTaskStore : ITaskStore, IDisposable
 
     private readonly NpgsqlDataSource _source;
     private readonly string _listenConnection;
-    private readonly TaskNotifier? _notifier;
     private readonly ILogger _log;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _listening = Task.CompletedTask;
@@ -92,13 +91,17 @@ public sealed class PostgresTaskStore : ITaskStore, IDisposable
         Lease = lease ?? TimeSpan.FromSeconds(30);
         if (Lease <= TimeSpan.Zero) throw new ArgumentException($"lease {Lease} must be positive", nameof(lease));
         _log = log ?? NullLogger.Instance;
-        _notifier = notifier;
         var builder = new NpgsqlConnectionStringBuilder(connectionString);
         if (string.IsNullOrEmpty(builder.ApplicationName)) builder.ApplicationName = "canter";
         _source = NpgsqlDataSource.Create(builder.ConnectionString);
         // the listener holds one connection for good; keepalives find a database that vanished without a word
         _listenConnection = new NpgsqlConnectionStringBuilder(builder.ConnectionString) { Pooling = false, KeepAlive = 5 }.ConnectionString;
-        CreateSchema();
+        try { CreateSchema(); }
+        catch
+        {
+            _source.Dispose();
+            throw;
+        }
         if (notifier is not null) _listening = Task.Run(() => ListenAsync(notifier, _stop.Token));
     }
 
