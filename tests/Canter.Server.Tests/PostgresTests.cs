@@ -322,7 +322,8 @@ public sealed class PostgresTests(PostgresFixture pg) : IClassFixture<PostgresFi
     }
     /// <summary>
     /// PostgreSQL stops at once and comes back, first while the workers idle, then while one generates: servers and
-    /// workers reconnect (their listeners too), and every task, old and new, succeeds exactly once.
+    /// workers reconnect (their listeners too), and every task, old and new, succeeds exactly once. Then a cancel sent to
+    /// the API server stops a generation running in a worker process.
     /// </summary>
     [Fact]
     public async Task ServersAndWorkersRecoverWhenPostgresRestarts()
@@ -354,6 +355,16 @@ public sealed class PostgresTests(PostgresFixture pg) : IClassFixture<PostgresFi
             foreach (var id in ids) await cluster.WaitSucceededAsync(id, TimeSpan.FromSeconds(90));
             cluster.AssertEachSucceededOnce(ids, data);
             Assert.All(cluster.Workers, w => Assert.False(w.Process.HasExited, "a worker exited"));
+
+            // a cancel asked of the API server stops the generation in a worker process
+            var longOne = await cluster.SubmitAsync(99, steps: 40);
+            await cluster.WaitForAsync(longOne, t => t.GetProperty("step").GetInt32() >= 1, TimeSpan.FromSeconds(60));
+            using (var cancel = await cluster.Http.PostAsync($"/api/tasks/{longOne}/cancel", null)) Assert.True(cancel.IsSuccessStatusCode);
+            await cluster.WaitForAsync(longOne, t => t.GetProperty("state").GetString() != "running", TimeSpan.FromSeconds(30));
+            var stopped = await cluster.Http.GetFromJsonAsync<JsonElement>($"/api/tasks/{longOne}");
+            Assert.Equal("cancelled", stopped.GetProperty("state").GetString());
+            Assert.True(stopped.GetProperty("step").GetInt32() < 40, $"the cancel did not stop it: {stopped}");
+            Assert.Contains(cluster.Workers.SelectMany(w => w.Lines), l => l.Contains($"task {longOne} cancelled", StringComparison.Ordinal));
         }
         catch (Exception e)
         {
@@ -410,14 +421,14 @@ internal sealed class Cluster : IAsyncDisposable
     }
 
     /// <summary>Submits a small clip the way a careful client does: with an idempotency key, retried while the server cannot answer.</summary>
-    public async Task<string> SubmitAsync(int seed)
+    public async Task<string> SubmitAsync(int seed, int steps = 2)
     {
         var clock = Stopwatch.StartNew();
         while (true)
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, "/api/tasks")
             {
-                Content = JsonContent.Create(new { prompt = "A red ball bounces", seconds = 0.5, size = "32x32", steps = 2, sampler = "euler", seed }),
+                Content = JsonContent.Create(new { prompt = "A red ball bounces", seconds = 0.5, size = "32x32", steps, sampler = "euler", seed }),
                 Headers = { { "Idempotency-Key", $"clip-{seed}" } },
             };
             try

@@ -5,8 +5,9 @@ namespace Canter.Server.Tasks;
 /// left half-changed; <see cref="SqliteTaskStore"/> keeps it in one file under the data folder for one process, and
 /// <see cref="PostgresTaskStore"/> in a PostgreSQL database shared by several servers and workers on several machines.
 /// A store with leases (<see cref="Lease"/> set) claims a task for the worker identity it was made with: only that
-/// worker may report on, finish or release it, and only while it keeps the lease alive (progress reports and
-/// <see cref="HeartbeatAsync"/> extend it); a worker that stops doing so loses the task to the next sweep.
+/// worker may report on, finish or release it. Progress reports and <see cref="HeartbeatAsync"/> extend the lease; once
+/// it runs out, the next sweep (<see cref="RequeueInterruptedAsync"/>) puts the task back in the queue and the old
+/// worker's calls on it fail from then on.
 /// </summary>
 public interface ITaskStore
 {
