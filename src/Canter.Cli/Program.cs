@@ -14,6 +14,7 @@ root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(ModelCommands.Create());
 root.Subcommands.Add(ServeCommand.Create());
 root.Subcommands.Add(KeysCommands.Create());
+root.Subcommands.Add(WorkerCommand.Create());
 root.Subcommands.Add(ArenaCommands.Create());
 root.Subcommands.Add(VerifyCommand.Create());
 // Ctrl+C or SIGTERM asks a running command to stop at a safe point (training checkpoints first)
@@ -29,5 +30,11 @@ catch (Exception e) when (e is ArgumentException or InvalidDataException or File
 {
     // bad input: one clear line, no stack trace
     Console.Error.WriteLine($"error: {e.Message}");
+    return 2;
+}
+catch (System.Data.Common.DbException e)
+{
+    // the task store could not be reached or refused us (a wrong host, password or database): one line, no stack trace
+    Console.Error.WriteLine($"error: the task store: {e.Message}");
     return 2;
 }

@@ -12,6 +12,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -19,7 +20,8 @@ namespace Canter.Server;
 
 /// <summary>
 /// The Canter server: the native task API (/api/tasks), the OpenAI-style video API (/v1/videos), the arena (/api/arena) and
-/// the web studio (/), on one port, with the model, an SQLite database and result files under one data folder.
+/// the web studio (/), on one port, with the model, an SQLite database and result files under one data folder; or, scaled
+/// out, API servers and <see cref="CreateWorker">workers</see> on several machines sharing a PostgreSQL database and a data folder.
 /// <code>
 /// var app = CanterServer.Create("http://127.0.0.1:8000", new() { ["Canter:DataDir"] = "data" });
 /// await app.RunAsync();
@@ -36,9 +38,52 @@ public static class CanterServer
         builder.AddCanterServer();
         services?.Invoke(builder.Services);
         var app = builder.Build();
+        app.Services.GetRequiredService<ITaskStore>();   // now: a store that cannot be reached fails the start, not the first request
         app.UseCanterServer();
         app.MapCanterServer();
         return app;
+    }
+
+    /// <summary>
+    /// A worker process with no HTTP (<c>canter worker</c>): the generation worker against the store and data folder
+    /// that <paramref name="settings"/> name, shared with the servers and other workers.
+    /// </summary>
+    public static IHost CreateWorker(IDictionary<string, string?> settings, Action<IServiceCollection>? services = null)
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Configuration.AddInMemoryCollection(settings);
+        builder.Configuration[$"{ServerOptions.Section}:{nameof(ServerOptions.RunWorkers)}"] = "true";
+        builder.Services.AddCanterCore(builder.Configuration);
+        // what happens around a task happens where it runs: its webhooks (started, progress, the end) and its signed manifest
+        builder.Services.AddHttpClient();
+        builder.Services.AddCanterIntegrations();
+        services?.Invoke(builder.Services);
+        var host = builder.Build();
+        host.Services.GetRequiredService<ITaskStore>();
+        return host;
+    }
+
+    /// <summary>
+    /// What servers and workers share: options, the data folder, the task store that <see cref="ServerOptions.Store"/>
+    /// names, the generator, and the generation worker (run as a hosted service unless <see cref="ServerOptions.RunWorkers"/> is off).
+    /// </summary>
+    public static IServiceCollection AddCanterCore(this IServiceCollection services, IConfiguration configuration)
+    {
+        var section = configuration.GetSection(ServerOptions.Section);
+        services.AddOptions<ServerOptions>().Bind(section);
+        services.AddSingleton(sp => new TaskFiles(sp.GetRequiredService<IOptions<ServerOptions>>().Value.DataDir));
+        services.AddSingleton(sp => TaskStores.Create(sp.GetRequiredService<IOptions<ServerOptions>>().Value, sp.GetRequiredService<TaskFiles>(),
+            sp.GetRequiredService<TaskNotifier>(), sp.GetRequiredService<ILoggerFactory>()));
+        services.TryAddSingleton<IVideoGenerator>(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<ServerOptions>>().Value;
+            return new ModelGenerator(o.ResolvedModelDir, o.Device);
+        });
+        services.AddSingleton<TaskNotifier>();
+        services.AddSingleton<GenerationWorker>();   // an API-only server still has one: TaskService stops a local run through it
+        if ((section.Get<ServerOptions>() ?? new ServerOptions()).RunWorkers)
+            services.AddHostedService(sp => sp.GetRequiredService<GenerationWorker>());
+        return services;
     }
 
     /// <summary>Registers the server's services, options and limits.</summary>
@@ -46,7 +91,6 @@ public static class CanterServer
     {
         var section = builder.Configuration.GetSection(ServerOptions.Section);
         var options = section.Get<ServerOptions>() ?? new ServerOptions();
-        builder.Services.AddOptions<ServerOptions>().Bind(section);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);   // one line per request is noise; the worker logs each task
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = options.MaxRequestBytes);
         builder.Services.Configure<FormOptions>(f =>
@@ -64,16 +108,7 @@ public static class CanterServer
         builder.Services.AddHttpClient();
         builder.Services.AddApiDocs();
 
-        builder.Services.AddSingleton(sp => new TaskFiles(sp.GetRequiredService<IOptions<ServerOptions>>().Value.DataDir));
-        builder.Services.AddSingleton<ITaskStore>(sp => new SqliteTaskStore(Path.Combine(sp.GetRequiredService<TaskFiles>().Root, "tasks.db")));
-        builder.Services.TryAddSingleton<IVideoGenerator>(sp =>
-        {
-            var o = sp.GetRequiredService<IOptions<ServerOptions>>().Value;
-            return new ModelGenerator(o.ResolvedModelDir, o.Device);
-        });
-        builder.Services.AddSingleton<TaskNotifier>();
-        builder.Services.AddSingleton<GenerationWorker>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<GenerationWorker>());
+        builder.Services.AddCanterCore(builder.Configuration);
         builder.Services.AddSingleton<Submissions>();
         builder.Services.AddSingleton<TaskService>();
         builder.Services.AddSingleton<ApiKeyFilter>();

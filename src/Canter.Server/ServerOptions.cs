@@ -13,6 +13,20 @@ public sealed class ServerOptions
     /// <summary>Folder of the database (tasks.db), inputs/ and results/; created when missing.</summary>
     public string DataDir { get; set; } = "canter-data";
 
+    /// <summary>
+    /// Where the task list lives: empty for an SQLite file in <see cref="DataDir"/> (one process), or a PostgreSQL URL
+    /// (<c>postgres://user:password@host:port/database</c>) or Npgsql connection string shared by several servers and
+    /// workers. With PostgreSQL every process must see the same <see cref="DataDir"/> (a shared mount across machines):
+    /// inputs and results are files there.
+    /// </summary>
+    public string Store { get; set; } = "";
+
+    /// <summary>Whether this process runs generation workers; false for an API-only server in front of separate <c>canter worker</c>s.</summary>
+    public bool RunWorkers { get; set; } = true;
+
+    /// <summary>With PostgreSQL: how long a claimed task stays a worker's without a heartbeat before another worker may run it.</summary>
+    public double LeaseSeconds { get; set; } = 30;
+
     /// <summary>Model folder; the shipped models/canter-tiny (found through CANTER_HOME) when empty.</summary>
     public string ModelDir { get; set; } = "";
 

@@ -10,8 +10,10 @@ using Microsoft.Extensions.Hosting;
 namespace Canter.Cli.Commands;
 
 /// <summary>
-/// <c>canter serve [--port N] [--data DIR] [--workers N]</c>: the task API and the OpenAI-style video API on one port,
-/// with the shipped model. Keys come from --api-key and from <c>canter keys create</c> on the same data folder.
+/// <c>canter serve [--port N] [--data DIR] [--workers N] [--store postgres://...] [--no-workers]</c>: the task API and
+/// the OpenAI-style video API on one port, with the shipped model. Keys come from --api-key and from <c>canter keys
+/// create</c> on the same data folder. With <c>--store</c> several servers and <c>canter worker</c>s on several machines
+/// share one PostgreSQL database and one data folder (a shared mount).
 /// </summary>
 public static class ServeCommand
 {
@@ -29,8 +31,10 @@ public static class ServeCommand
         var rate = new Option<string?>("--rate-limit") { Description = "Requests per minute per key, like 60/min, for keys without their own (default: none)." };
         var quota = new Option<string?>("--quota") { Description = "Seconds of video per key per 24 hours, like 600/day, for keys without their own (default: none)." };
         var concurrency = new Option<int?>("--concurrency") { Description = "Unfinished tasks per key at once, for keys without their own (default: no cap)." };
+        var store = StoreOption();
+        var noWorkers = new Option<bool>("--no-workers") { Description = "Serve the API only; separate 'canter worker' processes generate." };
         var command = new Command("serve", "Serve the task API (/api/tasks) and the OpenAI-style video API (/v1/videos) on one port.")
-            { port, host, data, model, device, apiKeys, allowUrls, inputHosts, workers, rate, quota, concurrency };
+            { port, host, data, model, device, apiKeys, allowUrls, inputHosts, workers, rate, quota, concurrency, store, noWorkers };
         command.SetAction(async (result, cancel) =>
         {
             int p = result.GetValue(port);
@@ -46,19 +50,26 @@ public static class ServeCommand
                 ["Canter:Device"] = result.GetValue(device),
                 ["Canter:AllowUrlInputs"] = result.GetValue(allowUrls).ToString(CultureInfo.InvariantCulture),
                 ["Canter:Workers"] = w.ToString(CultureInfo.InvariantCulture),
+                ["Canter:RunWorkers"] = (!result.GetValue(noWorkers)).ToString(CultureInfo.InvariantCulture),
             };
             var limits = Canter.Server.Keys.KeyAdmin.Limits(result.GetValue(rate), result.GetValue(quota), result.GetValue(concurrency));
             if (limits.RateLimit is { } r) settings["Canter:RateLimitPerMinute"] = r.ToString(CultureInfo.InvariantCulture);
             if (limits.QuotaSeconds is { } q) settings["Canter:QuotaSecondsPerDay"] = q.ToString(CultureInfo.InvariantCulture);
             if (limits.Concurrency is { } c) settings["Canter:MaxTasksPerKey"] = c.ToString(CultureInfo.InvariantCulture);
+            if (result.GetValue(store) is { Length: > 0 } s) settings["Canter:Store"] = s;   // else Canter__Store from the environment, or SQLite
+            var storeLine = StoreLine(settings);
+            if (result.GetValue(noWorkers) && storeLine.Contains("SQLite", StringComparison.Ordinal))
+                throw new ArgumentException("--no-workers needs --store postgres://...: no other process can run the tasks of this server's SQLite store");
             var keys = result.GetValue(apiKeys) ?? [];
             for (int i = 0; i < keys.Length; i++) settings[$"Canter:ApiKeys:{i}"] = keys[i];
             var hosts = result.GetValue(inputHosts) ?? [];
             for (int i = 0; i < hosts.Length; i++) settings[$"Canter:AllowedInputHosts:{i}"] = hosts[i];
             var url = $"http://{result.GetValue(host)}:{p}";
             await using var app = CanterServer.Create(url, settings);
+            Console.WriteLine(storeLine);
             await app.StartAsync(cancel);
-            Console.WriteLine($"serving {url} (tasks: {url}/api/tasks, OpenAI-style: {url}/v1/videos); data in {settings["Canter:DataDir"]}");
+            Console.WriteLine($"serving {url} (tasks: {url}/api/tasks, OpenAI-style: {url}/v1/videos); data in {settings["Canter:DataDir"]}" +
+                (result.GetValue(noWorkers) ? "; no workers here" : ""));
             Console.WriteLine($"webhook signing secret in {app.Services.GetRequiredService<WebhookSecret>().Path}; provenance key in " +
                 $"{app.Services.GetRequiredService<ProvenanceKey>().Path} (public half at {url}/api/provenance/key)");
             Console.WriteLine($"studio: {url}/");
@@ -69,5 +80,19 @@ public static class ServeCommand
     }
 
     /// <summary>A wrong model folder is one clear line before anything listens.</summary>
-    private static void ModelBundleCheck(string dir) => Canter.Training.Unified.ModelBundle.ReadManifest(dir);
+    internal static void ModelBundleCheck(string dir) => Canter.Training.Unified.ModelBundle.ReadManifest(dir);
+
+    internal static Option<string> StoreOption() => new("--store")
+    {
+        Description = "The task list: a PostgreSQL URL (postgres://user:password@host:port/database) or connection string shared by " +
+                      "servers and workers; default an SQLite file in the data folder (one process). Env: Canter__Store.",
+    };
+
+    /// <summary>"store: ..." naming the store without its password (a malformed URL is an error here, before anything starts).</summary>
+    internal static string StoreLine(IDictionary<string, string?> settings)
+    {
+        var options = new ServerOptions { DataDir = settings["Canter:DataDir"]!, Store = settings.TryGetValue("Canter:Store", out var s) ? s ?? "" : "" };
+        if (options.Store.Length == 0 && Environment.GetEnvironmentVariable("Canter__Store") is { Length: > 0 } fromEnv) options.Store = fromEnv;
+        return $"store: {Canter.Server.Tasks.TaskStores.Describe(options)}";
+    }
 }

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Data.Common;
 using Canter.Media;
 using Canter.Server.Tasks;
 using Canter.Training.Unified;
@@ -13,12 +14,16 @@ namespace Canter.Server.Generation;
 /// which says whether its generations may overlap: see <see cref="ModelGenerator"/>), in the store's fair order
 /// between keys. Each sampling step is recorded (and announced to event streams);
 /// a cancel stops the sampler within one step. At start-up the tasks a dead server left running go back to the queue,
-/// and when the server stops, the task being generated goes back too, so nothing is lost.
+/// and when the server stops, the task being generated goes back too, so nothing is lost. With a store shared by
+/// several workers (one with leases) it also keeps the leases of its tasks alive, stops a task whose lease it lost, and
+/// sweeps the tasks of workers that died back into the queue, every lease/3; a store that is out of reach for a while
+/// (the database restarts) is waited for, not fatal.
 /// </summary>
 public sealed class GenerationWorker(ITaskStore store, TaskFiles files, TaskNotifier notifier, IVideoGenerator generator,
     IOptions<ServerOptions> options, ILogger<GenerationWorker> log, TaskEvents events) : BackgroundService
 {
     private readonly ConcurrentDictionary<string, CancellationTokenSource> _running = new();
+    private readonly ConcurrentDictionary<string, bool> _lost = new();
 
     /// <summary>Asks the generation of <paramref name="id"/> to stop now, if this worker runs it (the store flag reaches it otherwise).</summary>
     public void Cancel(string id)
@@ -33,7 +38,7 @@ public sealed class GenerationWorker(ITaskStore store, TaskFiles files, TaskNoti
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
         int requeued = await store.RequeueInterruptedAsync(cancellationToken);
-        files.RemovePartialFiles();
+        if (store.Lease is null) files.RemovePartialFiles();   // a shared data folder: other workers are writing theirs; each claim cleans its own
         if (requeued > 0) log.LogInformation("{Count} task(s) left running by the last server went back to the queue", requeued);
         await base.StartAsync(cancellationToken);
     }
@@ -44,6 +49,8 @@ public sealed class GenerationWorker(ITaskStore store, TaskFiles files, TaskNoti
     /// <summary>One worker: claims a task (the store hands each task to one claimer only), runs it, and waits for work when the queue is empty.</summary>
     private async Task LoopAsync(CancellationToken stopping)
     {
+        var upkeep = store.Lease is { } lease ? KeepLeasesAsync(lease / 3, stopping) : Task.CompletedTask;
+        var backoff = TimeSpan.Zero;
         while (!stopping.IsCancellationRequested)
         {
             long seen = notifier.Version;
@@ -51,6 +58,8 @@ public sealed class GenerationWorker(ITaskStore store, TaskFiles files, TaskNoti
             try
             {
                 task = await store.ClaimNextAsync(stopping);
+                if (backoff > TimeSpan.Zero) log.LogInformation("the task store answers again");
+                backoff = TimeSpan.Zero;
                 if (task is null)
                 {
                     await notifier.WaitAsync(seen, TimeSpan.FromSeconds(5), stopping);
@@ -58,12 +67,26 @@ public sealed class GenerationWorker(ITaskStore store, TaskFiles files, TaskNoti
                 }
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested) { break; }
+            catch (DbException e)
+            {
+                if (backoff == TimeSpan.Zero) log.LogWarning("the task store cannot be reached ({Reason}); trying again", e.Message);
+                backoff = Longer(backoff);
+                try { await Task.Delay(backoff, stopping); }
+                catch (OperationCanceledException) { break; }
+                continue;
+            }
             notifier.Notify();
             events.Started(task);
-            await RunAsync(task, stopping);
+            try { await RunAsync(task, stopping); }
+            catch (DbException e)
+            {
+                // left running in the store: it runs again once its lease runs out (with leases) or at the next start
+                log.LogError("task {Id} is left running: the task store failed ({Reason})", task.Id, e.Message);
+            }
             notifier.Notify();
             events.Finished(task.Id);
         }
+        await upkeep;
     }
 
     private async Task RunAsync(TaskRecord task, CancellationToken stopping)
@@ -72,6 +95,7 @@ public sealed class GenerationWorker(ITaskStore store, TaskFiles files, TaskNoti
         _running[task.Id] = cts;
         try
         {
+            if (store.Lease is not null) files.RemovePartialFiles(task.Id);   // a worker that died writing this task left them
             // a cancel that arrived between the claim and now
             if ((await store.GetAsync(task.Id, CancellationToken.None))?.CancelRequested != false) cts.Cancel();
             var inputs = files.Inputs(task.Id);
@@ -81,48 +105,119 @@ public sealed class GenerationWorker(ITaskStore store, TaskFiles files, TaskNoti
                 var request = TaskRequests.Load(task.Spec, inputs, generator.Info, limits);
                 var result = generator.Generate(request, (step, steps) =>
                 {
-                    bool cancelAsked = store.ReportProgressAsync(task.Id, step, steps + TaskRecord.FinishingUnits, CancellationToken.None).GetAwaiter().GetResult();
-                    notifier.Notify();
+                    // asked through the store: by another process, or before this worker listened; or the lease is lost
+                    if (Report(task.Id, step, steps + TaskRecord.FinishingUnits)) cts.Cancel();
                     events.Progress(task.Id, step, steps);
-                    if (cancelAsked) cts.Cancel();   // asked through the store: by another process, or before this worker listened
                 }, cts.Token);
                 return (request, result);
             }, cts.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
             cts.Token.ThrowIfCancellationRequested();
             // decoded: one unit past the sampling steps; the encode and the files are the last
-            if (await store.ReportProgressAsync(task.Id, task.Spec.Steps + 1, task.Spec.Steps + TaskRecord.FinishingUnits, CancellationToken.None)) cts.Cancel();
-            notifier.Notify();
+            if (Report(task.Id, task.Spec.Steps + 1, task.Spec.Steps + TaskRecord.FinishingUnits)) cts.Cancel();
             cts.Token.ThrowIfCancellationRequested();
             WriteResults(task, request, result);
-            if (!await store.FinishAsync(task.Id, TaskState.Succeeded, cancel: CancellationToken.None))
+            if (await Settle(task.Id, () => store.FinishAsync(task.Id, TaskState.Succeeded, cancel: CancellationToken.None)))
+                log.LogInformation("task {Id} succeeded in {Seconds:F1} s", task.Id, result.Seconds);
+            else if (await GoneAsync(task.Id))
                 files.Delete(task.Id);   // deleted while it ran
-            log.LogInformation("task {Id} succeeded in {Seconds:F1} s", task.Id, result.Seconds);
+            else
+                log.LogWarning("task {Id} is no longer this worker's (its lease ran out); the worker that holds it now finishes it", task.Id);
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
-            await store.ReleaseAsync(task.Id, CancellationToken.None);
+            await Settle(task.Id, () => store.ReleaseAsync(task.Id, CancellationToken.None));
             log.LogInformation("task {Id} goes back to the queue: the server is stopping", task.Id);
         }
         catch (OperationCanceledException) when (cts.IsCancellationRequested)
         {
-            await store.FinishAsync(task.Id, TaskState.Cancelled, "cancelled", "cancelled while running", CancellationToken.None);
-            log.LogInformation("task {Id} cancelled", task.Id);
+            if (await Settle(task.Id, () => store.FinishAsync(task.Id, TaskState.Cancelled, "cancelled", "cancelled while running", CancellationToken.None)))
+                log.LogInformation("task {Id} cancelled", task.Id);
+            else if (_lost.ContainsKey(task.Id) || !await GoneAsync(task.Id))
+                log.LogWarning("task {Id} stopped: it is no longer this worker's (its lease ran out)", task.Id);
         }
         catch (Exception e) when (e is ArgumentException or MediaException or InvalidDataException or NotSupportedException)
         {
-            await store.FinishAsync(task.Id, TaskState.Failed, "invalid_input", e.Message, CancellationToken.None);
+            await Settle(task.Id, () => store.FinishAsync(task.Id, TaskState.Failed, "invalid_input", e.Message, CancellationToken.None));
             log.LogInformation("task {Id} failed: {Reason}", task.Id, e.Message);
         }
-        catch (Exception e)
+        catch (Exception e) when (e is not DbException)
         {
-            await store.FinishAsync(task.Id, TaskState.Failed, "internal_error", $"the generation failed: {e.Message}", CancellationToken.None);
+            await Settle(task.Id, () => store.FinishAsync(task.Id, TaskState.Failed, "internal_error", $"the generation failed: {e.Message}", CancellationToken.None));
             log.LogError(e, "task {Id} failed", task.Id);
         }
         finally
         {
             _running.TryRemove(task.Id, out _);
+            _lost.TryRemove(task.Id, out _);
         }
     }
+
+    /// <summary>Records a step; true when the worker should stop. A store out of reach does not stop it (the heartbeat tells whether the lease holds).</summary>
+    private bool Report(string id, int step, int steps)
+    {
+        try { return store.ReportProgressAsync(id, step, steps, CancellationToken.None).GetAwaiter().GetResult(); }
+        catch (DbException e)
+        {
+            log.LogWarning("task {Id}: step {Step} could not be recorded ({Reason})", id, step, e.Message);
+            return false;
+        }
+        finally { notifier.Notify(); }
+    }
+
+    /// <summary>The end of a task, written again while the store is out of reach for a moment (a restart), up to 20 s.</summary>
+    private async Task<bool> Settle(string id, Func<Task<bool>> write)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var backoff = TimeSpan.Zero;
+        while (true)
+        {
+            try { return await write(); }
+            catch (DbException e) when (clock.Elapsed < TimeSpan.FromSeconds(20))
+            {
+                backoff = Longer(backoff);
+                log.LogWarning("task {Id}: the task store cannot be reached ({Reason}); trying again in {Seconds:F1} s", id, e.Message, backoff.TotalSeconds);
+                await Task.Delay(backoff);
+            }
+        }
+    }
+
+    private async Task<bool> GoneAsync(string id)
+    {
+        try { return await store.GetAsync(id, CancellationToken.None) is null; }
+        catch (DbException) { return false; }   // unknown: keep the files
+    }
+
+    /// <summary>With leases: every <paramref name="every"/>, keep this worker's leases alive and requeue the tasks of dead workers.</summary>
+    private async Task KeepLeasesAsync(TimeSpan every, CancellationToken stopping)
+    {
+        using var timer = new PeriodicTimer(every);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stopping))
+            {
+                try
+                {
+                    foreach (var id in await store.HeartbeatAsync(_running.Keys.ToList(), stopping))
+                    {
+                        if (!_running.ContainsKey(id)) continue;   // finished meanwhile
+                        _lost[id] = true;
+                        Cancel(id);
+                    }
+                    int requeued = await store.RequeueInterruptedAsync(stopping);
+                    if (requeued > 0)
+                    {
+                        log.LogInformation("{Count} task(s) whose worker stopped answering went back to the queue", requeued);
+                        notifier.Notify();
+                    }
+                }
+                catch (DbException e) { log.LogWarning("leases not renewed this time: the task store cannot be reached ({Reason})", e.Message); }
+            }
+        }
+        catch (OperationCanceledException) { }
+    }
+
+    private static TimeSpan Longer(TimeSpan backoff) =>
+        backoff == TimeSpan.Zero ? TimeSpan.FromMilliseconds(250) : TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
 
     private void WriteResults(TaskRecord task, GenerationRequest request, GenerationResult result)
     {

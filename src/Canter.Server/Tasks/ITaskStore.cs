@@ -2,8 +2,12 @@ namespace Canter.Server.Tasks;
 
 /// <summary>
 /// The durable list of generation tasks. Every change is one atomic transition, so a task is never run twice, lost, or
-/// left half-changed; <see cref="SqliteTaskStore"/> keeps it in one file under the data folder, and a shared database
-/// for several worker machines implements the same interface.
+/// left half-changed; <see cref="SqliteTaskStore"/> keeps it in one file under the data folder for one process, and
+/// <see cref="PostgresTaskStore"/> in a PostgreSQL database shared by several servers and workers on several machines.
+/// A store with leases (<see cref="Lease"/> set) claims a task for the worker identity it was made with: only that
+/// worker may report on, finish or release it. Progress reports and <see cref="HeartbeatAsync"/> extend the lease; once
+/// it runs out, the next sweep (<see cref="RequeueInterruptedAsync"/>) puts the task back in the queue and the old
+/// worker's calls on it fail from then on.
 /// </summary>
 public interface ITaskStore
 {
@@ -24,10 +28,16 @@ public interface ITaskStore
     /// </summary>
     Task<TaskRecord?> ClaimNextAsync(CancellationToken cancel = default);
 
-    /// <summary>Records sampling progress of a running task; returns whether a cancel has been asked for it.</summary>
+    /// <summary>
+    /// Records sampling progress of a running task; returns whether its worker should stop: a cancel has been asked for
+    /// it, or (with leases) the task is no longer this worker's.
+    /// </summary>
     Task<bool> ReportProgressAsync(string id, int step, int steps, CancellationToken cancel = default);
 
-    /// <summary>Ends a running task (succeeded, failed or cancelled); false when it is no longer running (deleted meanwhile).</summary>
+    /// <summary>
+    /// Ends a running task (succeeded, failed or cancelled); false when it is no longer running (deleted meanwhile) or,
+    /// with leases, no longer this worker's (its lease ran out and another worker may run it now).
+    /// </summary>
     Task<bool> FinishAsync(string id, TaskState state, string? errorCode = null, string? error = null, CancellationToken cancel = default);
 
     /// <summary>Puts a running task back at its place in the queue (the worker is stopping).</summary>
@@ -38,6 +48,22 @@ public interface ITaskStore
 
     Task<bool> DeleteAsync(string id, CancellationToken cancel = default);
 
-    /// <summary>At start-up: tasks that were running when the server died go back to the queue; returns how many.</summary>
+    /// <summary>
+    /// Tasks whose worker died go back to the queue (cancelled instead when a cancel was asked); returns how many. Without
+    /// leases (one process) that is every running task, and it runs at start-up only; with leases it is the running
+    /// tasks whose lease ran out, and every worker also runs it every <see cref="Lease"/>/3.
+    /// </summary>
     Task<int> RequeueInterruptedAsync(CancellationToken cancel = default);
+
+    /// <summary>
+    /// How long a claim holds without a progress report or heartbeat; null for a store of one process, where a task
+    /// runs exactly as long as that process lives.
+    /// </summary>
+    TimeSpan? Lease { get; }
+
+    /// <summary>
+    /// Extends the leases of tasks this worker runs (a long step, loading inputs, encoding); returns those of
+    /// <paramref name="ids"/> it no longer runs (lease lost, finished or deleted meanwhile), which it should stop.
+    /// </summary>
+    Task<IReadOnlyList<string>> HeartbeatAsync(IReadOnlyCollection<string> ids, CancellationToken cancel = default);
 }

@@ -169,6 +169,16 @@ public sealed class SqliteTaskStore : ITaskStore, IDisposable
         Change("UPDATE tasks SET state = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'queued' END, started_at = NULL, step = 0, " +
                "completed_at = CASE WHEN cancel_requested = 1 THEN @now END WHERE state = 'running'", ("@now", Now())), cancel);
 
+    /// <summary>One process owns the file: a task is running exactly while that process lives, so no leases.</summary>
+    public TimeSpan? Lease => null;
+
+    public Task<IReadOnlyList<string>> HeartbeatAsync(IReadOnlyCollection<string> ids, CancellationToken cancel = default) => Locked<IReadOnlyList<string>>(() =>
+        ids.Where(id =>
+        {
+            using var read = Command("SELECT state FROM tasks WHERE id = @id", ("@id", id));
+            return read.ExecuteScalar() as string != "running";
+        }).ToList(), cancel);
+
     public void Dispose()
     {
         _db.Dispose();

@@ -37,10 +37,22 @@ public sealed class TaskFiles
         }
     }
 
-    /// <summary>Removes half-written files (a crash during a write leaves them; nothing refers to them).</summary>
+    /// <summary>
+    /// Removes half-written files (a crash during a write leaves them; nothing refers to them). Only for a data folder
+    /// of one process: in a shared one, other workers are writing theirs right now.
+    /// </summary>
     public void RemovePartialFiles()
     {
         foreach (var file in Directory.EnumerateFiles(Path.Combine(Root, "results"), "*.partial*", SearchOption.AllDirectories))
+            File.Delete(file);
+    }
+
+    /// <summary>Removes the half-written files of one task (its worker died mid-write); the worker that claimed it again calls this.</summary>
+    public void RemovePartialFiles(string id)
+    {
+        var dir = Results(id);
+        if (!Directory.Exists(dir)) return;
+        foreach (var file in Directory.EnumerateFiles(dir, "*.partial*"))
             File.Delete(file);
     }
 
