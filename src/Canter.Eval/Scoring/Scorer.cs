@@ -54,8 +54,9 @@ public static class Scorer
         var values = new Dictionary<string, double>();
         foreach (var (name, value) in PromptAdherence.Score(spec, parsed, video.FrameRate)) values[name] = value;
 
+        var tracked = Tracked.Subjects(parsed);   // specks of texture read as subjects left out of motion, identity and sync
         var descriptions = Identity.SubjectDescriptions(video, parsed);
-        values[MetricCatalogue.IdentityConsistency] = Identity.Consistency(video, parsed);
+        values[MetricCatalogue.IdentityConsistency] = Identity.Consistency(video, tracked);
         if (clip.References.Count > 0)
         {
             var (similarity, exact) = Identity.AgainstReferences(clip.References, parsed, descriptions);
@@ -73,15 +74,15 @@ public static class Scorer
         if (clip.ExtendedFrom is not null)
             (values[MetricCatalogue.ExtensionContinuity], values[MetricCatalogue.ExtensionPrefixPsnr]) = Extension.Score(clip.ExtendedFrom.Validate(), video);
 
-        values[MetricCatalogue.MotionSmoothness] = MotionQuality.Smoothness(parsed);
+        values[MetricCatalogue.MotionSmoothness] = MotionQuality.Smoothness(tracked);
         values[MetricCatalogue.FrozenFrames] = MotionQuality.FrozenShare(video, spec);
         values[MetricCatalogue.Flicker] = MotionQuality.Flicker(video, spec);
 
         var sound = clip.DrivingAudio ?? clip.Audio;
         if (sound is not null)
         {
-            values[MetricCatalogue.SyncOffset] = AvSync.Offset(parsed, sound, video.FrameRate, video.Seconds).OffsetMs;
-            values[MetricCatalogue.LipSync] = AvSync.LipSync(spec, parsed, sound, video.FrameRate);
+            values[MetricCatalogue.SyncOffset] = AvSync.Offset(tracked, sound, video.FrameRate, video.Seconds).OffsetMs;
+            values[MetricCatalogue.LipSync] = AvSync.LipSync(spec, tracked, sound, video.FrameRate);
         }
 
         // the real clip of this prompt, rendered at the same size and rate, for the distribution distance
