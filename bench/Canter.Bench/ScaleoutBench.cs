@@ -28,7 +28,7 @@ public static class ScaleoutBench
 {
     private static readonly string[] Ended = ["succeeded", "failed", "cancelled"];
 
-    public static async Task<int> RunAsync(ScaleoutBenchOptions o, TextWriter output)
+    public static async Task<int> RunAsync(ScaleoutBenchOptions o, TextWriter output, CancellationToken cancel = default)
     {
         if (o.Tasks < 1) throw new ArgumentException("--tasks must be at least 1");
         if (o.Clients < 1) throw new ArgumentException("--clients must be at least 1");
@@ -78,7 +78,7 @@ public static class ScaleoutBench
             var http = ports.Select(p => new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{p}"), Timeout = TimeSpan.FromSeconds(60) }).ToList();
             try
             {
-                return await LoadAsync(o, http, store, data, workers, output);
+                return await LoadAsync(o, http, store, data, workers, output, cancel);
             }
             finally { http.ForEach(h => h.Dispose()); }
         }
@@ -91,7 +91,7 @@ public static class ScaleoutBench
         }
     }
 
-    private static async Task<int> LoadAsync(ScaleoutBenchOptions o, List<HttpClient> servers, string store, string data, List<CliProcess> workers, TextWriter output)
+    private static async Task<int> LoadAsync(ScaleoutBenchOptions o, List<HttpClient> servers, string store, string data, List<CliProcess> workers, TextWriter output, CancellationToken cancel)
     {
         string run = Guid.NewGuid().ToString("N")[..8];
         // the routes' first calls (JIT, the pool's first connections) are start-up, not latency under load
@@ -116,7 +116,7 @@ public static class ScaleoutBench
                 var key = $"scaleout-{run}-{i}";
                 var body = new { prompt = $"A red ball bounces, take {i}", size = o.Size, seconds = o.Seconds, steps = o.Steps, sampler = "euler", seed = i };
                 string? id = null;
-                for (int attempt = 0; id is null && attempt < 20; attempt++)
+                for (int attempt = 0; id is null && attempt < 20 && !cancel.IsCancellationRequested; attempt++)
                 {
                     var (ok, json) = await TimeAsync(submit, () => SendAsync(servers[(i + attempt) % servers.Count], HttpMethod.Post, "/api/tasks", body, key));
                     if (ok) id = json.GetProperty("id").GetString();
@@ -132,18 +132,22 @@ public static class ScaleoutBench
                 states[id] = "queued";
                 mine.Add(id);
             }
-            // poll, alternating servers, until each has ended
-            for (int sweep = 0; mine.Count > 0 && clock.Elapsed < timeout; sweep++)
+            // poll like a patient client: one request in flight, the oldest unfinished task once a second (alternating
+            // servers), the next at once when it has ended. Reading all ten every second starved the workers on 2 cores:
+            // each status read of a queued task computes its place in the fair order over the whole queue.
+            for (int poll = 0; mine.Count > 0 && clock.Elapsed < timeout && !cancel.IsCancellationRequested; poll++)
             {
-                await Task.Delay(1000);
-                foreach (var id in mine.ToList())
+                var id = mine[0];
+                var (ok, json) = await TimeAsync(status, () => SendAsync(servers[(poll + c) % servers.Count], HttpMethod.Get, $"/api/tasks/{id}", null, null));
+                if (!ok) Interlocked.Increment(ref failedRequests);
+                else
                 {
-                    var (ok, json) = await TimeAsync(status, () => SendAsync(servers[(sweep + c) % servers.Count], HttpMethod.Get, $"/api/tasks/{id}", null, null));
-                    if (!ok) { Interlocked.Increment(ref failedRequests); continue; }
                     var state = json.GetProperty("state").GetString()!;
                     states[id] = state;
-                    if (Ended.Contains(state)) mine.Remove(id);
+                    if (Ended.Contains(state)) { mine.RemoveAt(0); continue; }
                 }
+                try { await Task.Delay(1000, cancel); }
+                catch (OperationCanceledException) { }
             }
         })));
         double wall = clock.Elapsed.TotalSeconds;

@@ -313,7 +313,7 @@ public static class BenchCommands
         {
             var options = new ScaleoutBenchOptions(result.GetValue(model)!, result.GetValue(store), result.GetValue(tasks), result.GetValue(clients),
                 result.GetValue(servers), result.GetValue(workers), result.GetValue(size)!, result.GetValue(seconds), result.GetValue(steps));
-            return await ScaleoutBench.RunAsync(options, Console.Out);
+            return await ScaleoutBench.RunAsync(options, Console.Out, cancel);
         });
         return command;
     }
