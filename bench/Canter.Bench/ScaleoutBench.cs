@@ -12,7 +12,7 @@ namespace Canter.Bench;
 /// <param name="Tasks">Tasks submitted in all, shared out over the <paramref name="Clients"/>.</param>
 /// <param name="Size">Width x height of each clip; the smallest the model makes keeps the run to minutes.</param>
 public sealed record ScaleoutBenchOptions(string ModelDir, string? Store = null, int Tasks = 500, int Clients = 50, int Servers = 2, int Workers = 3,
-    string Size = "32x32", float Seconds = 0.5f, int Steps = 1, TimeSpan? Timeout = null);
+    string Size = "32x32", float Seconds = 0.5f, int Steps = 1, TimeSpan? Timeout = null, TimeSpan? PollInterval = null);
 
 /// <summary>
 /// The scale-out under load, as separate processes of this CLI: <c>Servers</c> API servers (<c>canter serve --store ...
@@ -132,7 +132,7 @@ public static class ScaleoutBench
                 states[id] = "queued";
                 mine.Add(id);
             }
-            // poll like a patient client: one request in flight, the oldest unfinished task once a second (alternating
+            // poll like a patient client: one request in flight, the oldest unfinished task every PollInterval (alternating
             // servers), the next at once when it has ended. Reading all ten every second starved the workers on 2 cores:
             // each status read of a queued task computes its place in the fair order over the whole queue.
             for (int poll = 0; mine.Count > 0 && clock.Elapsed < timeout && !cancel.IsCancellationRequested; poll++)
@@ -146,7 +146,7 @@ public static class ScaleoutBench
                     states[id] = state;
                     if (Ended.Contains(state)) { mine.RemoveAt(0); continue; }
                 }
-                try { await Task.Delay(1000, cancel); }
+                try { await Task.Delay(o.PollInterval ?? TimeSpan.FromSeconds(3), cancel); }
                 catch (OperationCanceledException) { }
             }
         })));

@@ -455,20 +455,21 @@ internal sealed class Cluster : IAsyncDisposable
         }
     }
 
-    public Task WaitSucceededAsync(string id, TimeSpan timeout) => WaitForAsync(id, t =>
+    /// <summary>Waits until a task succeeded, asking <paramref name="via"/> (the first server when null).</summary>
+    public Task WaitSucceededAsync(string id, TimeSpan timeout, HttpClient? via = null) => WaitForAsync(id, t =>
     {
         var state = t.GetProperty("state").GetString();
         Assert.True(state is "queued" or "running" or "succeeded", $"task {id} ended {t}");
         return state == "succeeded";
-    }, timeout);
+    }, timeout, via);
 
-    public async Task WaitForAsync(string id, Func<JsonElement, bool> done, TimeSpan timeout)
+    public async Task WaitForAsync(string id, Func<JsonElement, bool> done, TimeSpan timeout, HttpClient? via = null)
     {
         var clock = Stopwatch.StartNew();
         while (true)
         {
             JsonElement task;
-            try { task = await Http.GetFromJsonAsync<JsonElement>($"/api/tasks/{id}"); }
+            try { task = await (via ?? Http).GetFromJsonAsync<JsonElement>($"/api/tasks/{id}"); }
             catch (HttpRequestException) when (clock.Elapsed < timeout) { await Task.Delay(200); continue; }   // the server reconnecting
             if (done(task)) return;
             if (clock.Elapsed > timeout) throw new TimeoutException($"task {id} is still {task}");

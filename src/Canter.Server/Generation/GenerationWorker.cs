@@ -135,7 +135,7 @@ public sealed class GenerationWorker(ITaskStore store, TaskFiles files, TaskNoti
             else if (_lost.ContainsKey(task.Id) || !await GoneAsync(task.Id))
                 log.LogWarning("task {Id} stopped: it is no longer this worker's (its lease ran out)", task.Id);
         }
-        catch (Exception e) when (StorageFull(e))
+        catch (Exception e) when (e is not OperationCanceledException && (StorageFull(e) || (e is not DbException && NoSpaceLeft(files.Root))))
         {
             // whatever part of the results made it to disk goes: no half a result is left, and the space comes back
             files.DeleteResults(task.Id);
@@ -238,6 +238,16 @@ public sealed class GenerationWorker(ITaskStore store, TaskFiles files, TaskNoti
                 return true;
         }
         return false;
+    }
+
+    /// <summary>
+    /// Less than a megabyte free on the data folder's disk: a failure then is most likely for want of space, whatever
+    /// the failing tool said (ffmpeg does not always say).
+    /// </summary>
+    private static bool NoSpaceLeft(string root)
+    {
+        try { return new DriveInfo(root).AvailableFreeSpace < (1 << 20); }
+        catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException) { return false; }
     }
 
     private static TimeSpan Longer(TimeSpan backoff) =>
