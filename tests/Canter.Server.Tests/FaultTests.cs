@@ -124,6 +124,9 @@ public sealed class FaultTests(PostgresFixture pg) : IClassFixture<PostgresFixtu
             var db = await pg.NewDatabaseAsync();
             await using var server = await TestServer.StartAsync(dataDir: Path.Combine(mount, "data"), keepData: true,
                 settings: new() { ["Canter:Store"] = PostgresFixture.Url(db) });
+            // a server that has been answering (its key store open in tasks.db) when the disk fills; a first request on a
+            // full disk answers 507 storage_full, as any request that cannot write does
+            await server.GetAsync("/api/tasks");
             var filler = Path.Combine(mount, "filler");
             Fill(filler);
 
