@@ -41,3 +41,23 @@ public static class Measure
         }
     }
 }
+
+/// <summary>Latencies of one kind of request, in milliseconds.</summary>
+internal sealed class Latencies
+{
+    private readonly List<double> _ms = [];
+
+    public int Count { get { lock (_ms) return _ms.Count; } }
+
+    public void Add(double ms) { lock (_ms) _ms.Add(ms); }
+
+    public double Percentile(double p)
+    {
+        lock (_ms)
+        {
+            if (_ms.Count == 0) return double.NaN;
+            var sorted = _ms.Order().ToArray();
+            return sorted[Math.Clamp((int)Math.Ceiling(p / 100 * sorted.Length) - 1, 0, sorted.Length - 1)];
+        }
+    }
+}

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Canter.Bench;
 using Canter.Server.Tasks;
 using Npgsql;
 
@@ -307,7 +308,7 @@ public sealed class PostgresTests(PostgresFixture pg) : IClassFixture<PostgresFi
             var handedBack = await cluster.Http.GetFromJsonAsync<JsonElement>($"/api/tasks/{last}");
             Assert.Equal("queued", handedBack.GetProperty("state").GetString());
             Assert.Contains(survivor.Lines, l => l.Contains($"task {last} goes back to the queue", StringComparison.Ordinal));
-            cluster.AddWorker(CliProcess.BuiltCli(), PostgresFixture.Url(db), data);
+            cluster.AddWorker(TestCli.Built(), PostgresFixture.Url(db), data);
             await cluster.WaitSucceededAsync(last, TimeSpan.FromSeconds(90));
         }
         catch (Exception e)
@@ -378,28 +379,39 @@ public sealed class PostgresTests(PostgresFixture pg) : IClassFixture<PostgresFi
     }
 }
 
-/// <summary>Processes of the built CLI: one <c>canter serve --no-workers</c> and some <c>canter worker</c>s.</summary>
+/// <summary>Processes of the built CLI: <c>canter serve --no-workers</c>s (one unless asked) and some <c>canter worker</c>s.</summary>
 internal sealed class Cluster : IAsyncDisposable
 {
     private readonly List<CliProcess> _all = [];
 
-    public required CliProcess Server { get; init; }
+    /// <summary>The first API server; <see cref="Http"/> talks to it.</summary>
+    public CliProcess Server => Servers[0];
 
-    public required HttpClient Http { get; init; }
+    public HttpClient Http => Clients[0];
+
+    public List<CliProcess> Servers { get; } = [];
+
+    /// <summary>One client per server, in the order of <see cref="Servers"/>.</summary>
+    public List<HttpClient> Clients { get; } = [];
 
     public List<CliProcess> Workers { get; } = [];
 
-    public static async Task<Cluster> StartAsync(string store, string data, int workers)
+    public static async Task<Cluster> StartAsync(string store, string data, int workers, int servers = 1)
     {
-        var cli = CliProcess.BuiltCli();
-        int port = FreePort();
-        var server = CliProcess.Start(cli, ["serve", "--store", store, "--no-workers", "--port", port.ToString(), "--data", data, "--model", Shipped.ModelDir]);
-        var cluster = new Cluster { Server = server, Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) } };
-        cluster._all.Add(server);
+        var cli = TestCli.Built();
+        var cluster = new Cluster();
+        for (int i = 0; i < servers; i++)
+        {
+            int port = FreePort();
+            var server = CliProcess.Start(cli, ["serve", "--store", store, "--no-workers", "--port", port.ToString(), "--data", data, "--model", Shipped.ModelDir]);
+            cluster.Servers.Add(server);
+            cluster.Clients.Add(new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) });
+            cluster._all.Add(server);
+        }
         for (int i = 0; i < workers; i++) cluster.AddWorker(cli, store, data);
         try
         {
-            await server.WaitForLineAsync("serving ", TimeSpan.FromSeconds(60));
+            foreach (var s in cluster.Servers) await s.WaitForLineAsync("serving ", TimeSpan.FromSeconds(60));
             foreach (var w in cluster.Workers) await w.WaitForLineAsync("worker running", TimeSpan.FromSeconds(60));
         }
         catch (Exception e)
@@ -443,20 +455,21 @@ internal sealed class Cluster : IAsyncDisposable
         }
     }
 
-    public Task WaitSucceededAsync(string id, TimeSpan timeout) => WaitForAsync(id, t =>
+    /// <summary>Waits until a task succeeded, asking <paramref name="via"/> (the first server when null).</summary>
+    public Task WaitSucceededAsync(string id, TimeSpan timeout, HttpClient? via = null) => WaitForAsync(id, t =>
     {
         var state = t.GetProperty("state").GetString();
         Assert.True(state is "queued" or "running" or "succeeded", $"task {id} ended {t}");
         return state == "succeeded";
-    }, timeout);
+    }, timeout, via);
 
-    public async Task WaitForAsync(string id, Func<JsonElement, bool> done, TimeSpan timeout)
+    public async Task WaitForAsync(string id, Func<JsonElement, bool> done, TimeSpan timeout, HttpClient? via = null)
     {
         var clock = Stopwatch.StartNew();
         while (true)
         {
             JsonElement task;
-            try { task = await Http.GetFromJsonAsync<JsonElement>($"/api/tasks/{id}"); }
+            try { task = await (via ?? Http).GetFromJsonAsync<JsonElement>($"/api/tasks/{id}"); }
             catch (HttpRequestException) when (clock.Elapsed < timeout) { await Task.Delay(200); continue; }   // the server reconnecting
             if (done(task)) return;
             if (clock.Elapsed > timeout) throw new TimeoutException($"task {id} is still {task}");
@@ -480,7 +493,7 @@ internal sealed class Cluster : IAsyncDisposable
 
     public ValueTask DisposeAsync()
     {
-        Http.Dispose();
+        foreach (var c in Clients) c.Dispose();
         foreach (var p in _all) p.Dispose();
         return ValueTask.CompletedTask;
     }
@@ -493,25 +506,19 @@ internal sealed class Cluster : IAsyncDisposable
     }
 }
 
-/// <summary>A process of the built CLI with its output lines kept.</summary>
-internal sealed class CliProcess : IDisposable
+/// <summary>The CLI the process-level tests run.</summary>
+internal static class TestCli
 {
     private static readonly Lock BuildLock = new();
 
-    public required Process Process { get; init; }
-
-    public required string Name { get; init; }
-
-    public ConcurrentQueue<string> Lines { get; } = new();
-
     /// <summary>src/Canter.Cli/bin/Release/net10.0/canter.dll, built first when missing or older than the sources.</summary>
-    public static string BuiltCli()
+    public static string Built()
     {
         var root = Path.GetFullPath(Path.Combine(Shipped.ModelDir, "..", ".."));
         var dll = Path.Combine(root, "src", "Canter.Cli", "bin", "Release", "net10.0", "canter.dll");
         lock (BuildLock)
         {
-            var newest = new[] { "src/Canter.Server", "src/Canter.Cli" }.SelectMany(d => Directory.EnumerateFiles(Path.Combine(root, d), "*.cs", SearchOption.AllDirectories))
+            var newest = new[] { "src/Canter.Server", "src/Canter.Cli", "bench/Canter.Bench" }.SelectMany(d => Directory.EnumerateFiles(Path.Combine(root, d), "*.cs", SearchOption.AllDirectories))
                 .Where(f => !f.Contains("/obj/", StringComparison.Ordinal) && !f.Contains("/bin/", StringComparison.Ordinal)).Max(File.GetLastWriteTimeUtc);
             if (File.Exists(dll) && File.GetLastWriteTimeUtc(dll) >= newest) return dll;
             using var build = Process.Start(new ProcessStartInfo("dotnet", ["build", Path.Combine(root, "src", "Canter.Cli"), "-c", "Release", "--nologo", "-v", "quiet"])
@@ -522,42 +529,5 @@ internal sealed class CliProcess : IDisposable
             if (build.ExitCode != 0) throw new InvalidOperationException($"building the CLI failed: {output.Result}{errors}");
         }
         return dll;
-    }
-
-    public static CliProcess Start(string dll, string[] args, Dictionary<string, string>? env = null)
-    {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(dll);
-        foreach (var a in args) start.ArgumentList.Add(a);
-        start.Environment["Logging__Console__FormatterName"] = "simple";
-        start.Environment["Logging__Console__FormatterOptions__SingleLine"] = "true";
-        start.Environment["Logging__Console__FormatterOptions__TimestampFormat"] = "HH:mm:ss.fff ";
-        foreach (var (k, v) in env ?? []) start.Environment[k] = v;
-        var p = new CliProcess { Process = new Process { StartInfo = start }, Name = string.Join(' ', args.Take(1)) };
-        p.Process.OutputDataReceived += (_, e) => { if (e.Data is not null) p.Lines.Enqueue(e.Data); };
-        p.Process.ErrorDataReceived += (_, e) => { if (e.Data is not null) p.Lines.Enqueue(e.Data); };
-        p.Process.Start();
-        p.Process.BeginOutputReadLine();
-        p.Process.BeginErrorReadLine();
-        return p;
-    }
-
-    public async Task WaitForLineAsync(string text, TimeSpan timeout)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!Lines.Any(l => l.Contains(text, StringComparison.Ordinal)))
-        {
-            if (Process.HasExited) throw new InvalidOperationException($"{Name} exited ({Process.ExitCode}) before printing '{text}'");
-            if (clock.Elapsed > timeout) throw new TimeoutException($"{Name} did not print '{text}' in {timeout.TotalSeconds} s");
-            await Task.Delay(50);
-        }
-    }
-
-    public void Dispose()
-    {
-        try { if (!Process.HasExited) Process.Kill(entireProcessTree: true); }
-        catch (InvalidOperationException) { }
-        Process.WaitForExit(5000);
-        Process.Dispose();
     }
 }

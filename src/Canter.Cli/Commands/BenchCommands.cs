@@ -19,6 +19,7 @@ public static class BenchCommands
         bench.Subcommands.Add(Score());
         bench.Subcommands.Add(Run());
         bench.Subcommands.Add(Server());
+        bench.Subcommands.Add(ScaleOut());
         return bench;
     }
 
@@ -288,6 +289,31 @@ public static class BenchCommands
             var options = new Canter.Bench.ServerBenchOptions(result.GetValue(model)!, result.GetValue(clients), result.GetValue(reads),
                 result.GetValue(generations), result.GetValue(seconds), result.GetValue(steps));
             return await Canter.Bench.ServerBench.RunAsync(options, Console.Out);
+        });
+        return command;
+    }
+
+    private static Command ScaleOut()
+    {
+        var model = new Option<string>("--model") { Description = "Model folder.", DefaultValueFactory = _ => VaeCommands.DefaultModelDir };
+        var store = new Option<string?>("--store") { Description = "A PostgreSQL URL (postgres://user:password@host:port/database); without it a throwaway PostgreSQL is started." };
+        var tasks = new Option<int>("--tasks") { Description = "Tasks submitted in all.", DefaultValueFactory = _ => 500 };
+        var clients = new Option<int>("--clients") { Description = "Concurrent clients sharing the tasks out.", DefaultValueFactory = _ => 50 };
+        var servers = new Option<int>("--servers") { Description = "API server processes (canter serve --no-workers).", DefaultValueFactory = _ => 2 };
+        var workers = new Option<int>("--workers") { Description = "Worker processes (canter worker).", DefaultValueFactory = _ => 3 };
+        var size = new Option<string>("--size") { Description = "Width x height of each clip.", DefaultValueFactory = _ => "32x32" };
+        var seconds = new Option<float>("--seconds") { Description = "Seconds per clip.", DefaultValueFactory = _ => 0.5f };
+        var steps = new Option<int>("--steps") { Description = "Sampling steps per generation.", DefaultValueFactory = _ => 1 };
+        var command = new Command("scaleout", "Scale-out under load, as processes: API servers and workers on one PostgreSQL store, concurrent clients "
+            + "submitting with idempotency keys and polling; checks every task ends succeeded, none lost, none run twice; submit and status latency.")
+        {
+            model, store, tasks, clients, servers, workers, size, seconds, steps,
+        };
+        command.SetAction(async (result, cancel) =>
+        {
+            var options = new ScaleoutBenchOptions(result.GetValue(model)!, result.GetValue(store), result.GetValue(tasks), result.GetValue(clients),
+                result.GetValue(servers), result.GetValue(workers), result.GetValue(size)!, result.GetValue(seconds), result.GetValue(steps));
+            return await ScaleoutBench.RunAsync(options, Console.Out, cancel);
         });
         return command;
     }

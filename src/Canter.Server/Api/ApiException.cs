@@ -60,6 +60,7 @@ public static class Problems
         413 => "Too large",
         415 => "Unsupported content type",
         429 => "Too many requests",
+        507 => "Insufficient storage",
         _ when status >= 500 => "Server error",
         _ => "Request failed",
     };
@@ -104,6 +105,7 @@ public sealed class ApiExceptionHandler(IProblemDetailsService problems, ILogger
             ApiException e => (e.Status, e.Code, e.Message),
             BadHttpRequestException e when e.StatusCode == 413 => (413, "too_large", "the request body is over the server's limit"),
             BadHttpRequestException e => (e.StatusCode, "invalid_request", e.Message),
+            _ when Generation.GenerationWorker.StorageFull(exception) => (507, "storage_full", "the server's storage is full (no space left on device); try again later"),
             _ => (500, "server_error", "the server failed while handling the request"),
         };
         if (status >= 500) log.LogError(exception, "request failed");

@@ -135,6 +135,14 @@ public sealed class GenerationWorker(ITaskStore store, TaskFiles files, TaskNoti
             else if (_lost.ContainsKey(task.Id) || !await GoneAsync(task.Id))
                 log.LogWarning("task {Id} stopped: it is no longer this worker's (its lease ran out)", task.Id);
         }
+        catch (Exception e) when (e is not OperationCanceledException && (StorageFull(e) || (e is not DbException && NoSpaceLeft(files.Root))))
+        {
+            // whatever part of the results made it to disk goes: no half a result is left, and the space comes back
+            files.DeleteResults(task.Id);
+            await Settle(task.Id, () => store.FinishAsync(task.Id, TaskState.Failed, "storage_full",
+                $"the server's result store is full (no space left on device): the results could not be written; try again later", CancellationToken.None));
+            log.LogError("task {Id} failed: no space left on the device of the data folder {Root} ({Reason})", task.Id, files.Root, e.Message);
+        }
         catch (Exception e) when (e is ArgumentException or MediaException or InvalidDataException or NotSupportedException)
         {
             await Settle(task.Id, () => store.FinishAsync(task.Id, TaskState.Failed, "invalid_input", e.Message, CancellationToken.None));
@@ -214,6 +222,32 @@ public sealed class GenerationWorker(ITaskStore store, TaskFiles files, TaskNoti
             }
         }
         catch (OperationCanceledException) { }
+    }
+
+    /// <summary>
+    /// The disk (or quota) of the data folder is full: ENOSPC or EDQUOT from a write here, ffmpeg saying so, or SQLite's
+    /// SQLITE_FULL from a database in the data folder; anywhere in the chain of causes.
+    /// </summary>
+    internal static bool StorageFull(Exception e)
+    {
+        for (Exception? x = e; x is not null; x = x.InnerException)
+        {
+            if (x is IOException && (OperatingSystem.IsWindows() ? (x.HResult & 0xFFFF) is 0x27 or 0x70 : x.HResult is 28 or 122)) return true;
+            if (x is Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 13 }) return true;
+            if (x.Message.Contains("No space left on device", StringComparison.OrdinalIgnoreCase) || x.Message.Contains("Disk quota exceeded", StringComparison.OrdinalIgnoreCase))
+                return true;
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// Less than a megabyte free on the data folder's disk: a failure then is most likely for want of space, whatever
+    /// the failing tool said (ffmpeg does not always say).
+    /// </summary>
+    private static bool NoSpaceLeft(string root)
+    {
+        try { return new DriveInfo(root).AvailableFreeSpace < (1 << 20); }
+        catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException) { return false; }
     }
 
     private static TimeSpan Longer(TimeSpan backoff) =>

@@ -37,6 +37,13 @@ public sealed class TaskFiles
         }
     }
 
+    /// <summary>Removes what a task made (its inputs stay); a missing folder is fine.</summary>
+    public void DeleteResults(string id)
+    {
+        try { if (Directory.Exists(Results(id))) Directory.Delete(Results(id), recursive: true); }
+        catch (IOException) { }   // a file still open: it goes with the task's delete
+    }
+
     /// <summary>
     /// Removes half-written files (a crash during a write leaves them; nothing refers to them). Only for a data folder
     /// of one process: in a shared one, other workers are writing theirs right now.
