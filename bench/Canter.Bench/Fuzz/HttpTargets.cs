@@ -116,7 +116,7 @@ public sealed class HttpTargets : IAsyncDisposable
         using var response = await _http.PostAsync(route, content, cancel);
         var body = await response.Content.ReadAsStringAsync(cancel);
         if ((int)response.StatusCode >= 500)
-            throw new HttpFuzzException($"{route} answered {(int)response.StatusCode}: {body}");
+            throw new HttpFuzzException($"{route} answered {(int)response.StatusCode}: {body}; logged: {_errors.Last}");
         // an accepted task is cancelled at once (both APIs share task ids); the worker is not what is under test
         if (response.IsSuccessStatusCode && route != "/api/uploads" && System.Text.Json.JsonDocument.Parse(body).RootElement.TryGetProperty("id", out var id))
         {

@@ -27,7 +27,9 @@ public sealed class RequestFields
             using (doc)
             {
                 if (doc.RootElement.ValueKind != JsonValueKind.Object) throw ApiException.BadRequest("the body must be a JSON object", code: "invalid_json");
-                foreach (var p in doc.RootElement.EnumerateObject()) fields.AddJson(p.Name, p.Value);
+                // a lone surrogate escape ("\ud800") is valid JSON but not a string; reading it throws InvalidOperationException
+                try { foreach (var p in doc.RootElement.EnumerateObject()) fields.AddJson(p.Name, p.Value); }
+                catch (InvalidOperationException e) { throw ApiException.BadRequest($"the body holds a string that is not valid text: {e.Message}", code: "invalid_json"); }
             }
         }
         else if (request.HasFormContentType)
