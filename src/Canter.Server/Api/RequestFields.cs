@@ -43,6 +43,11 @@ public sealed class RequestFields
                     ? new ApiException(413, "too_large", $"the form is over the server's limits ({e.Message})")
                     : ApiException.BadRequest($"the form cannot be read: {e.Message}", code: "invalid_form");
             }
+            catch (IOException e) when (e.Message.Contains("end of Stream", StringComparison.OrdinalIgnoreCase))
+            {
+                // a multipart body that ends before its closing boundary
+                throw ApiException.BadRequest($"the form cannot be read: {e.Message}", code: "invalid_form");
+            }
             foreach (var (name, values) in form)
                 foreach (var v in values) if (v is not null) fields.Add(Normalise(name), v);
             foreach (var file in form.Files)
