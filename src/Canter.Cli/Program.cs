@@ -17,6 +17,7 @@ root.Subcommands.Add(KeysCommands.Create());
 root.Subcommands.Add(WorkerCommand.Create());
 root.Subcommands.Add(ArenaCommands.Create());
 root.Subcommands.Add(VerifyCommand.Create());
+root.Subcommands.Add(FuzzCommand.Create());
 // Ctrl+C or SIGTERM asks a running command to stop at a safe point (training checkpoints first)
 using var stop = new CancellationTokenSource();
 using var onInt = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });

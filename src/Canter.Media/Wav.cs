@@ -55,9 +55,12 @@ public static class Wav
         if (bytes.Length > limits.MaxFileBytes) throw new MediaException($"{path}: over the size limit");
         if (bytes.Length < 12 || Encoding.ASCII.GetString(bytes, 0, 4) != "RIFF" || Encoding.ASCII.GetString(bytes, 8, 4) != "WAVE")
             throw new MediaException($"{path}: not a WAV file (no RIFF/WAVE header)");
-        int pos = 12, format = 0, channels = 0, rate = 0, bits = 0;
-        while (pos + 8 <= bytes.Length)
+        int format = 0, channels = 0, rate = 0, bits = 0;
+        // long: a chunk size near 4 GB must end the walk, not wrap the position around to a negative index
+        long next = 12;
+        while (next + 8 <= bytes.Length)
         {
+            int pos = (int)next;
             string id = Encoding.ASCII.GetString(bytes, pos, 4);
             uint size = BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(pos + 4));
             int body = pos + 8;
@@ -76,7 +79,7 @@ public static class Wav
                 if ((long)body + size > bytes.Length) throw new MediaException($"{path}: truncated: the data chunk claims {size} bytes, {bytes.Length - body} are present");
                 return Decode(path, bytes.AsSpan(body, (int)size), format, channels, rate, bits, limits);
             }
-            pos = body + (int)Math.Min(size + (size & 1), int.MaxValue - body);
+            next = body + (long)size + (size & 1);
         }
         throw new MediaException($"{path}: no data chunk");
     }

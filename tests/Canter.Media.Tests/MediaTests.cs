@@ -273,4 +273,19 @@ public sealed class MediaTests : IDisposable
         p.WaitForExit();
         Assert.True(p.ExitCode == 0, err);
     }
+
+    // found by `canter fuzz --target wav`: a chunk claiming about 4 GB moved the chunk walk's int position past
+    // int.MaxValue, where it wrapped negative and the next read threw ArgumentOutOfRangeException
+    [Fact]
+    public void WavWithAChunkSizeNear4GbIsRefusedClearly()
+    {
+        var bytes = new byte[44];
+        "RIFF"u8.CopyTo(bytes);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(4), 36);
+        "WAVE"u8.CopyTo(bytes.AsSpan(8));
+        "LIST"u8.CopyTo(bytes.AsSpan(12));
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(16), 0xFFFFFFF0);
+        File.WriteAllBytes(PathOf("huge-chunk.wav"), bytes);
+        Assert.Contains("no data chunk", Assert.Throws<MediaException>(() => Wav.Read(PathOf("huge-chunk.wav"))).Message);
+    }
 }

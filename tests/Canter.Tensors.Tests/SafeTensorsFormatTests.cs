@@ -241,4 +241,26 @@ public sealed class SafeTensorsFormatTests : IDisposable
         Assert.Contains("not found", Assert.Throws<SafeTensorsException>(() => SafeTensors.Load(PathOf("absent.safetensors"))).Message);
         Assert.Throws<ArgumentException>(() => SafeTensors.Save(PathOf("reserved.safetensors"), new Dictionary<string, Tensor> { ["__metadata__"] = Tensor.Zeros([1]) }));
     }
+
+    // found by `canter fuzz --target safetensors`: JsonDocument checks UTF-8 only when a string is read, so a bad byte
+    // in a name, a dtype or a metadata value crashed the loader with InvalidOperationException
+    [Theory]
+    [InlineData(new byte[] { 0x7b, 0x22, 0xff, 0x22, 0x3a, 0x7b, 0x7d, 0x7d }, "UTF-8")]                                // {"\xff":{}}
+    [InlineData(new byte[] { 0x7b, 0x22, 0x61, 0x22, 0x3a, 0x7b, 0x22, 0x64, 0x74, 0x79, 0x70, 0x65, 0x22, 0x3a, 0x22, 0xc3, 0x22, 0x7d, 0x7d }, "UTF-8")] // {"a":{"dtype":"\xc3"}}
+    public void HeaderWithInvalidUtf8IsRefused(byte[] header, string expected)
+    {
+        var path = PathOf("utf8.safetensors");
+        using (var f = File.Create(path))
+        {
+            Span<byte> len = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)header.Length);
+            f.Write(len);
+            f.Write(header);
+        }
+        Rejects(path, expected);
+    }
+
+    [Fact]
+    public void HeaderWithALoneSurrogateEscapeIsRefused() =>
+        Rejects(WriteRaw("surrogate.safetensors", """{"__metadata__":{"\ud800":"x"}}""", []), "invalid string");
 }

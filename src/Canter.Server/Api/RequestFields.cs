@@ -27,7 +27,9 @@ public sealed class RequestFields
             using (doc)
             {
                 if (doc.RootElement.ValueKind != JsonValueKind.Object) throw ApiException.BadRequest("the body must be a JSON object", code: "invalid_json");
-                foreach (var p in doc.RootElement.EnumerateObject()) fields.AddJson(p.Name, p.Value);
+                // a lone surrogate escape ("\ud800") is valid JSON but not a string; reading it throws InvalidOperationException
+                try { foreach (var p in doc.RootElement.EnumerateObject()) fields.AddJson(p.Name, p.Value); }
+                catch (InvalidOperationException e) { throw ApiException.BadRequest($"the body holds a string that is not valid text: {e.Message}", code: "invalid_json"); }
             }
         }
         else if (request.HasFormContentType)
@@ -40,6 +42,11 @@ public sealed class RequestFields
                 throw e.Message.Contains("limit", StringComparison.OrdinalIgnoreCase)
                     ? new ApiException(413, "too_large", $"the form is over the server's limits ({e.Message})")
                     : ApiException.BadRequest($"the form cannot be read: {e.Message}", code: "invalid_form");
+            }
+            catch (IOException e) when (e.Message.Contains("end of Stream", StringComparison.OrdinalIgnoreCase))
+            {
+                // a multipart body that ends before its closing boundary
+                throw ApiException.BadRequest($"the form cannot be read: {e.Message}", code: "invalid_form");
             }
             foreach (var (name, values) in form)
                 foreach (var v in values) if (v is not null) fields.Add(Normalise(name), v);

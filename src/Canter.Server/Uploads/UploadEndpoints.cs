@@ -46,7 +46,13 @@ public static class UploadEndpoints
             string name;
             if (http.Request.HasFormContentType)
             {
-                var form = await http.Request.ReadFormAsync(cancel);
+                IFormCollection form;
+                try { form = await http.Request.ReadFormAsync(cancel); }
+                catch (Exception e) when (e is InvalidDataException or IOException && !e.Message.Contains("limit", StringComparison.OrdinalIgnoreCase))
+                {
+                    // a malformed multipart body (bad headers, no closing boundary) is the client's error, not a 500
+                    throw ApiException.BadRequest($"the form cannot be read: {e.Message}", "file", "invalid_form");
+                }
                 var file = form.Files.Count == 1 && form.Files[0].Name == "file" && form.Keys.Count == 0
                     ? form.Files[0] : throw ApiException.BadRequest("send one file, as the multipart field 'file' (or the file itself as the body)", "file");
                 (source, name) = (file.OpenReadStream(), SafeName(file.FileName));

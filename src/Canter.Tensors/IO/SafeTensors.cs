@@ -209,6 +209,8 @@ public sealed class SafeTensorsFile : IDisposable
         long dataStart = 8 + (long)headerLength;
         long dataLength = length - dataStart;
 
+        // JsonDocument checks UTF-8 only when a string is read; a bad name must be refused here, not crash the loader later
+        if (!System.Text.Unicode.Utf8.IsValid(headerBytes)) throw new SafeTensorsException($"{path}: header is not valid UTF-8");
         JsonDocument doc;
         try
         {
@@ -218,38 +220,46 @@ public sealed class SafeTensorsFile : IDisposable
         {
             throw new SafeTensorsException($"{path}: header is not valid JSON ({e.Message})");
         }
-        using (doc)
+        try
         {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new SafeTensorsException($"{path}: header is not a JSON object");
-            var entries = new Dictionary<string, SafeTensorInfo>(StringComparer.Ordinal);
-            var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-            bool sawMetadata = false;
-            foreach (var prop in doc.RootElement.EnumerateObject())
+            using (doc)
             {
-                if (prop.Name == "__metadata__")
+                if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new SafeTensorsException($"{path}: header is not a JSON object");
+                var entries = new Dictionary<string, SafeTensorInfo>(StringComparer.Ordinal);
+                var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+                bool sawMetadata = false;
+                foreach (var prop in doc.RootElement.EnumerateObject())
                 {
-                    if (sawMetadata) throw new SafeTensorsException($"{path}: __metadata__ appears twice");
-                    sawMetadata = true;
-                    if (prop.Value.ValueKind != JsonValueKind.Object) throw new SafeTensorsException($"{path}: __metadata__ is not an object");
-                    foreach (var m in prop.Value.EnumerateObject())
+                    if (prop.Name == "__metadata__")
                     {
-                        if (m.Value.ValueKind != JsonValueKind.String) throw new SafeTensorsException($"{path}: metadata value '{m.Name}' is not a string");
-                        metadata[m.Name] = m.Value.GetString()!;
+                        if (sawMetadata) throw new SafeTensorsException($"{path}: __metadata__ appears twice");
+                        sawMetadata = true;
+                        if (prop.Value.ValueKind != JsonValueKind.Object) throw new SafeTensorsException($"{path}: __metadata__ is not an object");
+                        foreach (var m in prop.Value.EnumerateObject())
+                        {
+                            if (m.Value.ValueKind != JsonValueKind.String) throw new SafeTensorsException($"{path}: metadata value '{m.Name}' is not a string");
+                            metadata[m.Name] = m.Value.GetString()!;
+                        }
+                        continue;
                     }
-                    continue;
+                    if (entries.ContainsKey(prop.Name)) throw new SafeTensorsException($"{path}: tensor '{prop.Name}' appears twice");
+                    entries[prop.Name] = ParseEntry(path, prop.Name, prop.Value, dataLength);
                 }
-                if (entries.ContainsKey(prop.Name)) throw new SafeTensorsException($"{path}: tensor '{prop.Name}' appears twice");
-                entries[prop.Name] = ParseEntry(path, prop.Name, prop.Value, dataLength);
+                // the data regions must not overlap
+                SafeTensorInfo? previous = null;
+                foreach (var e in entries.Values.OrderBy(e => e.Begin).ThenBy(e => e.End))
+                {
+                    if (previous is not null && e.Begin < previous.End && e.End > e.Begin)
+                        throw new SafeTensorsException($"{path}: tensors '{previous.Name}' and '{e.Name}' overlap");
+                    if (e.End > e.Begin) previous = e;
+                }
+                return new SafeTensorsFile(stream, path, dataStart, entries, metadata);
             }
-            // the data regions must not overlap
-            SafeTensorInfo? previous = null;
-            foreach (var e in entries.Values.OrderBy(e => e.Begin).ThenBy(e => e.End))
-            {
-                if (previous is not null && e.Begin < previous.End && e.End > e.Begin)
-                    throw new SafeTensorsException($"{path}: tensors '{previous.Name}' and '{e.Name}' overlap");
-                if (e.End > e.Begin) previous = e;
-            }
-            return new SafeTensorsFile(stream, path, dataStart, entries, metadata);
+        }
+        catch (InvalidOperationException e)
+        {
+            // an escaped lone surrogate ("\ud800") in a name or string is valid JSON but not a valid string
+            throw new SafeTensorsException($"{path}: header holds an invalid string ({e.Message})");
         }
     }
 
