@@ -1,3 +1,4 @@
+using Canter.Bench;
 using Canter.Server.Tasks;
 
 namespace Canter.Server.Tests;
@@ -39,7 +40,7 @@ public sealed class DurabilityTests
     [Fact]
     public async Task AServerKilledMidGenerationLosesNothing()
     {
-        var cli = CliProcess.BuiltCli();
+        var cli = TestCli.Built();
         var data = TestServer.NewDataDir();
         int port = Cluster.FreePort();
         string[] args = ["serve", "--port", port.ToString(), "--data", data, "--model", Shipped.ModelDir];
