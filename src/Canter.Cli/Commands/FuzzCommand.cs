@@ -22,7 +22,7 @@ public static class FuzzCommand
         var seed = new Option<int>("--seed") { Description = "Seed of the mutations; the same seed tries the same inputs.", DefaultValueFactory = _ => 1 };
         var time = new Option<double?>("--time") { Description = "Stop after this many seconds in all, shared between the targets." };
         var findings = new Option<DirectoryInfo>("--findings") { Description = "Where inputs that crash, hang or over-allocate are saved.", DefaultValueFactory = _ => new DirectoryInfo("fuzz-findings") };
-        var modelDir = new Option<DirectoryInfo>("--model-dir") { Description = "The model the HTTP targets' server loads.", DefaultValueFactory = _ => new DirectoryInfo(Path.Combine("models", "canter-tiny")) };
+        var modelDir = new Option<DirectoryInfo>("--model-dir") { Description = "The model the HTTP targets' server loads.", DefaultValueFactory = _ => new DirectoryInfo(VaeCommands.DefaultModelDir) };
         var command = new Command("fuzz", "Feed mutated inputs to every parser of untrusted bytes; any crash, hang or oversized allocation is a finding.")
             { target, iterations, seed, time, findings, modelDir };
         command.SetAction(async (result, cancel) =>
