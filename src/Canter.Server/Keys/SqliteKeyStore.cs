@@ -1,29 +1,18 @@
+using Canter.Server.Tasks;
 using Microsoft.Data.Sqlite;
 
 namespace Canter.Server.Keys;
 
 /// <summary>
 /// <see cref="IKeyStore"/> in the data folder's tasks.db: a table of keys (by hash) and a ledger of the seconds each
-/// owner asked for, which reads the task table of the same file to leave out failed and cancelled tasks. One
-/// connection and a gate, like <see cref="Tasks.SqliteTaskStore"/>; WAL lets the server and <c>canter keys</c> use the
-/// file at once.
+/// owner asked for, which reads the task table of the same file to leave out failed and cancelled tasks. Its own
+/// connection and gate (<see cref="SqliteTables"/>); WAL lets the server and <c>canter keys</c> use the file at once.
 /// </summary>
-public sealed class SqliteKeyStore : IKeyStore, IDisposable
+public sealed class SqliteKeyStore : SqliteTables, IKeyStore
 {
     private const string Columns = "id, name, sha256, created_at, revoked_at, rate_limit, quota_seconds, concurrency";
 
-    private readonly SqliteConnection _db;
-    private readonly SemaphoreSlim _gate = new(1, 1);
-    private readonly TimeProvider _clock;
-
-    public SqliteKeyStore(string path, TimeProvider? clock = null)
-    {
-        _clock = clock ?? TimeProvider.System;
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        _db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
-        _db.Open();
-        Change("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;");
-        Change("""
+    private const string Schema = """
             CREATE TABLE IF NOT EXISTS api_keys (
                 id TEXT PRIMARY KEY,
                 name TEXT NOT NULL,
@@ -40,8 +29,11 @@ public sealed class SqliteKeyStore : IKeyStore, IDisposable
                 seconds REAL NOT NULL,
                 created_at INTEGER NOT NULL);
             CREATE INDEX IF NOT EXISTS key_usage_owner ON key_usage (owner, created_at);
-            """);
-    }
+            """;
+
+    private readonly TimeProvider _clock;
+
+    public SqliteKeyStore(string path, TimeProvider? clock = null) : base(path, Schema) => _clock = clock ?? TimeProvider.System;
 
     public Task<ApiKeyRecord> CreateAsync(string name, string sha256, KeyLimits limits, CancellationToken cancel = default) => Locked(() =>
     {
@@ -56,7 +48,7 @@ public sealed class SqliteKeyStore : IKeyStore, IDisposable
     }, cancel);
 
     public Task<IReadOnlyList<ApiKeyRecord>> ListAsync(CancellationToken cancel = default) =>
-        Locked<IReadOnlyList<ApiKeyRecord>>(() => Query("ORDER BY created_at, id"), cancel);
+        Locked<IReadOnlyList<ApiKeyRecord>>(() => Keys("ORDER BY created_at, id"), cancel);
 
     public Task<ApiKeyRecord?> FindByHashAsync(string sha256, CancellationToken cancel = default) =>
         Locked(() => QueryOne("WHERE sha256 = @sha", ("@sha", sha256)), cancel);
@@ -72,11 +64,8 @@ public sealed class SqliteKeyStore : IKeyStore, IDisposable
         return QueryOne("WHERE id = @id", ("@id", key.Id));
     }, cancel);
 
-    public Task<bool> AnyAsync(CancellationToken cancel = default) => Locked(() =>
-    {
-        using var c = Command("SELECT EXISTS (SELECT 1 FROM api_keys)");
-        return c.ExecuteScalar() is long n && n != 0;
-    }, cancel);
+    public Task<bool> AnyAsync(CancellationToken cancel = default) =>
+        Locked(() => Query("SELECT EXISTS (SELECT 1 FROM api_keys)", r => r.GetInt64(0) != 0)[0], cancel);
 
     public Task RecordUsageAsync(string owner, string taskId, double seconds, CancellationToken cancel = default) => Locked(() =>
     {
@@ -90,59 +79,19 @@ public sealed class SqliteKeyStore : IKeyStore, IDisposable
 
     public Task<KeyUsage> UsageAsync(string owner, DateTimeOffset since, CancellationToken cancel = default) => Locked(() =>
     {
-        using var unfinished = Command("SELECT COUNT(*) FROM tasks WHERE api_key = @owner AND state IN ('queued', 'running')", ("@owner", owner));
-        int count = Convert.ToInt32(unfinished.ExecuteScalar());
-        using var used = Command("""
+        int count = Query("SELECT COUNT(*) FROM tasks WHERE api_key = @owner AND state IN ('queued', 'running')", r => r.GetInt32(0), ("@owner", owner))[0];
+        return Query("""
             SELECT ifnull(SUM(u.seconds), 0), MIN(u.created_at) FROM key_usage u LEFT JOIN tasks t ON t.id = u.task_id
             WHERE u.owner = @owner AND u.created_at >= @since AND (t.state IS NULL OR t.state NOT IN ('failed', 'cancelled'))
-            """, ("@owner", owner), ("@since", since.ToUnixTimeMilliseconds()));
-        using var r = used.ExecuteReader();
-        r.Read();
-        return new KeyUsage(count, r.GetDouble(0), r.IsDBNull(1) ? null : DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(1)));
+            """, r => new KeyUsage(count, r.GetDouble(0), Time(r, 1)), ("@owner", owner), ("@since", since.ToUnixTimeMilliseconds()))[0];
     }, cancel);
-
-    public void Dispose()
-    {
-        _db.Dispose();
-        _gate.Dispose();
-    }
-
-    private async Task<T> Locked<T>(Func<T> action, CancellationToken cancel)
-    {
-        await _gate.WaitAsync(cancel);
-        try { return action(); }
-        finally { _gate.Release(); }
-    }
 
     private long Now() => _clock.GetUtcNow().ToUnixTimeMilliseconds();
 
-    private int Change(string sql, params (string Name, object? Value)[] args)
-    {
-        using var c = Command(sql, args);
-        return c.ExecuteNonQuery();
-    }
+    private ApiKeyRecord? QueryOne(string tail, params (string, object?)[] args) => Keys(tail, args).FirstOrDefault();
 
-    private SqliteCommand Command(string sql, params (string Name, object? Value)[] args)
-    {
-        var c = _db.CreateCommand();
-        c.CommandText = sql;
-        foreach (var (name, value) in args) c.Parameters.AddWithValue(name, value ?? DBNull.Value);
-        return c;
-    }
-
-    private ApiKeyRecord? QueryOne(string tail, params (string, object?)[] args) => Query(tail, args).FirstOrDefault();
-
-    private List<ApiKeyRecord> Query(string tail, params (string, object?)[] args)
-    {
-        using var c = Command($"SELECT {Columns} FROM api_keys {tail}", args);
-        using var r = c.ExecuteReader();
-        var list = new List<ApiKeyRecord>();
-        while (r.Read())
-        {
-            list.Add(new ApiKeyRecord(r.GetString(0), r.GetString(1), r.GetString(2), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(3)),
-                r.IsDBNull(4) ? null : DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(4)),
-                r.IsDBNull(5) ? null : r.GetInt32(5), r.IsDBNull(6) ? null : r.GetDouble(6), r.IsDBNull(7) ? null : r.GetInt32(7)));
-        }
-        return list;
-    }
+    private List<ApiKeyRecord> Keys(string tail, params (string, object?)[] args) =>
+        Query($"SELECT {Columns} FROM api_keys {tail}", r => new ApiKeyRecord(r.GetString(0), r.GetString(1), r.GetString(2),
+            DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(3)), Time(r, 4),
+            r.IsDBNull(5) ? null : r.GetInt32(5), r.IsDBNull(6) ? null : r.GetDouble(6), r.IsDBNull(7) ? null : r.GetInt32(7)), args);
 }
