@@ -26,6 +26,9 @@ public sealed class PostgresDatabase : IDisposable
     {
         var builder = new NpgsqlConnectionStringBuilder(connectionString);
         if (string.IsNullOrEmpty(builder.ApplicationName)) builder.ApplicationName = "canter";
+        // the same few statements run all day: prepared once per connection, a status read is not planned again each time
+        // (planning its position query costs more than running it)
+        if (builder.MaxAutoPrepare == 0) builder.MaxAutoPrepare = 64;
         ConnectionString = builder.ConnectionString;
         _source = NpgsqlDataSource.Create(ConnectionString);
     }
