@@ -54,9 +54,10 @@ public static class CanterServer
         builder.Configuration.AddInMemoryCollection(settings);
         builder.Configuration[$"{ServerOptions.Section}:{nameof(ServerOptions.RunWorkers)}"] = "true";
         builder.Services.AddCanterCore(builder.Configuration);
-        // what happens around a task happens where it runs: its webhooks (started, progress, the end) and its signed manifest
+        // what happens around a task happens where it runs: its webhooks (started, progress, the end) and its signed manifest;
+        // the sweeps and uploads belong to the API servers
         builder.Services.AddHttpClient();
-        builder.Services.AddCanterIntegrations();
+        builder.Services.AddCanterTaskObservers();
         services?.Invoke(builder.Services);
         var host = builder.Build();
         host.Services.GetRequiredService<ITaskStore>();
@@ -72,8 +73,7 @@ public static class CanterServer
         var section = configuration.GetSection(ServerOptions.Section);
         services.AddOptions<ServerOptions>().Bind(section);
         services.AddSingleton(sp => new TaskFiles(sp.GetRequiredService<IOptions<ServerOptions>>().Value.DataDir));
-        services.AddSingleton(sp => TaskStores.Create(sp.GetRequiredService<IOptions<ServerOptions>>().Value, sp.GetRequiredService<TaskFiles>(),
-            sp.GetRequiredService<TaskNotifier>(), sp.GetRequiredService<ILoggerFactory>()));
+        services.AddCanterStores();
         services.TryAddSingleton<IVideoGenerator>(sp =>
         {
             var o = sp.GetRequiredService<IOptions<ServerOptions>>().Value;

@@ -15,29 +15,41 @@ namespace Canter.Server;
 
 /// <summary>
 /// What the server does around a task: signed webhooks, uploads and allowed input hosts, result expiry, and signed
-/// provenance manifests. Their tables sit beside the task store's in tasks.db; their keys in the data folder.
+/// provenance manifests. Their tables sit beside the task store's (tasks.db, or the shared PostgreSQL database); their
+/// keys in the data folder.
 /// </summary>
 public static class Integrations
 {
+    /// <summary>Everything <see cref="AddCanterTaskObservers"/> registers, and what only API servers do: uploads, input hosts and the retention sweeper.</summary>
     public static IServiceCollection AddCanterIntegrations(this IServiceCollection services)
+    {
+        services.AddCanterTaskObservers();
+        services.AddSingleton(sp => TaskStores.Pick<IUploadTable>(sp, path => new SqliteUploadTable(path, sp.GetRequiredService<TimeProvider>()),
+            db => new PostgresUploadTable(db, sp.GetRequiredService<TimeProvider>())));
+        services.AddSingleton(sp => new UploadStore(sp.GetRequiredService<TaskFiles>().Root, sp.GetRequiredService<IUploadTable>()));
+        services.AddSingleton<InputSources>();
+        services.AddSingleton<RetentionSweeper>();
+        services.AddHostedService(sp => sp.GetRequiredService<RetentionSweeper>());
+        return services;
+    }
+
+    /// <summary>What must run where a task runs (a worker too): its webhook events, its signed manifest, and the expiry its views show.</summary>
+    public static IServiceCollection AddCanterTaskObservers(this IServiceCollection services)
     {
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<TaskEvents>();
 
-        services.AddSingleton(sp => new WebhookStore(Database(sp), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => TaskStores.Pick<IWebhookStore>(sp, path => new SqliteWebhookStore(path, sp.GetRequiredService<TimeProvider>()),
+            db => new PostgresWebhookStore(db, sp.GetRequiredService<TimeProvider>())));
         services.AddSingleton(sp => new WebhookSecret(sp.GetRequiredService<TaskFiles>().Root));
         services.AddSingleton<WebhookSubscriptions>();
         services.AddSingleton<WebhookDispatcher>();
         services.AddSingleton<ITaskObserver>(sp => sp.GetRequiredService<WebhookDispatcher>());
         services.AddHostedService(sp => sp.GetRequiredService<WebhookDispatcher>());
 
-        services.AddSingleton(sp => new UploadStore(sp.GetRequiredService<TaskFiles>().Root, sp.GetRequiredService<TimeProvider>()));
-        services.AddSingleton<InputSources>();
-
-        services.AddSingleton(sp => new ExpiredResults(Database(sp), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => TaskStores.Pick<IExpiredResults>(sp, path => new SqliteExpiredResults(path, sp.GetRequiredService<TimeProvider>()),
+            db => new PostgresExpiredResults(db, sp.GetRequiredService<TimeProvider>())));
         services.AddSingleton<ResultRetention>();
-        services.AddSingleton<RetentionSweeper>();
-        services.AddHostedService(sp => sp.GetRequiredService<RetentionSweeper>());
 
         services.AddSingleton(sp => new ProvenanceKey(sp.GetRequiredService<TaskFiles>().Root));
         services.AddSingleton<ProvenanceSigner>();
@@ -93,8 +105,6 @@ public static class Integrations
         }
         catch (ApiException e) { return e.ToProblem(http); }
     }
-
-    private static string Database(IServiceProvider sp) => Path.Combine(sp.GetRequiredService<TaskFiles>().Root, "tasks.db");
 }
 
 public sealed record ListView<T>(string Object, IReadOnlyList<T> Data);

@@ -227,13 +227,13 @@ public sealed class PostgresTests(PostgresFixture pg) : IClassFixture<PostgresFi
         foreach (var s in stores) s.Dispose();
         await using var c = new NpgsqlConnection(db);
         await c.OpenAsync();
-        await using (var versions = new NpgsqlCommand("SELECT count(*), max(version) FROM canter_schema", c))
+        await using (var versions = new NpgsqlCommand("SELECT count(*), max(version) FROM canter_schemas WHERE feature = 'tasks'", c))
         await using (var r = await versions.ExecuteReaderAsync())
         {
             await r.ReadAsync();
             Assert.Equal((1L, PostgresTaskStore.SchemaVersion), (r.GetInt64(0), r.GetInt32(1)));
         }
-        await using (var newer = new NpgsqlCommand("UPDATE canter_schema SET version = version + 1", c)) await newer.ExecuteNonQueryAsync();
+        await using (var newer = new NpgsqlCommand("UPDATE canter_schemas SET version = version + 1 WHERE feature = 'tasks'", c)) await newer.ExecuteNonQueryAsync();
         Assert.Contains("upgrade Canter", Assert.Throws<NotSupportedException>(() => new PostgresTaskStore(db)).Message);
     }
 
@@ -383,6 +383,7 @@ public sealed class PostgresTests(PostgresFixture pg) : IClassFixture<PostgresFi
 internal sealed class Cluster : IAsyncDisposable
 {
     private readonly List<CliProcess> _all = [];
+    private Dictionary<string, string> _env = [];
 
     /// <summary>The first API server; <see cref="Http"/> talks to it.</summary>
     public CliProcess Server => Servers[0];
@@ -396,14 +397,16 @@ internal sealed class Cluster : IAsyncDisposable
 
     public List<CliProcess> Workers { get; } = [];
 
-    public static async Task<Cluster> StartAsync(string store, string data, int workers, int servers = 1)
+    /// <param name="env">Environment of every process (settings as Canter__Name), beside the defaults.</param>
+    public static async Task<Cluster> StartAsync(string store, string data, int workers, int servers = 1, Dictionary<string, string>? env = null)
     {
         var cli = TestCli.Built();
-        var cluster = new Cluster();
+        var cluster = new Cluster { _env = env ?? [] };
         for (int i = 0; i < servers; i++)
         {
             int port = FreePort();
-            var server = CliProcess.Start(cli, ["serve", "--store", store, "--no-workers", "--port", port.ToString(), "--data", data, "--model", Shipped.ModelDir]);
+            var server = CliProcess.Start(cli, ["serve", "--store", store, "--no-workers", "--port", port.ToString(), "--data", data, "--model", Shipped.ModelDir],
+                new(cluster._env));
             cluster.Servers.Add(server);
             cluster.Clients.Add(new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) });
             cluster._all.Add(server);
@@ -426,7 +429,7 @@ internal sealed class Cluster : IAsyncDisposable
     public CliProcess AddWorker(string cli, string store, string data)
     {
         // a short lease, so a killed worker's task runs again within seconds
-        var w = CliProcess.Start(cli, ["worker", "--store", store, "--data", data, "--model", Shipped.ModelDir], new() { ["Canter__LeaseSeconds"] = "3" });
+        var w = CliProcess.Start(cli, ["worker", "--store", store, "--data", data, "--model", Shipped.ModelDir], new(_env) { ["Canter__LeaseSeconds"] = "3" });
         Workers.Add(w);
         _all.Add(w);
         return w;

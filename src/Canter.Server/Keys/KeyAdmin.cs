@@ -1,10 +1,13 @@
 using System.Globalization;
+using Canter.Server.Tasks;
 
 namespace Canter.Server.Keys;
 
 /// <summary>
-/// What <c>canter keys create | list | revoke</c> do to a data folder's key store, apart from printing: the CLI
-/// formats, this class decides. A running server sees a new or revoked key on its next request.
+/// What <c>canter keys create | list | revoke</c> do to a key store, apart from printing: the CLI formats, this class
+/// decides. The store is the data folder's tasks.db, or with <c>store</c> (a PostgreSQL URL or connection string) the
+/// database a scale-out shares, so that every API server accepts the key. A running server sees a new or revoked key
+/// on its next request.
 /// <code>
 /// var (key, secret) = await KeyAdmin.CreateAsync("canter-data", "alice", KeyAdmin.Limits("60/min", "600/day", 2));
 /// await KeyAdmin.RevokeAsync("canter-data", "alice");
@@ -15,28 +18,36 @@ public static class KeyAdmin
     /// <summary>The database of a data folder (the server's tasks.db).</summary>
     public static string DatabasePath(string dataDir) => Path.Combine(Path.GetFullPath(dataDir), "tasks.db");
 
-    /// <summary>Makes a key and stores its hash (creating the data folder when missing); the key itself is returned once and kept nowhere.</summary>
-    public static async Task<(ApiKeyRecord Key, string Secret)> CreateAsync(string dataDir, string name, KeyLimits limits, CancellationToken cancel = default)
+    /// <summary>Where the keys of <paramref name="dataDir"/> or <paramref name="store"/> are, for a message (never a password).</summary>
+    public static string Location(string dataDir, string? store = null) =>
+        store is { Length: > 0 } ? TaskStores.Describe(new ServerOptions { DataDir = dataDir, Store = store }) : DatabasePath(dataDir);
+
+    /// <summary>
+    /// Makes a key and stores its hash (creating the data folder, or the tables of the database, when missing); the key
+    /// itself is returned once and kept nowhere.
+    /// </summary>
+    public static async Task<(ApiKeyRecord Key, string Secret)> CreateAsync(string dataDir, string name, KeyLimits limits, CancellationToken cancel = default,
+        string? store = null)
     {
         if (string.IsNullOrWhiteSpace(name)) throw new ArgumentException("a key needs a name: --name NAME");
-        using var store = new SqliteKeyStore(DatabasePath(dataDir));
+        using var keys = Open(dataDir, store, create: true);
         var secret = ApiKeySecrets.NewKey();
-        return (await store.CreateAsync(name, ApiKeySecrets.Sha256(secret), limits, cancel), secret);
+        return (await keys.Store.CreateAsync(name, ApiKeySecrets.Sha256(secret), limits, cancel), secret);
     }
 
-    public static async Task<IReadOnlyList<ApiKeyRecord>> ListAsync(string dataDir, CancellationToken cancel = default)
+    public static async Task<IReadOnlyList<ApiKeyRecord>> ListAsync(string dataDir, CancellationToken cancel = default, string? store = null)
     {
-        using var store = Open(dataDir);
-        return await store.ListAsync(cancel);
+        using var keys = Open(dataDir, store, create: false);
+        return await keys.Store.ListAsync(cancel);
     }
 
     /// <summary>Revokes a key by id or name; an unknown one is an <see cref="ArgumentException"/>.</summary>
-    public static async Task<ApiKeyRecord> RevokeAsync(string dataDir, string idOrName, CancellationToken cancel = default)
+    public static async Task<ApiKeyRecord> RevokeAsync(string dataDir, string idOrName, CancellationToken cancel = default, string? store = null)
     {
         if (string.IsNullOrWhiteSpace(idOrName)) throw new ArgumentException("give the id or the name of the key to revoke");
-        using var store = Open(dataDir);
-        return await store.RevokeAsync(idOrName.Trim(), cancel)
-            ?? throw new ArgumentException($"no key has the id or name '{idOrName}' in {DatabasePath(dataDir)} ('canter keys list' shows them)");
+        using var keys = Open(dataDir, store, create: false);
+        return await keys.Store.RevokeAsync(idOrName.Trim(), cancel)
+            ?? throw new ArgumentException($"no key has the id or name '{idOrName}' in {Location(dataDir, store)} ('canter keys list' shows them)");
     }
 
     /// <summary>Limits from the CLI's forms: <c>60/min</c> (or 60), <c>600/day</c> (or 600, 600s/day) and a count.</summary>
@@ -56,11 +67,29 @@ public static class KeyAdmin
                $"rate {Limit(k.RateLimit, "/min")}  quota {Limit(k.QuotaSeconds, "s/day")}  concurrency {Limit(k.Concurrency, "")}";
     }
 
-    private static SqliteKeyStore Open(string dataDir)
+    private static OpenStore Open(string dataDir, string? store, bool create)
     {
+        if (store is { Length: > 0 })
+        {
+            var db = new PostgresDatabase(PostgresTaskStore.ConnectionString(store));
+            try { return new OpenStore(new PostgresKeyStore(db), db); }
+            catch
+            {
+                db.Dispose();
+                throw;
+            }
+        }
         var path = DatabasePath(dataDir);
-        if (!File.Exists(path)) throw new FileNotFoundException($"'{dataDir}' has no database (tasks.db): no server has used it and no key was created there", path);
-        return new SqliteKeyStore(path);
+        if (!create && !File.Exists(path))
+            throw new FileNotFoundException($"'{dataDir}' has no database (tasks.db): no server has used it and no key was created there", path);
+        var sqlite = new SqliteKeyStore(path);
+        return new OpenStore(sqlite, sqlite);
+    }
+
+    /// <summary>A key store and what to dispose when done with it.</summary>
+    private sealed record OpenStore(IKeyStore Store, IDisposable Owner) : IDisposable
+    {
+        public void Dispose() => Owner.Dispose();
     }
 
     private static double Number(string text, string unit, string option, string what, bool integer)

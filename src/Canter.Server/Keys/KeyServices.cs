@@ -6,10 +6,13 @@ namespace Canter.Server.Keys;
 
 public static class KeyServices
 {
-    /// <summary>The key store (in the data folder's tasks.db unless one is registered already), the rate limiter and the submit-time limits.</summary>
+    /// <summary>
+    /// The key store (where the task store is: the data folder's tasks.db, or the shared PostgreSQL database; unless one is
+    /// registered already), the rate limiter and the submit-time limits.
+    /// </summary>
     public static IServiceCollection AddCanterKeys(this IServiceCollection services)
     {
-        services.TryAddSingleton<IKeyStore>(sp => new SqliteKeyStore(Path.Combine(sp.GetRequiredService<TaskFiles>().Root, "tasks.db")));
+        services.TryAddSingleton<IKeyStore>(sp => TaskStores.Pick<IKeyStore>(sp, path => new SqliteKeyStore(path), db => new PostgresKeyStore(db)));
         services.TryAddSingleton<KeyRateLimiter>();
         services.TryAddSingleton<KeyAdmission>();
         return services;

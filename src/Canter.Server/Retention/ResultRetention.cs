@@ -4,10 +4,21 @@ using Microsoft.Extensions.Options;
 
 namespace Canter.Server.Retention;
 
-/// <summary>Results whose files the sweeper has removed (<c>expired_results</c>): they stay gone when the retention is later raised.</summary>
-public sealed class ExpiredResults(string path, TimeProvider clock) : SqliteTables(path, """
+/// <summary>
+/// Results whose files the sweeper has removed: they stay gone when the retention is later raised.
+/// <see cref="SqliteExpiredResults"/> in tasks.db, or <see cref="PostgresExpiredResults"/> in the shared database.
+/// </summary>
+public interface IExpiredResults
+{
+    Task MarkAsync(string taskId, CancellationToken cancel = default);
+
+    Task<DateTimeOffset?> ExpiredAtAsync(string taskId, CancellationToken cancel = default);
+}
+
+/// <summary><see cref="IExpiredResults"/> as <c>expired_results</c> in the server's SQLite file.</summary>
+public sealed class SqliteExpiredResults(string path, TimeProvider clock) : SqliteTables(path, """
     CREATE TABLE IF NOT EXISTS expired_results (task_id TEXT PRIMARY KEY, expired_at INTEGER NOT NULL);
-    """)
+    """), IExpiredResults
 {
     public Task MarkAsync(string taskId, CancellationToken cancel = default) => Locked(() =>
         Change("INSERT OR IGNORE INTO expired_results (task_id, expired_at) VALUES (@id, @now)", ("@id", taskId), ("@now", clock.GetUtcNow().ToUnixTimeMilliseconds())), cancel);
@@ -16,13 +27,25 @@ public sealed class ExpiredResults(string path, TimeProvider clock) : SqliteTabl
         Query("SELECT expired_at FROM expired_results WHERE task_id = @id", r => Time(r, 0), ("@id", taskId)).FirstOrDefault(), cancel);
 }
 
+/// <summary><see cref="IExpiredResults"/> as <c>canter_expired_results</c> in the shared PostgreSQL database.</summary>
+public sealed class PostgresExpiredResults(PostgresDatabase db, TimeProvider clock) : PostgresTables(db, "expired_results", 1, """
+    CREATE TABLE IF NOT EXISTS canter_expired_results (task_id text PRIMARY KEY, expired_at timestamptz NOT NULL);
+    """), IExpiredResults
+{
+    public Task MarkAsync(string taskId, CancellationToken cancel = default) =>
+        Change("INSERT INTO canter_expired_results (task_id, expired_at) VALUES (@id, @now) ON CONFLICT DO NOTHING", cancel, ("id", taskId), ("now", clock.GetUtcNow()));
+
+    public async Task<DateTimeOffset?> ExpiredAtAsync(string taskId, CancellationToken cancel = default) =>
+        (await Query("SELECT expired_at FROM canter_expired_results WHERE task_id = @id", r => PostgresDatabase.Time(r, 0), cancel, ("id", taskId))).FirstOrDefault();
+}
+
 /// <summary>
 /// How long results are kept: a succeeded task's files expire <see cref="ServerOptions.ResultRetention"/> after it
 /// completed (zero: never), and the views say when (<c>expires_at</c>). From then on a download is a 410 Gone with
 /// code <c>result_expired</c>, whether or not the sweeper has removed the files yet, so a client never gets a dead link
 /// or half a file. The signed manifest outlives the video, so a copy can still be verified.
 /// </summary>
-public sealed class ResultRetention(ExpiredResults expired, IOptions<ServerOptions> options, TimeProvider clock)
+public sealed class ResultRetention(IExpiredResults expired, IOptions<ServerOptions> options, TimeProvider clock)
 {
     public TimeSpan Retention => options.Value.ResultRetention;
 

@@ -9,15 +9,19 @@ namespace Canter.Server.Retention;
 /// <summary>
 /// Every <see cref="ServerOptions.RetentionSweepInterval"/>: removes the files of expired results (all but the signed
 /// manifest) and their inputs, and expired uploads. What it removes was already refused (410) since it expired.
+/// One process of a deployment sweeps at a time: the holder of <see cref="ProcessRole.RetentionSweeper"/>.
 /// </summary>
-public sealed class RetentionSweeper(ITaskStore tasks, TaskFiles files, ResultRetention retention, ExpiredResults expired, UploadStore uploads,
-    IOptions<ServerOptions> options, TimeProvider clock, ILogger<RetentionSweeper> log) : BackgroundService
+public sealed class RetentionSweeper(ITaskStore tasks, TaskFiles files, ResultRetention retention, IExpiredResults expired, UploadStore uploads,
+    IOptions<ServerOptions> options, TimeProvider clock, ILogger<RetentionSweeper> log, IProcessRoles roles) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stopping)
     {
         while (!stopping.IsCancellationRequested)
         {
-            try { await SweepAsync(stopping); }
+            try
+            {
+                if (await roles.HoldAsync(ProcessRole.RetentionSweeper, stopping)) await SweepAsync(stopping);
+            }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested) { break; }
             catch (Exception e) { log.LogError(e, "the retention sweep failed; it runs again later"); }
             try { await Task.Delay(options.Value.RetentionSweepInterval, clock, stopping); }

@@ -2,7 +2,6 @@ using System.Text.RegularExpressions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
-using NpgsqlTypes;
 
 namespace Canter.Server.Tasks;
 
@@ -23,13 +22,13 @@ namespace Canter.Server.Tasks;
 public sealed class PostgresTaskStore : ITaskStore, IDisposable
 {
     /// <summary>Known schema version; a database with a newer one was made by a newer Canter and is not touched.</summary>
-    public const int SchemaVersion = 1;
+    public const int SchemaVersion = 2;
 
     public const string Channel = "canter_tasks";
 
     private const string Columns = """
         t.id, t.seq, t.state, t.spec, t.model, t.step, t.steps, t.error_code, t.error, t.created_at, t.started_at, t.completed_at,
-        t.idempotency_key, t.api_key, t.request_hash, t.remixed_from, t.cancel_requested, q.position::integer
+        t.idempotency_key, t.api_key, t.request_hash, t.remixed_from, t.cancel_requested
         """;
 
     /// <summary>
@@ -54,8 +53,34 @@ public sealed class PostgresTaskStore : ITaskStore, IDisposable
             FROM ranked k JOIN stats s ON s.owner = k.owner)
         """;
 
+    /// <summary>
+    /// The queue position of one task <c>t</c> in the order of <see cref="Queue"/>, worked out for that task alone:
+    /// the tasks of the rounds before its own (each owner's queued tasks, up to one fewer than its round), plus the
+    /// owners of its round that go before its owner, plus one. Counts over the partial index of queued tasks and
+    /// one row per owner (<c>stats</c>), instead of ranking the whole queue; a read evaluates it only for a queued task.
+    /// </summary>
+    private const string Position = """
+        CASE WHEN t.state = 'queued' THEN (
+            SELECT (coalesce(sum(least(s.queued, k.round - 1)), 0)
+                    + count(*) FILTER (WHERE s.queued >= k.round AND (s.running, s.served, s.first) < (m.running, m.served, m.first)) + 1)::integer
+            FROM (SELECT count(*) AS round FROM canter_tasks e
+                  WHERE e.state = 'queued' AND coalesce(e.api_key, '') = coalesce(t.api_key, '') AND e.seq <= t.seq) k,
+                 stats m, stats s
+            WHERE m.owner = coalesce(t.api_key, '')) END
+        """;
+
+    /// <summary>One row per owner with queued tasks, for <see cref="Position"/>: computed only when a queued task is read.</summary>
+    private const string OwnerStats = """
+        WITH owners AS (
+            SELECT coalesce(api_key, '') AS owner, count(*) AS queued, min(seq) AS first FROM canter_tasks WHERE state = 'queued' GROUP BY 1),
+        stats AS (
+            SELECT o.owner, o.queued, o.first,
+                (SELECT count(*) FROM canter_tasks r WHERE r.state = 'running' AND coalesce(r.api_key, '') = o.owner) AS running,
+                coalesce((SELECT max(s.started_at) FROM canter_tasks s WHERE coalesce(s.api_key, '') = o.owner), '-infinity'::timestamptz) AS served
+            FROM owners o)
+        """;
+
     private const string Schema = """
-        CREATE TABLE IF NOT EXISTS canter_schema (version integer NOT NULL);
         CREATE TABLE IF NOT EXISTS canter_tasks (
             seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
             id text NOT NULL UNIQUE,
@@ -80,6 +105,9 @@ public sealed class PostgresTaskStore : ITaskStore, IDisposable
         CREATE UNIQUE INDEX IF NOT EXISTS canter_tasks_idempotency ON canter_tasks ((coalesce(api_key, '')), idempotency_key) WHERE idempotency_key IS NOT NULL;
         CREATE INDEX IF NOT EXISTS canter_tasks_state ON canter_tasks (state, seq);
         CREATE INDEX IF NOT EXISTS canter_tasks_owner ON canter_tasks ((coalesce(api_key, '')), seq);
+        -- version 2: what a queue position counts (an owner's queued tasks, its last start) without ranking the queue
+        CREATE INDEX IF NOT EXISTS canter_tasks_queued ON canter_tasks ((coalesce(api_key, '')), seq) WHERE state = 'queued';
+        CREATE INDEX IF NOT EXISTS canter_tasks_served ON canter_tasks ((coalesce(api_key, '')), started_at);
         CREATE OR REPLACE FUNCTION canter_tasks_notify() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
             IF TG_OP = 'DELETE' THEN PERFORM pg_notify('canter_tasks', OLD.id); ELSE PERFORM pg_notify('canter_tasks', NEW.id); END IF;
@@ -90,13 +118,10 @@ public sealed class PostgresTaskStore : ITaskStore, IDisposable
         CREATE OR REPLACE TRIGGER canter_tasks_changed AFTER UPDATE ON canter_tasks FOR EACH ROW
             WHEN (OLD.state IS DISTINCT FROM NEW.state OR OLD.step IS DISTINCT FROM NEW.step OR OLD.cancel_requested IS DISTINCT FROM NEW.cancel_requested)
             EXECUTE FUNCTION canter_tasks_notify();
-        INSERT INTO canter_schema (version) SELECT 1 WHERE NOT EXISTS (SELECT FROM canter_schema);
         """;
 
-    /// <summary>Key of the advisory lock that makes schema creation safe when several processes start at once ("canter").</summary>
-    private const long SchemaLock = 0x63616e746572;
-
-    private readonly NpgsqlDataSource _source;
+    private readonly PostgresDatabase _db;
+    private readonly bool _ownsDb;
     private readonly string _listenConnection;
     private readonly ILogger _log;
     private readonly CancellationTokenSource _stop = new();
@@ -107,20 +132,32 @@ public sealed class PostgresTaskStore : ITaskStore, IDisposable
     /// <param name="worker">This process's name on the leases it takes; unique per process by default.</param>
     /// <param name="lease">How long a claim holds without a report or heartbeat (30 s by default).</param>
     public PostgresTaskStore(string connectionString, TaskNotifier? notifier = null, string? worker = null, TimeSpan? lease = null, ILogger? log = null)
+        : this(new PostgresDatabase(connectionString), ownsDb: true, notifier, worker, lease, log)
     {
+    }
+
+    /// <summary>A store on <paramref name="db"/>, shared with the process's side tables; the caller disposes it.</summary>
+    public PostgresTaskStore(PostgresDatabase db, TaskNotifier? notifier = null, string? worker = null, TimeSpan? lease = null, ILogger? log = null)
+        : this(db, ownsDb: false, notifier, worker, lease, log)
+    {
+    }
+
+    private PostgresTaskStore(PostgresDatabase db, bool ownsDb, TaskNotifier? notifier, string? worker, TimeSpan? lease, ILogger? log)
+    {
+        (_db, _ownsDb) = (db, ownsDb);
         Worker = worker ?? $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid().ToString("N")[..8]}";
         Lease = lease ?? TimeSpan.FromSeconds(30);
-        if (Lease <= TimeSpan.Zero) throw new ArgumentException($"lease {Lease} must be positive", nameof(lease));
         _log = log ?? NullLogger.Instance;
-        var builder = new NpgsqlConnectionStringBuilder(connectionString);
-        if (string.IsNullOrEmpty(builder.ApplicationName)) builder.ApplicationName = "canter";
-        _source = NpgsqlDataSource.Create(builder.ConnectionString);
         // the listener holds one connection for good; keepalives find a database that vanished without a word
-        _listenConnection = new NpgsqlConnectionStringBuilder(builder.ConnectionString) { Pooling = false, KeepAlive = 5 }.ConnectionString;
-        try { CreateSchema(); }
+        _listenConnection = new NpgsqlConnectionStringBuilder(db.ConnectionString) { Pooling = false, KeepAlive = 5 }.ConnectionString;
+        try
+        {
+            if (Lease <= TimeSpan.Zero) throw new ArgumentException($"lease {Lease} must be positive", nameof(lease));
+            db.EnsureSchema("tasks", SchemaVersion, Schema);
+        }
         catch
         {
-            _source.Dispose();
+            if (ownsDb) db.Dispose();
             throw;
         }
         if (notifier is not null) _listening = Task.Run(() => ListenAsync(notifier, _stop.Token));
@@ -305,26 +342,8 @@ public sealed class PostgresTaskStore : ITaskStore, IDisposable
         _stop.Cancel();
         try { _listening.Wait(TimeSpan.FromSeconds(5)); }
         catch (AggregateException) { }
-        _source.Dispose();
+        if (_ownsDb) _db.Dispose();
         _stop.Dispose();
-    }
-
-    /// <summary>Creates what is missing, under an advisory lock so that processes starting together do it once.</summary>
-    private void CreateSchema()
-    {
-        using var c = _source.OpenConnection();
-        using var tx = c.BeginTransaction();
-        using (var lockSchema = Command(c, "SELECT pg_advisory_xact_lock(@key)", ("key", SchemaLock))) lockSchema.ExecuteNonQuery();
-        int version = 0;   // no table yet
-        using (var exists = Command(c, "SELECT to_regclass('canter_schema') IS NOT NULL"))
-            if (exists.ExecuteScalar() is true)
-                using (var read = Command(c, "SELECT coalesce(max(version), 0) FROM canter_schema"))
-                    version = Convert.ToInt32(read.ExecuteScalar());
-        if (version > SchemaVersion)
-            throw new NotSupportedException($"the database's Canter schema is version {version}; this Canter knows up to {SchemaVersion}: upgrade Canter");
-        if (version < SchemaVersion)   // not on every start: the DDL would lock the table against the workers running
-            using (var create = Command(c, Schema)) create.ExecuteNonQuery();
-        tx.Commit();
     }
 
     /// <summary>
@@ -361,58 +380,20 @@ public sealed class PostgresTaskStore : ITaskStore, IDisposable
         }
     }
 
-    private async Task<NpgsqlConnection> Open(CancellationToken cancel)
-    {
-        try { return await _source.OpenConnectionAsync(cancel); }
-        catch (NpgsqlException) { _source.Clear(); throw; }
-    }
+    private Task<T> Run<T>(Func<NpgsqlConnection, Task<T>> action, CancellationToken cancel, bool readOnly = false) => _db.RunAsync(action, cancel, readOnly);
 
-    /// <summary>
-    /// One call on a pooled connection. A broken connection (the database restarted) empties the pool, so the next try
-    /// gets a fresh one rather than the next stale one; a read tries once more at once, a write is left to its caller
-    /// (whether it was done is unknown).
-    /// </summary>
-    private async Task<T> Run<T>(Func<NpgsqlConnection, Task<T>> action, CancellationToken cancel, bool readOnly = false)
-    {
-        for (int attempt = 0; ; attempt++)
-        {
-            try
-            {
-                await using var c = await Open(cancel);
-                return await action(c);
-            }
-            catch (NpgsqlException e) when (Broken(e))
-            {
-                _source.Clear();
-                if (!readOnly || attempt > 0) throw;
-            }
-        }
-    }
+    private static NpgsqlCommand Command(NpgsqlConnection c, string sql, params (string Name, object? Value)[] args) => PostgresDatabase.Command(c, sql, args);
 
-    /// <summary>The connection, not the statement, failed: I/O, or the server shutting down or restarting (class 57, 08).</summary>
-    private static bool Broken(NpgsqlException e) =>
-        e is not PostgresException p || p.SqlState.StartsWith("57", StringComparison.Ordinal) || p.SqlState.StartsWith("08", StringComparison.Ordinal);
-
-    private static NpgsqlCommand Command(NpgsqlConnection c, string sql, params (string Name, object? Value)[] args)
-    {
-        var command = new NpgsqlCommand(sql, c);
-        foreach (var (name, value) in args)
-            command.Parameters.Add(value is null ? new NpgsqlParameter(name, NpgsqlDbType.Text) { Value = DBNull.Value } : new NpgsqlParameter(name, value));
-        return command;
-    }
-
-    private static async Task<int> Change(NpgsqlConnection c, string sql, CancellationToken cancel, params (string, object?)[] args)
-    {
-        await using var command = Command(c, sql, args);
-        return await command.ExecuteNonQueryAsync(cancel);
-    }
+    private static Task<int> Change(NpgsqlConnection c, string sql, CancellationToken cancel, params (string, object?)[] args) =>
+        PostgresDatabase.ChangeAsync(c, sql, cancel, args);
 
     private static async Task<TaskRecord?> QueryOne(NpgsqlConnection c, string tail, CancellationToken cancel, params (string, object?)[] args) =>
         (await Query(c, tail, cancel, args)).FirstOrDefault();
 
     private static async Task<List<TaskRecord>> Query(NpgsqlConnection c, string tail, CancellationToken cancel, params (string, object?)[] args)
     {
-        await using var command = Command(c, $"{Queue} SELECT {Columns} FROM canter_tasks t LEFT JOIN queue q ON q.id = t.id {tail}", args);
+        // the owners' stats are a CTE read only by the position of a queued row: a page of finished tasks never computes them
+        await using var command = Command(c, $"{OwnerStats} SELECT {Columns}, {Position} FROM canter_tasks t {tail}", args);
         await using var r = await command.ExecuteReaderAsync(cancel);
         var list = new List<TaskRecord>();
         while (await r.ReadAsync(cancel))

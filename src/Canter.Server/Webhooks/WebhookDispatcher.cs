@@ -21,7 +21,9 @@ public sealed record WebhookEvent(string Id, string Object, string Type, DateTim
 /// and per 10% of the steps); a second loop POSTs due rows, signed, and retries network errors, timeouts, 408, 429 and
 /// 5xx with exponential back-off and jitter until <see cref="ServerOptions.WebhookMaxAttempts"/>. Any other answer
 /// ends the delivery (failed). Events of one task are sent in order; across tasks, and after a retry, order is not
-/// promised: a receiver reads the task's state, not the order of arrival.
+/// promised: a receiver reads the task's state, not the order of arrival. Every process that runs tasks records their
+/// events; one process of a deployment at a time delivers (the holder of <see cref="ProcessRole.WebhookDelivery"/>),
+/// looking each second for events other processes recorded.
 /// </summary>
 public sealed class WebhookDispatcher : BackgroundService, ITaskObserver
 {
@@ -29,7 +31,8 @@ public sealed class WebhookDispatcher : BackgroundService, ITaskObserver
     private readonly SemaphoreSlim _wake = new(0);
     private readonly ConcurrentDictionary<string, (DateTimeOffset At, double Fraction)> _lastProgress = new();
     private readonly HttpClient _http;
-    private readonly WebhookStore _store;
+    private readonly IWebhookStore _store;
+    private readonly IProcessRoles _roles;
     private readonly ITaskStore _tasks;
     private readonly ResultRetention _retention;
     private readonly WebhookSecret _secret;
@@ -37,10 +40,10 @@ public sealed class WebhookDispatcher : BackgroundService, ITaskObserver
     private readonly TimeProvider _clock;
     private readonly ILogger<WebhookDispatcher> _log;
 
-    public WebhookDispatcher(WebhookStore store, ITaskStore tasks, ResultRetention retention, WebhookSecret secret, IOptions<ServerOptions> options,
-        TimeProvider clock, ILogger<WebhookDispatcher> log)
+    public WebhookDispatcher(IWebhookStore store, ITaskStore tasks, ResultRetention retention, WebhookSecret secret, IOptions<ServerOptions> options,
+        TimeProvider clock, ILogger<WebhookDispatcher> log, IProcessRoles roles)
     {
-        (_store, _tasks, _retention, _secret, _options, _clock, _log) = (store, tasks, retention, secret, options.Value, clock, log);
+        (_store, _tasks, _retention, _secret, _options, _clock, _log, _roles) = (store, tasks, retention, secret, options.Value, clock, log, roles);
         bool allowPrivate = _options.AllowPrivateWebhooks;
         _http = new HttpClient(OutboundGuard.Handler(_ => allowPrivate)) { Timeout = Timeout.InfiniteTimeSpan };
         _http.DefaultRequestHeaders.UserAgent.ParseAdd("Canter-Webhooks/1");
@@ -125,12 +128,19 @@ public sealed class WebhookDispatcher : BackgroundService, ITaskObserver
         {
             try
             {
+                // another process delivers, or records events this one is not told of: look again within a second
+                var longest = _roles.Shared ? 1_000 : 30_000;
+                if (!await _roles.HoldAsync(ProcessRole.WebhookDelivery, stopping))
+                {
+                    await _wake.WaitAsync(TimeSpan.FromMilliseconds(longest), stopping);
+                    continue;
+                }
                 var due = await _store.DueAsync(64, stopping);
                 if (due.Count == 0)
                 {
                     var next = await _store.NextDueAsync(stopping);
                     var wait = next is { } at ? at - _clock.GetUtcNow() : TimeSpan.FromSeconds(30);
-                    wait = TimeSpan.FromMilliseconds(Math.Clamp(wait.TotalMilliseconds, 1, 30_000));
+                    wait = TimeSpan.FromMilliseconds(Math.Clamp(wait.TotalMilliseconds, 1, longest));
                     await _wake.WaitAsync(wait, stopping);
                     continue;
                 }

@@ -13,11 +13,40 @@ public sealed record WebhookDelivery(string EventId, string TaskId, string Type,
     DateTimeOffset NextAt, int? LastStatus, string? LastError, DateTimeOffset CreatedAt, DateTimeOffset? DeliveredAt);
 
 /// <summary>
-/// Webhooks in the server's SQLite file: <c>webhooks</c> (one row per task that asked for one) and
-/// <c>webhook_deliveries</c> (one row per event, kept after delivery as a log). A delivery is written before it is
-/// attempted and changed after each attempt, so a restart resumes every pending one where it stood.
+/// Where webhooks are kept: the subscriptions (one per task that asked for one) and the deliveries (one per event,
+/// kept after delivery as a log). A delivery is written before it is attempted and changed after each attempt, so a
+/// restart resumes every pending one where it stood. <see cref="SqliteWebhookStore"/> in tasks.db, or
+/// <see cref="PostgresWebhookStore"/> in the shared database of a scale-out.
 /// </summary>
-public sealed class WebhookStore(string path, TimeProvider clock) : SqliteTables(path, """
+public interface IWebhookStore
+{
+    Task SubscribeAsync(WebhookSubscription s, CancellationToken cancel = default);
+
+    Task<WebhookSubscription?> GetAsync(string taskId, CancellationToken cancel = default);
+
+    /// <summary>Tasks whose finishing event has not been recorded yet (a restart checks whether they finished meanwhile).</summary>
+    Task<List<string>> UnfinishedAsync(CancellationToken cancel = default);
+
+    /// <summary>
+    /// Records an event to deliver (null: none, the receiver did not ask for it). A finishing event is recorded once
+    /// per task, by whichever process gets there first: false when one was already, and nothing is written then.
+    /// </summary>
+    Task<bool> EnqueueAsync(string taskId, WebhookDelivery? delivery, bool finishing, CancellationToken cancel = default);
+
+    /// <summary>Pending deliveries due now, oldest first.</summary>
+    Task<List<WebhookDelivery>> DueAsync(int limit, CancellationToken cancel = default);
+
+    /// <summary>When the next pending delivery is due; null when none waits.</summary>
+    Task<DateTimeOffset?> NextDueAsync(CancellationToken cancel = default);
+
+    Task<List<WebhookDelivery>> ForTaskAsync(string taskId, CancellationToken cancel = default);
+
+    /// <summary>Records an attempt: delivered, failed for good, or pending again at <paramref name="nextAt"/>.</summary>
+    Task AttemptedAsync(string eventId, string state, int attempts, DateTimeOffset nextAt, int? status, string? error, CancellationToken cancel = default);
+}
+
+/// <summary><see cref="IWebhookStore"/> in the server's SQLite file: <c>webhooks</c> and <c>webhook_deliveries</c>.</summary>
+public sealed class SqliteWebhookStore(string path, TimeProvider clock) : SqliteTables(path, """
     CREATE TABLE IF NOT EXISTS webhooks (
         task_id TEXT PRIMARY KEY,
         url TEXT NOT NULL,
@@ -40,7 +69,7 @@ public sealed class WebhookStore(string path, TimeProvider clock) : SqliteTables
         delivered_at INTEGER);
     CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (state, next_at);
     CREATE INDEX IF NOT EXISTS webhook_deliveries_task ON webhook_deliveries (task_id, seq);
-    """)
+    """), IWebhookStore
 {
     private const string DeliveryColumns = "event_id, task_id, type, url, body, state, attempts, next_at, last_status, last_error, created_at, delivered_at";
 
@@ -53,14 +82,9 @@ public sealed class WebhookStore(string path, TimeProvider clock) : SqliteTables
             r => new WebhookSubscription(r.GetString(0), r.GetString(1), r.GetString(2).Split(',', StringSplitOptions.RemoveEmptyEntries)), ("@id", taskId))
         .FirstOrDefault(), cancel);
 
-    /// <summary>Tasks whose finishing event has not been recorded yet (a restart checks whether they finished meanwhile).</summary>
     public Task<List<string>> UnfinishedAsync(CancellationToken cancel = default) =>
         Locked(() => Query("SELECT task_id FROM webhooks WHERE finished = 0", r => r.GetString(0)), cancel);
 
-    /// <summary>
-    /// Records an event to deliver (null: none, the receiver did not ask for it). A finishing event is recorded once
-    /// per task: false when one was already, and nothing is written then.
-    /// </summary>
     public Task<bool> EnqueueAsync(string taskId, WebhookDelivery? delivery, bool finishing, CancellationToken cancel = default) => Locked(() =>
     {
         if (finishing && Change("UPDATE webhooks SET finished = 1 WHERE task_id = @id AND finished = 0", ("@id", taskId)) == 0) return false;
@@ -75,14 +99,12 @@ public sealed class WebhookStore(string path, TimeProvider clock) : SqliteTables
         Query($"SELECT {DeliveryColumns} FROM webhook_deliveries WHERE state = 'pending' AND next_at <= @now ORDER BY seq LIMIT @limit", Row,
             ("@now", Now()), ("@limit", limit)), cancel);
 
-    /// <summary>When the next pending delivery is due; null when none waits.</summary>
     public Task<DateTimeOffset?> NextDueAsync(CancellationToken cancel = default) => Locked(() =>
         Query("SELECT MIN(next_at) FROM webhook_deliveries WHERE state = 'pending'", r => Time(r, 0)).FirstOrDefault(), cancel);
 
     public Task<List<WebhookDelivery>> ForTaskAsync(string taskId, CancellationToken cancel = default) => Locked(() =>
         Query($"SELECT {DeliveryColumns} FROM webhook_deliveries WHERE task_id = @id ORDER BY seq", Row, ("@id", taskId)), cancel);
 
-    /// <summary>Records an attempt: delivered, failed for good, or pending again at <paramref name="nextAt"/>.</summary>
     public Task AttemptedAsync(string eventId, string state, int attempts, DateTimeOffset nextAt, int? status, string? error, CancellationToken cancel = default) =>
         Locked(() => Change("""
             UPDATE webhook_deliveries SET state = @state, attempts = @attempts, next_at = @next, last_status = @status, last_error = @error,

@@ -9,7 +9,7 @@ namespace Canter.Server.Webhooks;
 /// the task exists, a URL that is not http(s) or whose host resolves to a non-public address (unless
 /// <see cref="ServerOptions.AllowPrivateWebhooks"/>). Delivery checks the address again when it connects.
 /// </summary>
-public sealed class WebhookSubscriptions(WebhookStore store, IOptions<ServerOptions> options)
+public sealed class WebhookSubscriptions(IWebhookStore store, IOptions<ServerOptions> options)
 {
     public static readonly string[] Events = ["started", "progress", "succeeded", "failed", "cancelled"];
 
