@@ -1,0 +1,354 @@
+using ILGPU;
+using ILGPU.Algorithms;
+
+namespace Canter.Tensors.Cuda;
+
+/// <summary>
+/// Flash-style attention kernels: one group (thread block) owns a tile of rows of one (batch, head) and
+/// streams the other side's tiles through shared memory, so no score matrix ever reaches device memory.
+/// <list type="bullet">
+/// <item><see cref="Forward"/>: a group owns <see cref="QueryTile"/> query rows, streams K and V tiles of
+/// <see cref="KeyTile"/> rows and keeps the running max, sum and output accumulator (online softmax); it writes
+/// O and the log-sum-exp the backward pass reads, the same contract as the CPU backend.</item>
+/// <item>Backward in two passes, chosen over atomics so that gradients are deterministic and need no zeroing:
+/// <see cref="BackwardKeys"/> gives each group a key tile and walks every query tile, accumulating dK and dV in
+/// shared memory; <see cref="BackwardQueries"/> gives each group a query tile and walks every key tile for dQ.
+/// The price is recomputing the scores and dP = dO V^T twice: 7 head-width dot products per (query, key) pair
+/// instead of 5 with atomics on dQ.</item>
+/// </list>
+/// Tiles are fixed at compile time (shared memory is static in ILGPU): head widths up to <see cref="MaxHeadDim"/>
+/// (every model preset uses 64); each kernel stays under the 48 KB of static shared memory CUDA allows a block.
+/// Every loop strides over the group's threads, so any group size works (128 on CUDA, 16 on ILGPU's CPU
+/// accelerator). Rows of K and V are padded to <see cref="PaddedDim"/> floats so that threads reading one key row
+/// each (consecutive keys) hit distinct shared-memory banks.
+/// <para>
+/// <c>skipBarriers</c> is a test hook and 0 in every real launch: bit i leaves out the i-th barrier of the kernel,
+/// so that the tests can show each barrier is needed (the CPU accelerator's sequential mode then gives wrong
+/// results deterministically).
+/// </para>
+/// </summary>
+internal static class FlashAttentionKernels
+{
+    /// <summary>Widest head the tiles hold.</summary>
+    public const int MaxHeadDim = 64;
+
+    /// <summary>Query rows per group in <see cref="Forward"/> and <see cref="BackwardQueries"/>.</summary>
+    public const int QueryTile = 32;
+
+    /// <summary>Key rows per streamed tile (and per group in <see cref="BackwardKeys"/>).</summary>
+    public const int KeyTile = 32;
+
+    /// <summary>Query rows per streamed tile in <see cref="BackwardKeys"/> (smaller: its group also holds dK and dV).</summary>
+    public const int KeyPassQueryTile = 16;
+
+    /// <summary>Threads per group on a GPU.</summary>
+    public const int GroupSize = 128;
+
+    /// <summary>Barriers in each kernel (for the test hook).</summary>
+    public const int ForwardBarriers = 5, BackwardKeysBarriers = 3, BackwardQueriesBarriers = 3;
+
+    private const int PaddedDim = MaxHeadDim + 1;
+    private const int PaddedKeys = KeyTile + 1;
+
+    private static void Barrier(int skipBarriers, int index)
+    {
+        if ((skipBarriers & (1 << index)) == 0) Group.Barrier();
+    }
+
+    private static float Dot(ArrayView<float> a, int ao, ArrayView<float> b, int bo, int d)
+    {
+        float s = 0f;
+        for (int t = 0; t < d; t++) s += a[ao + t] * b[bo + t];
+        return s;
+    }
+
+    /// <summary>
+    /// O and log-sum-exp of one query tile. Grid: B * H * ceil(Nq / QueryTile) groups.
+    /// o (B, H, Nq, D) strided, lse (B, H, Nq) contiguous, q (B, H, Nq, D), k and v (B, H, Nk, D) strided,
+    /// segments (B * N) read only when <see cref="AttentionArgs.HasSegments"/> is set.
+    /// </summary>
+    public static void Forward(ArrayView<float> o, ArrayView<float> lse, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v,
+        ArrayView<int> segments, AttentionArgs a, int skipBarriers)
+    {
+        var qs = SharedMemory.Allocate<float>(QueryTile * MaxHeadDim);     // (Tq, D)
+        var ks = SharedMemory.Allocate<float>(KeyTile * PaddedDim);        // (Tk, D + 1)
+        var vs = SharedMemory.Allocate<float>(KeyTile * MaxHeadDim);       // (Tk, D)
+        var acc = SharedMemory.Allocate<float>(QueryTile * MaxHeadDim);    // (Tq, D) unnormalised output
+        var p = SharedMemory.Allocate<float>(QueryTile * PaddedKeys);      // (Tq, Tk + 1) scores, then probabilities
+        var rowMax = SharedMemory.Allocate<float>(QueryTile);
+        var rowSum = SharedMemory.Allocate<float>(QueryTile);
+        var rowScale = SharedMemory.Allocate<float>(QueryTile);            // correction of acc for this key tile
+        var segQ = SharedMemory.Allocate<int>(QueryTile);
+        var segK = SharedMemory.Allocate<int>(KeyTile);
+
+        int tiles = (a.Nq + QueryTile - 1) / QueryTile;
+        int tile = Grid.IdxX % tiles, bh = Grid.IdxX / tiles, b = bh / a.H, h = bh % a.H;
+        int q0 = tile * QueryTile, tq = XMath.Min(QueryTile, a.Nq - q0);
+        int t = Group.IdxX, threads = Group.DimX, d = a.D;
+        int qBase = a.QOffset + b * a.QB + h * a.QH, kBase = a.KOffset + b * a.KB + h * a.KH, vBase = a.VOffset + b * a.VB + h * a.VH;
+
+        for (int e = t; e < QueryTile * d; e += threads)
+        {
+            int r = e / d, c = e % d;
+            qs[r * MaxHeadDim + c] = r < tq ? q[qBase + (q0 + r) * a.QN + c] : 0f;
+            acc[r * MaxHeadDim + c] = 0f;
+        }
+        for (int r = t; r < QueryTile; r += threads)
+        {
+            rowMax[r] = float.NegativeInfinity;
+            rowSum[r] = 0f;
+            segQ[r] = a.HasSegments != 0 && r < tq ? segments[b * a.Nq + q0 + r] : 0;
+        }
+
+        for (int k0 = 0; k0 < a.Nk; k0 += KeyTile)
+        {
+            int tk = XMath.Min(KeyTile, a.Nk - k0);
+            for (int e = t; e < KeyTile * d; e += threads)
+            {
+                int j = e / d, c = e % d;
+                ks[j * PaddedDim + c] = j < tk ? k[kBase + (k0 + j) * a.KN + c] : 0f;
+                vs[j * MaxHeadDim + c] = j < tk ? v[vBase + (k0 + j) * a.VN + c] : 0f;
+            }
+            for (int j = t; j < KeyTile; j += threads) segK[j] = a.HasSegments != 0 && j < tk ? segments[b * a.Nk + k0 + j] : 0;
+            Barrier(skipBarriers, 0); // also orders the query tile's loads before their first use
+
+            // S = Q K^T * scale, masked (outside the tile or another segment) to -inf
+            for (int e = t; e < QueryTile * KeyTile; e += threads)
+            {
+                int r = e / KeyTile, j = e % KeyTile;
+                float s = float.NegativeInfinity;
+                if (r < tq && j < tk && segK[j] == segQ[r]) s = Dot(qs, r * MaxHeadDim, ks, j * PaddedDim, d) * a.Scale;
+                p[r * PaddedKeys + j] = s;
+            }
+            Barrier(skipBarriers, 1);
+
+            // online softmax, one thread per row: P = exp(S - m_new), l = l * exp(m - m_new) + rowsum(P)
+            for (int r = t; r < QueryTile; r += threads)
+            {
+                float m = rowMax[r], tileMax = float.NegativeInfinity;
+                for (int j = 0; j < KeyTile; j++) tileMax = XMath.Max(tileMax, p[r * PaddedKeys + j]);
+                float mNew = XMath.Max(m, tileMax);
+                if (mNew == float.NegativeInfinity)
+                {
+                    // every key masked so far: nothing to add
+                    for (int j = 0; j < KeyTile; j++) p[r * PaddedKeys + j] = 0f;
+                    rowScale[r] = 1f;
+                    continue;
+                }
+                float sum = 0f;
+                for (int j = 0; j < KeyTile; j++)
+                {
+                    float e = XMath.Exp(p[r * PaddedKeys + j] - mNew);
+                    p[r * PaddedKeys + j] = e;
+                    sum += e;
+                }
+                float correction = XMath.Exp(m - mNew);
+                rowSum[r] = rowSum[r] * correction + sum;
+                rowMax[r] = mNew;
+                rowScale[r] = correction;
+            }
+            Barrier(skipBarriers, 2);
+
+            // acc = acc * correction + P V
+            for (int e = t; e < QueryTile * d; e += threads)
+            {
+                int r = e / d, c = e % d;
+                float s = acc[r * MaxHeadDim + c] * rowScale[r];
+                for (int j = 0; j < tk; j++) s += p[r * PaddedKeys + j] * vs[j * MaxHeadDim + c];
+                acc[r * MaxHeadDim + c] = s;
+            }
+            Barrier(skipBarriers, 3); // the next tile overwrites K, V and P
+        }
+        Barrier(skipBarriers, 4); // only needed when Nk == 0: the row statistics then come from the initialising threads
+
+        int oBase = a.OOffset + b * a.OB + h * a.OH;
+        for (int e = t; e < tq * d; e += threads)
+        {
+            int r = e / d, c = e % d;
+            float l = rowSum[r];
+            o[oBase + (q0 + r) * a.ON + c] = l > 0f ? acc[r * MaxHeadDim + c] / l : 0f; // a query that sees no key attends to nothing
+        }
+        for (int r = t; r < tq; r += threads)
+        {
+            float l = rowSum[r];
+            lse[bh * a.Nq + q0 + r] = l > 0f ? rowMax[r] + XMath.Log(l) : float.PositiveInfinity;
+        }
+    }
+
+    /// <summary>
+    /// dK and dV of one key tile, walking every query tile. Grid: B * H * ceil(Nk / KeyTile) groups.
+    /// dk, dv (B, H, Nk, D) and dO (B, H, Nq, D) contiguous from offset 0; delta (B, H, Nq) = rowsum(dO * O).
+    /// </summary>
+    public static void BackwardKeys(ArrayView<float> dk, ArrayView<float> dv, ArrayView<float> dO, ArrayView<float> lse, ArrayView<float> delta,
+        ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<int> segments, AttentionArgs a, int skipBarriers)
+    {
+        const int tileQ = KeyPassQueryTile;
+        var ks = SharedMemory.Allocate<float>(KeyTile * PaddedDim);        // (Tk, D + 1)
+        var vs = SharedMemory.Allocate<float>(KeyTile * PaddedDim);        // (Tk, D + 1)
+        var dks = SharedMemory.Allocate<float>(KeyTile * MaxHeadDim);      // (Tk, D) dK accumulator (unscaled)
+        var dvs = SharedMemory.Allocate<float>(KeyTile * MaxHeadDim);      // (Tk, D) dV accumulator
+        var qs = SharedMemory.Allocate<float>(tileQ * MaxHeadDim);         // (Tq, D)
+        var gs = SharedMemory.Allocate<float>(tileQ * MaxHeadDim);         // (Tq, D) dO
+        var ps = SharedMemory.Allocate<float>(tileQ * PaddedKeys);         // (Tq, Tk + 1) P
+        var dss = SharedMemory.Allocate<float>(tileQ * PaddedKeys);        // (Tq, Tk + 1) dS = P * (dP - delta)
+        var lseS = SharedMemory.Allocate<float>(tileQ);
+        var deltaS = SharedMemory.Allocate<float>(tileQ);
+        var segQ = SharedMemory.Allocate<int>(tileQ);
+        var segK = SharedMemory.Allocate<int>(KeyTile);
+
+        int tiles = (a.Nk + KeyTile - 1) / KeyTile;
+        int tile = Grid.IdxX % tiles, bh = Grid.IdxX / tiles, b = bh / a.H, h = bh % a.H;
+        int k0 = tile * KeyTile, tk = XMath.Min(KeyTile, a.Nk - k0);
+        int t = Group.IdxX, threads = Group.DimX, d = a.D;
+        int qBase = a.QOffset + b * a.QB + h * a.QH, kBase = a.KOffset + b * a.KB + h * a.KH, vBase = a.VOffset + b * a.VB + h * a.VH;
+
+        for (int e = t; e < KeyTile * d; e += threads)
+        {
+            int j = e / d, c = e % d;
+            ks[j * PaddedDim + c] = j < tk ? k[kBase + (k0 + j) * a.KN + c] : 0f;
+            vs[j * PaddedDim + c] = j < tk ? v[vBase + (k0 + j) * a.VN + c] : 0f;
+            dks[j * MaxHeadDim + c] = 0f;
+            dvs[j * MaxHeadDim + c] = 0f;
+        }
+        for (int j = t; j < KeyTile; j += threads) segK[j] = a.HasSegments != 0 && j < tk ? segments[b * a.Nk + k0 + j] : 0;
+
+        for (int q0 = 0; q0 < a.Nq; q0 += tileQ)
+        {
+            int tq = XMath.Min(tileQ, a.Nq - q0);
+            for (int e = t; e < tileQ * d; e += threads)
+            {
+                int r = e / d, c = e % d;
+                qs[r * MaxHeadDim + c] = r < tq ? q[qBase + (q0 + r) * a.QN + c] : 0f;
+                gs[r * MaxHeadDim + c] = r < tq ? dO[(bh * a.Nq + q0 + r) * d + c] : 0f;
+            }
+            for (int r = t; r < tileQ; r += threads)
+            {
+                lseS[r] = r < tq ? lse[bh * a.Nq + q0 + r] : float.PositiveInfinity;
+                deltaS[r] = r < tq ? delta[bh * a.Nq + q0 + r] : 0f;
+                segQ[r] = a.HasSegments != 0 && r < tq ? segments[b * a.Nq + q0 + r] : 0;
+            }
+            Barrier(skipBarriers, 0); // also orders the key tile's loads before their first use (dK and dV accumulators are per-thread)
+
+            // P = exp(S - lse), dS = P * (dO V^T - delta)
+            for (int e = t; e < tileQ * KeyTile; e += threads)
+            {
+                int r = e / KeyTile, j = e % KeyTile;
+                float pr = 0f, ds = 0f;
+                float l = lseS[r];
+                if (j < tk && l != float.PositiveInfinity && segK[j] == segQ[r])
+                {
+                    pr = XMath.Exp(Dot(qs, r * MaxHeadDim, ks, j * PaddedDim, d) * a.Scale - l);
+                    ds = pr * (Dot(gs, r * MaxHeadDim, vs, j * PaddedDim, d) - deltaS[r]);
+                }
+                ps[r * PaddedKeys + j] = pr;
+                dss[r * PaddedKeys + j] = ds;
+            }
+            Barrier(skipBarriers, 1);
+
+            // dV += P^T dO ; dK += dS^T Q (scaled once at the end)
+            for (int e = t; e < KeyTile * d; e += threads)
+            {
+                int j = e / d, c = e % d;
+                float sv = dvs[j * MaxHeadDim + c], sk = dks[j * MaxHeadDim + c];
+                for (int r = 0; r < tq; r++)
+                {
+                    sv += ps[r * PaddedKeys + j] * gs[r * MaxHeadDim + c];
+                    sk += dss[r * PaddedKeys + j] * qs[r * MaxHeadDim + c];
+                }
+                dvs[j * MaxHeadDim + c] = sv;
+                dks[j * MaxHeadDim + c] = sk;
+            }
+            Barrier(skipBarriers, 2); // the next query tile overwrites Q, dO, P and dS
+        }
+
+        for (int e = t; e < tk * d; e += threads)
+        {
+            int j = e / d, c = e % d;
+            int at = (bh * a.Nk + k0 + j) * d + c;
+            dk[at] = dks[j * MaxHeadDim + c] * a.Scale;
+            dv[at] = dvs[j * MaxHeadDim + c];
+        }
+    }
+
+    /// <summary>
+    /// dQ of one query tile, walking every key tile. Grid: B * H * ceil(Nq / QueryTile) groups.
+    /// dq (B, H, Nq, D) and dO contiguous from offset 0; delta (B, H, Nq).
+    /// </summary>
+    public static void BackwardQueries(ArrayView<float> dq, ArrayView<float> dO, ArrayView<float> lse, ArrayView<float> delta,
+        ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<int> segments, AttentionArgs a, int skipBarriers)
+    {
+        var qs = SharedMemory.Allocate<float>(QueryTile * MaxHeadDim);     // (Tq, D)
+        var gs = SharedMemory.Allocate<float>(QueryTile * MaxHeadDim);     // (Tq, D) dO
+        var dqs = SharedMemory.Allocate<float>(QueryTile * MaxHeadDim);    // (Tq, D) dQ accumulator (unscaled)
+        var ks = SharedMemory.Allocate<float>(KeyTile * PaddedDim);        // (Tk, D + 1)
+        var vs = SharedMemory.Allocate<float>(KeyTile * PaddedDim);        // (Tk, D + 1)
+        var dss = SharedMemory.Allocate<float>(QueryTile * PaddedKeys);    // (Tq, Tk + 1) dS
+        var lseS = SharedMemory.Allocate<float>(QueryTile);
+        var deltaS = SharedMemory.Allocate<float>(QueryTile);
+        var segQ = SharedMemory.Allocate<int>(QueryTile);
+        var segK = SharedMemory.Allocate<int>(KeyTile);
+
+        int tiles = (a.Nq + QueryTile - 1) / QueryTile;
+        int tile = Grid.IdxX % tiles, bh = Grid.IdxX / tiles, b = bh / a.H, h = bh % a.H;
+        int q0 = tile * QueryTile, tq = XMath.Min(QueryTile, a.Nq - q0);
+        int t = Group.IdxX, threads = Group.DimX, d = a.D;
+        int qBase = a.QOffset + b * a.QB + h * a.QH, kBase = a.KOffset + b * a.KB + h * a.KH, vBase = a.VOffset + b * a.VB + h * a.VH;
+
+        for (int e = t; e < QueryTile * d; e += threads)
+        {
+            int r = e / d, c = e % d;
+            qs[r * MaxHeadDim + c] = r < tq ? q[qBase + (q0 + r) * a.QN + c] : 0f;
+            gs[r * MaxHeadDim + c] = r < tq ? dO[(bh * a.Nq + q0 + r) * d + c] : 0f;
+            dqs[r * MaxHeadDim + c] = 0f;
+        }
+        for (int r = t; r < QueryTile; r += threads)
+        {
+            lseS[r] = r < tq ? lse[bh * a.Nq + q0 + r] : float.PositiveInfinity;
+            deltaS[r] = r < tq ? delta[bh * a.Nq + q0 + r] : 0f;
+            segQ[r] = a.HasSegments != 0 && r < tq ? segments[b * a.Nq + q0 + r] : 0;
+        }
+
+        for (int k0 = 0; k0 < a.Nk; k0 += KeyTile)
+        {
+            int tk = XMath.Min(KeyTile, a.Nk - k0);
+            for (int e = t; e < KeyTile * d; e += threads)
+            {
+                int j = e / d, c = e % d;
+                ks[j * PaddedDim + c] = j < tk ? k[kBase + (k0 + j) * a.KN + c] : 0f;
+                vs[j * PaddedDim + c] = j < tk ? v[vBase + (k0 + j) * a.VN + c] : 0f;
+            }
+            for (int j = t; j < KeyTile; j += threads) segK[j] = a.HasSegments != 0 && j < tk ? segments[b * a.Nk + k0 + j] : 0;
+            Barrier(skipBarriers, 0); // also orders the query tile's loads before their first use
+
+            for (int e = t; e < QueryTile * KeyTile; e += threads)
+            {
+                int r = e / KeyTile, j = e % KeyTile;
+                float ds = 0f;
+                float l = lseS[r];
+                if (j < tk && l != float.PositiveInfinity && segK[j] == segQ[r])
+                {
+                    float pr = XMath.Exp(Dot(qs, r * MaxHeadDim, ks, j * PaddedDim, d) * a.Scale - l);
+                    ds = pr * (Dot(gs, r * MaxHeadDim, vs, j * PaddedDim, d) - deltaS[r]);
+                }
+                dss[r * PaddedKeys + j] = ds;
+            }
+            Barrier(skipBarriers, 1);
+
+            // dQ += dS K (scaled once at the end)
+            for (int e = t; e < QueryTile * d; e += threads)
+            {
+                int r = e / d, c = e % d;
+                float s = dqs[r * MaxHeadDim + c];
+                for (int j = 0; j < tk; j++) s += dss[r * PaddedKeys + j] * ks[j * PaddedDim + c];
+                dqs[r * MaxHeadDim + c] = s;
+            }
+            Barrier(skipBarriers, 2); // the next key tile overwrites K, V and dS
+        }
+
+        for (int e = t; e < tq * d; e += threads)
+        {
+            int r = e / d, c = e % d;
+            dq[(bh * a.Nq + q0 + r) * d + c] = dqs[r * MaxHeadDim + c] * a.Scale;
+        }
+    }
+}
