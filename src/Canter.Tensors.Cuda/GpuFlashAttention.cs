@@ -43,6 +43,10 @@ public sealed partial class GpuBackend
         _ => throw new ArgumentException($"CANTER_ATTENTION='{value}' is not one of auto, flash, gemm"),
     };
 
+    /// <summary>Query rows and key rows per tile of the flash kernels, and the widest head they hold.</summary>
+    public static (int QueryRows, int KeyRows, int MaxHeadDim) FlashTiles =>
+        (FlashAttentionKernels.QueryTile, FlashAttentionKernels.KeyTile, FlashAttentionKernels.MaxHeadDim);
+
     /// <summary>Whether the flash kernels' tiles hold a head of width <paramref name="headDim"/>.</summary>
     public static bool FlashFits(int headDim) => headDim >= 1 && headDim <= FlashAttentionKernels.MaxHeadDim;
 
