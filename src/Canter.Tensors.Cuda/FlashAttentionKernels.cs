@@ -19,8 +19,10 @@ namespace Canter.Tensors.Cuda;
 /// Tiles are fixed at compile time (shared memory is static in ILGPU): head widths up to <see cref="MaxHeadDim"/>
 /// (every model preset uses 64); each kernel stays under the 48 KB of static shared memory CUDA allows a block.
 /// Every loop strides over the group's threads, so any group size works (128 on CUDA, 16 on ILGPU's CPU
-/// accelerator). Rows of K and V are padded to <see cref="PaddedDim"/> floats so that threads reading one key row
-/// each (consecutive keys) hit distinct shared-memory banks.
+/// accelerator). Rows of Q and K (and of V in the backward kernels) are padded to <see cref="PaddedDim"/> floats so
+/// that threads reading one row each hit distinct shared-memory banks. The forward kernel's two products run in
+/// register blocks (2 x 4 scores, 2 x 8 outputs per thread) written out for 32-key tiles and 64-wide rows; the
+/// backward kernels still compute one element per thread (a next step, once a GPU has timed them).
 /// <para>
 /// <c>skipBarriers</c> is a test hook and 0 in every real launch: bit i leaves out the i-th barrier of the kernel,
 /// so that the tests can show each barrier is needed (the CPU accelerator's sequential mode then gives wrong
@@ -55,6 +57,10 @@ internal static class FlashAttentionKernels
         if ((skipBarriers & (1 << index)) == 0) Group.Barrier();
     }
 
+    /// <summary>One scaled score, or -inf outside the tile or across segments.</summary>
+    private static void StoreScore(ArrayView<float> p, ArrayView<int> segQ, ArrayView<int> segK, int r, int j, float dot, int tq, int tk, float scale) =>
+        p[r * PaddedKeys + j] = r < tq && j < tk && segK[j] == segQ[r] ? dot * scale : float.NegativeInfinity;
+
     private static float Dot(ArrayView<float> a, int ao, ArrayView<float> b, int bo, int d)
     {
         float s = 0f;
@@ -70,10 +76,10 @@ internal static class FlashAttentionKernels
     public static void Forward(ArrayView<float> o, ArrayView<float> lse, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v,
         ArrayView<int> segments, AttentionArgs a, int skipBarriers)
     {
-        var qs = SharedMemory.Allocate<float>(QueryTile * MaxHeadDim);     // (Tq, D)
+        var qs = SharedMemory.Allocate<float>(QueryTile * PaddedDim);      // (Tq, D + 1)
         var ks = SharedMemory.Allocate<float>(KeyTile * PaddedDim);        // (Tk, D + 1)
-        var vs = SharedMemory.Allocate<float>(KeyTile * MaxHeadDim);       // (Tk, D)
-        var acc = SharedMemory.Allocate<float>(QueryTile * MaxHeadDim);    // (Tq, D) unnormalised output
+        var vs = SharedMemory.Allocate<float>(KeyTile * MaxHeadDim);       // (Tk, 64) zero beyond D
+        var acc = SharedMemory.Allocate<float>(QueryTile * MaxHeadDim);    // (Tq, 64) unnormalised output
         var p = SharedMemory.Allocate<float>(QueryTile * PaddedKeys);      // (Tq, Tk + 1) scores, then probabilities
         var rowMax = SharedMemory.Allocate<float>(QueryTile);
         var rowSum = SharedMemory.Allocate<float>(QueryTile);
@@ -87,11 +93,11 @@ internal static class FlashAttentionKernels
         int t = Group.IdxX, threads = Group.DimX, d = a.D;
         int qBase = a.QOffset + b * a.QB + h * a.QH, kBase = a.KOffset + b * a.KB + h * a.KH, vBase = a.VOffset + b * a.VB + h * a.VH;
 
-        for (int e = t; e < QueryTile * d; e += threads)
+        for (int e = t; e < QueryTile * MaxHeadDim; e += threads)
         {
-            int r = e / d, c = e % d;
-            qs[r * MaxHeadDim + c] = r < tq ? q[qBase + (q0 + r) * a.QN + c] : 0f;
-            acc[r * MaxHeadDim + c] = 0f;
+            int r = e / MaxHeadDim, c = e % MaxHeadDim;
+            qs[r * PaddedDim + c] = r < tq && c < d ? q[qBase + (q0 + r) * a.QN + c] : 0f;
+            acc[e] = 0f;
         }
         for (int r = t; r < QueryTile; r += threads)
         {
@@ -103,22 +109,39 @@ internal static class FlashAttentionKernels
         for (int k0 = 0; k0 < a.Nk; k0 += KeyTile)
         {
             int tk = XMath.Min(KeyTile, a.Nk - k0);
-            for (int e = t; e < KeyTile * d; e += threads)
+            for (int e = t; e < KeyTile * MaxHeadDim; e += threads)
             {
-                int j = e / d, c = e % d;
-                ks[j * PaddedDim + c] = j < tk ? k[kBase + (k0 + j) * a.KN + c] : 0f;
-                vs[j * MaxHeadDim + c] = j < tk ? v[vBase + (k0 + j) * a.VN + c] : 0f;
+                int j = e / MaxHeadDim, c = e % MaxHeadDim;
+                bool inside = j < tk && c < d;
+                ks[j * PaddedDim + c] = inside ? k[kBase + (k0 + j) * a.KN + c] : 0f;
+                vs[e] = inside ? v[vBase + (k0 + j) * a.VN + c] : 0f;
             }
             for (int j = t; j < KeyTile; j += threads) segK[j] = a.HasSegments != 0 && j < tk ? segments[b * a.Nk + k0 + j] : 0;
             Barrier(skipBarriers, 0); // also orders the query tile's loads before their first use
 
-            // S = Q K^T * scale, masked (outside the tile or another segment) to -inf
-            for (int e = t; e < QueryTile * KeyTile; e += threads)
+            // S = Q K^T * scale, masked (outside the tile or another segment) to -inf; each thread a 2 x 4 block
+            // (rows r, r + 1; keys j, j + 8, j + 16, j + 24): 6 shared loads for 8 multiply-adds
+            for (int m = t; m < QueryTile / 2 * (KeyTile / 4); m += threads)
             {
-                int r = e / KeyTile, j = e % KeyTile;
-                float s = float.NegativeInfinity;
-                if (r < tq && j < tk && segK[j] == segQ[r]) s = Dot(qs, r * MaxHeadDim, ks, j * PaddedDim, d) * a.Scale;
-                p[r * PaddedKeys + j] = s;
+                int r = m / (KeyTile / 4) * 2, j = m % (KeyTile / 4);
+                int qa = r * PaddedDim, qb = qa + PaddedDim;
+                int k0a = j * PaddedDim, k1a = k0a + 8 * PaddedDim, k2a = k0a + 16 * PaddedDim, k3a = k0a + 24 * PaddedDim;
+                float s00 = 0f, s01 = 0f, s02 = 0f, s03 = 0f, s10 = 0f, s11 = 0f, s12 = 0f, s13 = 0f;
+                for (int c = 0; c < d; c++)
+                {
+                    float x0 = qs[qa + c], x1 = qs[qb + c];
+                    float y0 = ks[k0a + c], y1 = ks[k1a + c], y2 = ks[k2a + c], y3 = ks[k3a + c];
+                    s00 += x0 * y0; s01 += x0 * y1; s02 += x0 * y2; s03 += x0 * y3;
+                    s10 += x1 * y0; s11 += x1 * y1; s12 += x1 * y2; s13 += x1 * y3;
+                }
+                StoreScore(p, segQ, segK, r, j, s00, tq, tk, a.Scale);
+                StoreScore(p, segQ, segK, r, j + 8, s01, tq, tk, a.Scale);
+                StoreScore(p, segQ, segK, r, j + 16, s02, tq, tk, a.Scale);
+                StoreScore(p, segQ, segK, r, j + 24, s03, tq, tk, a.Scale);
+                StoreScore(p, segQ, segK, r + 1, j, s10, tq, tk, a.Scale);
+                StoreScore(p, segQ, segK, r + 1, j + 8, s11, tq, tk, a.Scale);
+                StoreScore(p, segQ, segK, r + 1, j + 16, s12, tq, tk, a.Scale);
+                StoreScore(p, segQ, segK, r + 1, j + 24, s13, tq, tk, a.Scale);
             }
             Barrier(skipBarriers, 1);
 
@@ -149,17 +172,34 @@ internal static class FlashAttentionKernels
             }
             Barrier(skipBarriers, 2);
 
-            // acc = acc * correction + P V
-            for (int e = t; e < QueryTile * d; e += threads)
+            // acc = acc * correction + P V; each thread a 2 x 8 block (rows r, r + 1; columns c, c + 8, ..., c + 56):
+            // 10 shared loads for 16 multiply-adds. Columns past D hold zeros and are never written out.
+            for (int m = t; m < QueryTile / 2 * (MaxHeadDim / 8); m += threads)
             {
-                int r = e / d, c = e % d;
-                float s = acc[r * MaxHeadDim + c] * rowScale[r];
-                for (int j = 0; j < tk; j++) s += p[r * PaddedKeys + j] * vs[j * MaxHeadDim + c];
-                acc[r * MaxHeadDim + c] = s;
+                int r = m / (MaxHeadDim / 8) * 2, c = m % (MaxHeadDim / 8);
+                int oa = r * MaxHeadDim + c, ob = oa + MaxHeadDim;
+                float ca = rowScale[r], cb = rowScale[r + 1];
+                float a0 = acc[oa] * ca, a1 = acc[oa + 8] * ca, a2 = acc[oa + 16] * ca, a3 = acc[oa + 24] * ca;
+                float a4 = acc[oa + 32] * ca, a5 = acc[oa + 40] * ca, a6 = acc[oa + 48] * ca, a7 = acc[oa + 56] * ca;
+                float b0 = acc[ob] * cb, b1 = acc[ob + 8] * cb, b2 = acc[ob + 16] * cb, b3 = acc[ob + 24] * cb;
+                float b4 = acc[ob + 32] * cb, b5 = acc[ob + 40] * cb, b6 = acc[ob + 48] * cb, b7 = acc[ob + 56] * cb;
+                for (int j = 0; j < tk; j++)
+                {
+                    float pa = p[r * PaddedKeys + j], pb = p[(r + 1) * PaddedKeys + j];
+                    int vj = j * MaxHeadDim + c;
+                    float v0 = vs[vj], v1 = vs[vj + 8], v2 = vs[vj + 16], v3 = vs[vj + 24];
+                    float v4 = vs[vj + 32], v5 = vs[vj + 40], v6 = vs[vj + 48], v7 = vs[vj + 56];
+                    a0 += pa * v0; a1 += pa * v1; a2 += pa * v2; a3 += pa * v3; a4 += pa * v4; a5 += pa * v5; a6 += pa * v6; a7 += pa * v7;
+                    b0 += pb * v0; b1 += pb * v1; b2 += pb * v2; b3 += pb * v3; b4 += pb * v4; b5 += pb * v5; b6 += pb * v6; b7 += pb * v7;
+                }
+                acc[oa] = a0; acc[oa + 8] = a1; acc[oa + 16] = a2; acc[oa + 24] = a3;
+                acc[oa + 32] = a4; acc[oa + 40] = a5; acc[oa + 48] = a6; acc[oa + 56] = a7;
+                acc[ob] = b0; acc[ob + 8] = b1; acc[ob + 16] = b2; acc[ob + 24] = b3;
+                acc[ob + 32] = b4; acc[ob + 40] = b5; acc[ob + 48] = b6; acc[ob + 56] = b7;
             }
             Barrier(skipBarriers, 3); // the next tile overwrites K, V and P
         }
-        Barrier(skipBarriers, 4); // only needed when Nk == 0: the row statistics then come from the initialising threads
+        Barrier(skipBarriers, 4); // only needed when Nk == 0: the row statistics and zeros then come from the initialising threads
 
         int oBase = a.OOffset + b * a.OB + h * a.OH;
         for (int e = t; e < tq * d; e += threads)
