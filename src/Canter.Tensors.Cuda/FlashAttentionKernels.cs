@@ -21,8 +21,8 @@ namespace Canter.Tensors.Cuda;
 /// Every loop strides over the group's threads, so any group size works (128 on CUDA, 16 on ILGPU's CPU
 /// accelerator). Rows of Q and K (and of V in the backward kernels) are padded to <see cref="PaddedDim"/> floats so
 /// that threads reading one row each hit distinct shared-memory banks. The forward kernel's two products run in
-/// register blocks (2 x 4 scores, 2 x 8 outputs per thread) written out for 32-key tiles and 64-wide rows; the
-/// backward kernels still compute one element per thread (a next step, once a GPU has timed them).
+/// register blocks (2 x 4 scores, 2 x 8 outputs per thread), the backward kernels' likewise (2 x 2 or 2 x 4 pairs of
+/// P and dS, 2 x 8 gradient entries), written out for 32-key tiles and 64-wide rows.
 /// <para>
 /// <c>skipBarriers</c> is a test hook and 0 in every real launch: bit i leaves out the i-th barrier of the kernel,
 /// so that the tests can show each barrier is needed (the CPU accelerator's sequential mode then gives wrong
@@ -52,6 +52,9 @@ internal static class FlashAttentionKernels
     private const int PaddedDim = MaxHeadDim + 1;
     private const int PaddedKeys = KeyTile + 1;
 
+    /// <summary>Row stride of the output accumulators: threads of a warp then touch 4 rows x 8 columns on distinct banks.</summary>
+    private const int AccStride = MaxHeadDim + 4;
+
     private static void Barrier(int skipBarriers, int index)
     {
         if ((skipBarriers & (1 << index)) == 0) Group.Barrier();
@@ -60,13 +63,6 @@ internal static class FlashAttentionKernels
     /// <summary>One scaled score, or -inf outside the tile or across segments.</summary>
     private static void StoreScore(ArrayView<float> p, ArrayView<int> segQ, ArrayView<int> segK, int r, int j, float dot, int tq, int tk, float scale) =>
         p[r * PaddedKeys + j] = r < tq && j < tk && segK[j] == segQ[r] ? dot * scale : float.NegativeInfinity;
-
-    private static float Dot(ArrayView<float> a, int ao, ArrayView<float> b, int bo, int d)
-    {
-        float s = 0f;
-        for (int t = 0; t < d; t++) s += a[ao + t] * b[bo + t];
-        return s;
-    }
 
     /// <summary>
     /// O and log-sum-exp of one query tile. Grid: B * H * ceil(Nq / QueryTile) groups.
@@ -225,10 +221,10 @@ internal static class FlashAttentionKernels
         const int tileQ = KeyPassQueryTile;
         var ks = SharedMemory.Allocate<float>(KeyTile * PaddedDim);        // (Tk, D + 1)
         var vs = SharedMemory.Allocate<float>(KeyTile * PaddedDim);        // (Tk, D + 1)
-        var dks = SharedMemory.Allocate<float>(KeyTile * MaxHeadDim);      // (Tk, D) dK accumulator (unscaled)
-        var dvs = SharedMemory.Allocate<float>(KeyTile * MaxHeadDim);      // (Tk, D) dV accumulator
-        var qs = SharedMemory.Allocate<float>(tileQ * MaxHeadDim);         // (Tq, D)
-        var gs = SharedMemory.Allocate<float>(tileQ * MaxHeadDim);         // (Tq, D) dO
+        var dks = SharedMemory.Allocate<float>(KeyTile * AccStride);       // (Tk, 68) dK accumulator (unscaled)
+        var dvs = SharedMemory.Allocate<float>(KeyTile * AccStride);       // (Tk, 68) dV accumulator
+        var qs = SharedMemory.Allocate<float>(tileQ * PaddedDim);          // (Tq, D + 1) zero beyond D
+        var gs = SharedMemory.Allocate<float>(tileQ * PaddedDim);          // (Tq, D + 1) dO, zero beyond D
         var ps = SharedMemory.Allocate<float>(tileQ * PaddedKeys);         // (Tq, Tk + 1) P
         var dss = SharedMemory.Allocate<float>(tileQ * PaddedKeys);        // (Tq, Tk + 1) dS = P * (dP - delta)
         var lseS = SharedMemory.Allocate<float>(tileQ);
@@ -247,19 +243,31 @@ internal static class FlashAttentionKernels
             int j = e / d, c = e % d;
             ks[j * PaddedDim + c] = j < tk ? k[kBase + (k0 + j) * a.KN + c] : 0f;
             vs[j * PaddedDim + c] = j < tk ? v[vBase + (k0 + j) * a.VN + c] : 0f;
-            dks[j * MaxHeadDim + c] = 0f;
-            dvs[j * MaxHeadDim + c] = 0f;
         }
         for (int j = t; j < KeyTile; j += threads) segK[j] = a.HasSegments != 0 && j < tk ? segments[b * a.Nk + k0 + j] : 0;
+        // the accumulators belong to one thread each, as blocks of 2 keys x 8 columns (j, j + 1; c, c + 8, ..., c + 56),
+        // from these zeros to the final write
+        for (int m = t; m < KeyTile / 2 * (MaxHeadDim / 8); m += threads)
+        {
+            int j = m / (MaxHeadDim / 8) * 2, c = m % (MaxHeadDim / 8);
+            for (int col = c; col < MaxHeadDim; col += 8)
+            {
+                dks[j * AccStride + col] = 0f;
+                dks[(j + 1) * AccStride + col] = 0f;
+                dvs[j * AccStride + col] = 0f;
+                dvs[(j + 1) * AccStride + col] = 0f;
+            }
+        }
 
         for (int q0 = 0; q0 < a.Nq; q0 += tileQ)
         {
             int tq = XMath.Min(tileQ, a.Nq - q0);
-            for (int e = t; e < tileQ * d; e += threads)
+            for (int e = t; e < tileQ * MaxHeadDim; e += threads)
             {
-                int r = e / d, c = e % d;
-                qs[r * MaxHeadDim + c] = r < tq ? q[qBase + (q0 + r) * a.QN + c] : 0f;
-                gs[r * MaxHeadDim + c] = r < tq ? dO[(bh * a.Nq + q0 + r) * d + c] : 0f;
+                int r = e / MaxHeadDim, c = e % MaxHeadDim;
+                bool inside = r < tq && c < d;
+                qs[r * PaddedDim + c] = inside ? q[qBase + (q0 + r) * a.QN + c] : 0f;
+                gs[r * PaddedDim + c] = inside ? dO[(bh * a.Nq + q0 + r) * d + c] : 0f;
             }
             for (int r = t; r < tileQ; r += threads)
             {
@@ -267,47 +275,85 @@ internal static class FlashAttentionKernels
                 deltaS[r] = r < tq ? delta[bh * a.Nq + q0 + r] : 0f;
                 segQ[r] = a.HasSegments != 0 && r < tq ? segments[b * a.Nq + q0 + r] : 0;
             }
-            Barrier(skipBarriers, 0); // also orders the key tile's loads before their first use (dK and dV accumulators are per-thread)
+            Barrier(skipBarriers, 0); // also orders the key tile's loads before their first use
 
-            // P = exp(S - lse), dS = P * (dO V^T - delta)
-            for (int e = t; e < tileQ * KeyTile; e += threads)
+            // P = exp(S - lse), dS = P * (dO V^T - delta); each thread a 2 x 2 block (rows r, r + 1; keys j, j + 16)
+            // of both products: 8 shared loads for 8 multiply-adds
+            for (int m = t; m < tileQ / 2 * (KeyTile / 2); m += threads)
             {
-                int r = e / KeyTile, j = e % KeyTile;
-                float pr = 0f, ds = 0f;
-                float l = lseS[r];
-                if (j < tk && l != float.PositiveInfinity && segK[j] == segQ[r])
+                int r = m / (KeyTile / 2) * 2, j = m % (KeyTile / 2);
+                int ra = r * PaddedDim, rb = ra + PaddedDim, ja = j * PaddedDim, jb = ja + KeyTile / 2 * PaddedDim;
+                float s00 = 0f, s01 = 0f, s10 = 0f, s11 = 0f, g00 = 0f, g01 = 0f, g10 = 0f, g11 = 0f;
+                for (int c = 0; c < d; c++)
                 {
-                    pr = XMath.Exp(Dot(qs, r * MaxHeadDim, ks, j * PaddedDim, d) * a.Scale - l);
-                    ds = pr * (Dot(gs, r * MaxHeadDim, vs, j * PaddedDim, d) - deltaS[r]);
+                    float x0 = qs[ra + c], x1 = qs[rb + c], o0 = gs[ra + c], o1 = gs[rb + c];
+                    float y0 = ks[ja + c], y1 = ks[jb + c], w0 = vs[ja + c], w1 = vs[jb + c];
+                    s00 += x0 * y0; s01 += x0 * y1; s10 += x1 * y0; s11 += x1 * y1;
+                    g00 += o0 * w0; g01 += o0 * w1; g10 += o1 * w0; g11 += o1 * w1;
                 }
-                ps[r * PaddedKeys + j] = pr;
-                dss[r * PaddedKeys + j] = ds;
+                StorePAndDs(ps, dss, lseS, deltaS, segQ, segK, r, j, s00, g00, tk, a.Scale);
+                StorePAndDs(ps, dss, lseS, deltaS, segQ, segK, r, j + KeyTile / 2, s01, g01, tk, a.Scale);
+                StorePAndDs(ps, dss, lseS, deltaS, segQ, segK, r + 1, j, s10, g10, tk, a.Scale);
+                StorePAndDs(ps, dss, lseS, deltaS, segQ, segK, r + 1, j + KeyTile / 2, s11, g11, tk, a.Scale);
             }
             Barrier(skipBarriers, 1);
 
-            // dV += P^T dO ; dK += dS^T Q (scaled once at the end)
-            for (int e = t; e < KeyTile * d; e += threads)
+            // dV += P^T dO ; dK += dS^T Q (scaled once at the end): 20 shared loads for 32 multiply-adds a row
+            for (int m = t; m < KeyTile / 2 * (MaxHeadDim / 8); m += threads)
             {
-                int j = e / d, c = e % d;
-                float sv = dvs[j * MaxHeadDim + c], sk = dks[j * MaxHeadDim + c];
+                int j = m / (MaxHeadDim / 8) * 2, c = m % (MaxHeadDim / 8);
+                int da = j * AccStride + c, db = da + AccStride;
+                float va0 = dvs[da], va1 = dvs[da + 8], va2 = dvs[da + 16], va3 = dvs[da + 24], va4 = dvs[da + 32], va5 = dvs[da + 40], va6 = dvs[da + 48], va7 = dvs[da + 56];
+                float vb0 = dvs[db], vb1 = dvs[db + 8], vb2 = dvs[db + 16], vb3 = dvs[db + 24], vb4 = dvs[db + 32], vb5 = dvs[db + 40], vb6 = dvs[db + 48], vb7 = dvs[db + 56];
+                float ka0 = dks[da], ka1 = dks[da + 8], ka2 = dks[da + 16], ka3 = dks[da + 24], ka4 = dks[da + 32], ka5 = dks[da + 40], ka6 = dks[da + 48], ka7 = dks[da + 56];
+                float kb0 = dks[db], kb1 = dks[db + 8], kb2 = dks[db + 16], kb3 = dks[db + 24], kb4 = dks[db + 32], kb5 = dks[db + 40], kb6 = dks[db + 48], kb7 = dks[db + 56];
                 for (int r = 0; r < tq; r++)
                 {
-                    sv += ps[r * PaddedKeys + j] * gs[r * MaxHeadDim + c];
-                    sk += dss[r * PaddedKeys + j] * qs[r * MaxHeadDim + c];
+                    float pa = ps[r * PaddedKeys + j], pb = ps[r * PaddedKeys + j + 1];
+                    float sa = dss[r * PaddedKeys + j], sb = dss[r * PaddedKeys + j + 1];
+                    int ro = r * PaddedDim + c;
+                    float g0 = gs[ro], g1 = gs[ro + 8], g2 = gs[ro + 16], g3 = gs[ro + 24], g4 = gs[ro + 32], g5 = gs[ro + 40], g6 = gs[ro + 48], g7 = gs[ro + 56];
+                    va0 += pa * g0; va1 += pa * g1; va2 += pa * g2; va3 += pa * g3; va4 += pa * g4; va5 += pa * g5; va6 += pa * g6; va7 += pa * g7;
+                    vb0 += pb * g0; vb1 += pb * g1; vb2 += pb * g2; vb3 += pb * g3; vb4 += pb * g4; vb5 += pb * g5; vb6 += pb * g6; vb7 += pb * g7;
+                    float x0 = qs[ro], x1 = qs[ro + 8], x2 = qs[ro + 16], x3 = qs[ro + 24], x4 = qs[ro + 32], x5 = qs[ro + 40], x6 = qs[ro + 48], x7 = qs[ro + 56];
+                    ka0 += sa * x0; ka1 += sa * x1; ka2 += sa * x2; ka3 += sa * x3; ka4 += sa * x4; ka5 += sa * x5; ka6 += sa * x6; ka7 += sa * x7;
+                    kb0 += sb * x0; kb1 += sb * x1; kb2 += sb * x2; kb3 += sb * x3; kb4 += sb * x4; kb5 += sb * x5; kb6 += sb * x6; kb7 += sb * x7;
                 }
-                dvs[j * MaxHeadDim + c] = sv;
-                dks[j * MaxHeadDim + c] = sk;
+                dvs[da] = va0; dvs[da + 8] = va1; dvs[da + 16] = va2; dvs[da + 24] = va3; dvs[da + 32] = va4; dvs[da + 40] = va5; dvs[da + 48] = va6; dvs[da + 56] = va7;
+                dvs[db] = vb0; dvs[db + 8] = vb1; dvs[db + 16] = vb2; dvs[db + 24] = vb3; dvs[db + 32] = vb4; dvs[db + 40] = vb5; dvs[db + 48] = vb6; dvs[db + 56] = vb7;
+                dks[da] = ka0; dks[da + 8] = ka1; dks[da + 16] = ka2; dks[da + 24] = ka3; dks[da + 32] = ka4; dks[da + 40] = ka5; dks[da + 48] = ka6; dks[da + 56] = ka7;
+                dks[db] = kb0; dks[db + 8] = kb1; dks[db + 16] = kb2; dks[db + 24] = kb3; dks[db + 32] = kb4; dks[db + 40] = kb5; dks[db + 48] = kb6; dks[db + 56] = kb7;
             }
             Barrier(skipBarriers, 2); // the next query tile overwrites Q, dO, P and dS
         }
 
-        for (int e = t; e < tk * d; e += threads)
+        for (int m = t; m < KeyTile / 2 * (MaxHeadDim / 8); m += threads)
         {
-            int j = e / d, c = e % d;
-            int at = (bh * a.Nk + k0 + j) * d + c;
-            dk[at] = dks[j * MaxHeadDim + c] * a.Scale;
-            dv[at] = dvs[j * MaxHeadDim + c];
+            int j = m / (MaxHeadDim / 8) * 2, c = m % (MaxHeadDim / 8);
+            for (int jj = j; jj < j + 2 && jj < tk; jj++)
+            {
+                for (int col = c; col < d; col += 8)
+                {
+                    int at = (bh * a.Nk + k0 + jj) * d + col;
+                    dk[at] = dks[jj * AccStride + col] * a.Scale;
+                    dv[at] = dvs[jj * AccStride + col];
+                }
+            }
         }
+    }
+
+    /// <summary>P and dS of one (query, key) pair from its two dot products: zero outside the tile, across segments or for a query that saw no key.</summary>
+    private static void StorePAndDs(ArrayView<float> ps, ArrayView<float> dss, ArrayView<float> lseS, ArrayView<float> deltaS, ArrayView<int> segQ,
+        ArrayView<int> segK, int r, int j, float qk, float dOv, int tk, float scale)
+    {
+        float l = lseS[r], pr = 0f, ds = 0f;
+        if (j < tk && l != float.PositiveInfinity && segK[j] == segQ[r])
+        {
+            pr = XMath.Exp(qk * scale - l);
+            ds = pr * (dOv - deltaS[r]);
+        }
+        ps[r * PaddedKeys + j] = pr;
+        dss[r * PaddedKeys + j] = ds;
     }
 
     /// <summary>
@@ -317,12 +363,12 @@ internal static class FlashAttentionKernels
     public static void BackwardQueries(ArrayView<float> dq, ArrayView<float> dO, ArrayView<float> lse, ArrayView<float> delta,
         ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<int> segments, AttentionArgs a, int skipBarriers)
     {
-        var qs = SharedMemory.Allocate<float>(QueryTile * MaxHeadDim);     // (Tq, D)
-        var gs = SharedMemory.Allocate<float>(QueryTile * MaxHeadDim);     // (Tq, D) dO
-        var dqs = SharedMemory.Allocate<float>(QueryTile * MaxHeadDim);    // (Tq, D) dQ accumulator (unscaled)
-        var ks = SharedMemory.Allocate<float>(KeyTile * PaddedDim);        // (Tk, D + 1)
+        var qs = SharedMemory.Allocate<float>(QueryTile * PaddedDim);      // (Tq, D + 1)
+        var gs = SharedMemory.Allocate<float>(QueryTile * PaddedDim);      // (Tq, D + 1) dO
+        var dqs = SharedMemory.Allocate<float>(QueryTile * AccStride);     // (Tq, 68) dQ accumulator (unscaled)
+        var ks = SharedMemory.Allocate<float>(KeyTile * PaddedDim);        // (Tk, D + 1) zero beyond D
         var vs = SharedMemory.Allocate<float>(KeyTile * PaddedDim);        // (Tk, D + 1)
-        var dss = SharedMemory.Allocate<float>(QueryTile * PaddedKeys);    // (Tq, Tk + 1) dS
+        var dss = SharedMemory.Allocate<float>(QueryTile * PaddedKeys);    // (Tq, Tk + 1) dS; the P half of it is not kept
         var lseS = SharedMemory.Allocate<float>(QueryTile);
         var deltaS = SharedMemory.Allocate<float>(QueryTile);
         var segQ = SharedMemory.Allocate<int>(QueryTile);
@@ -337,9 +383,8 @@ internal static class FlashAttentionKernels
         for (int e = t; e < QueryTile * d; e += threads)
         {
             int r = e / d, c = e % d;
-            qs[r * MaxHeadDim + c] = r < tq ? q[qBase + (q0 + r) * a.QN + c] : 0f;
-            gs[r * MaxHeadDim + c] = r < tq ? dO[(bh * a.Nq + q0 + r) * d + c] : 0f;
-            dqs[r * MaxHeadDim + c] = 0f;
+            qs[r * PaddedDim + c] = r < tq ? q[qBase + (q0 + r) * a.QN + c] : 0f;
+            gs[r * PaddedDim + c] = r < tq ? dO[(bh * a.Nq + q0 + r) * d + c] : 0f;
         }
         for (int r = t; r < QueryTile; r += threads)
         {
@@ -347,48 +392,97 @@ internal static class FlashAttentionKernels
             deltaS[r] = r < tq ? delta[bh * a.Nq + q0 + r] : 0f;
             segQ[r] = a.HasSegments != 0 && r < tq ? segments[b * a.Nq + q0 + r] : 0;
         }
+        // the accumulator belongs to one thread each, as blocks of 2 rows x 8 columns, from these zeros to the final write
+        for (int m = t; m < QueryTile / 2 * (MaxHeadDim / 8); m += threads)
+        {
+            int r = m / (MaxHeadDim / 8) * 2, c = m % (MaxHeadDim / 8);
+            for (int col = c; col < MaxHeadDim; col += 8)
+            {
+                dqs[r * AccStride + col] = 0f;
+                dqs[(r + 1) * AccStride + col] = 0f;
+            }
+        }
 
         for (int k0 = 0; k0 < a.Nk; k0 += KeyTile)
         {
             int tk = XMath.Min(KeyTile, a.Nk - k0);
-            for (int e = t; e < KeyTile * d; e += threads)
+            for (int e = t; e < KeyTile * MaxHeadDim; e += threads)
             {
-                int j = e / d, c = e % d;
-                ks[j * PaddedDim + c] = j < tk ? k[kBase + (k0 + j) * a.KN + c] : 0f;
-                vs[j * PaddedDim + c] = j < tk ? v[vBase + (k0 + j) * a.VN + c] : 0f;
+                int j = e / MaxHeadDim, c = e % MaxHeadDim;
+                bool inside = j < tk && c < d;
+                ks[j * PaddedDim + c] = inside ? k[kBase + (k0 + j) * a.KN + c] : 0f;
+                vs[j * PaddedDim + c] = inside ? v[vBase + (k0 + j) * a.VN + c] : 0f;
             }
             for (int j = t; j < KeyTile; j += threads) segK[j] = a.HasSegments != 0 && j < tk ? segments[b * a.Nk + k0 + j] : 0;
             Barrier(skipBarriers, 0); // also orders the query tile's loads before their first use
 
-            for (int e = t; e < QueryTile * KeyTile; e += threads)
+            // dS = P * (dO V^T - delta); each thread a 2 x 4 block (rows r, r + 1; keys j, j + 8, j + 16, j + 24) of both
+            // products: 12 shared loads for 16 multiply-adds
+            for (int m = t; m < QueryTile / 2 * (KeyTile / 4); m += threads)
             {
-                int r = e / KeyTile, j = e % KeyTile;
-                float ds = 0f;
-                float l = lseS[r];
-                if (j < tk && l != float.PositiveInfinity && segK[j] == segQ[r])
+                int r = m / (KeyTile / 4) * 2, j = m % (KeyTile / 4);
+                int ra = r * PaddedDim, rb = ra + PaddedDim;
+                int j0 = j * PaddedDim, j1 = j0 + 8 * PaddedDim, j2 = j0 + 16 * PaddedDim, j3 = j0 + 24 * PaddedDim;
+                float s00 = 0f, s01 = 0f, s02 = 0f, s03 = 0f, s10 = 0f, s11 = 0f, s12 = 0f, s13 = 0f;
+                float g00 = 0f, g01 = 0f, g02 = 0f, g03 = 0f, g10 = 0f, g11 = 0f, g12 = 0f, g13 = 0f;
+                for (int c = 0; c < d; c++)
                 {
-                    float pr = XMath.Exp(Dot(qs, r * MaxHeadDim, ks, j * PaddedDim, d) * a.Scale - l);
-                    ds = pr * (Dot(gs, r * MaxHeadDim, vs, j * PaddedDim, d) - deltaS[r]);
+                    float x0 = qs[ra + c], x1 = qs[rb + c];
+                    float y0 = ks[j0 + c], y1 = ks[j1 + c], y2 = ks[j2 + c], y3 = ks[j3 + c];
+                    s00 += x0 * y0; s01 += x0 * y1; s02 += x0 * y2; s03 += x0 * y3;
+                    s10 += x1 * y0; s11 += x1 * y1; s12 += x1 * y2; s13 += x1 * y3;
+                    float o0 = gs[ra + c], o1 = gs[rb + c];
+                    float w0 = vs[j0 + c], w1 = vs[j1 + c], w2 = vs[j2 + c], w3 = vs[j3 + c];
+                    g00 += o0 * w0; g01 += o0 * w1; g02 += o0 * w2; g03 += o0 * w3;
+                    g10 += o1 * w0; g11 += o1 * w1; g12 += o1 * w2; g13 += o1 * w3;
                 }
-                dss[r * PaddedKeys + j] = ds;
+                StoreDs(dss, lseS, deltaS, segQ, segK, r, j, s00, g00, tk, a.Scale);
+                StoreDs(dss, lseS, deltaS, segQ, segK, r, j + 8, s01, g01, tk, a.Scale);
+                StoreDs(dss, lseS, deltaS, segQ, segK, r, j + 16, s02, g02, tk, a.Scale);
+                StoreDs(dss, lseS, deltaS, segQ, segK, r, j + 24, s03, g03, tk, a.Scale);
+                StoreDs(dss, lseS, deltaS, segQ, segK, r + 1, j, s10, g10, tk, a.Scale);
+                StoreDs(dss, lseS, deltaS, segQ, segK, r + 1, j + 8, s11, g11, tk, a.Scale);
+                StoreDs(dss, lseS, deltaS, segQ, segK, r + 1, j + 16, s12, g12, tk, a.Scale);
+                StoreDs(dss, lseS, deltaS, segQ, segK, r + 1, j + 24, s13, g13, tk, a.Scale);
             }
             Barrier(skipBarriers, 1);
 
-            // dQ += dS K (scaled once at the end)
-            for (int e = t; e < QueryTile * d; e += threads)
+            // dQ += dS K (scaled once at the end): 10 shared loads for 16 multiply-adds a key
+            for (int m = t; m < QueryTile / 2 * (MaxHeadDim / 8); m += threads)
             {
-                int r = e / d, c = e % d;
-                float s = dqs[r * MaxHeadDim + c];
-                for (int j = 0; j < tk; j++) s += dss[r * PaddedKeys + j] * ks[j * PaddedDim + c];
-                dqs[r * MaxHeadDim + c] = s;
+                int r = m / (MaxHeadDim / 8) * 2, c = m % (MaxHeadDim / 8);
+                int da = r * AccStride + c, db = da + AccStride;
+                float a0 = dqs[da], a1 = dqs[da + 8], a2 = dqs[da + 16], a3 = dqs[da + 24], a4 = dqs[da + 32], a5 = dqs[da + 40], a6 = dqs[da + 48], a7 = dqs[da + 56];
+                float b0 = dqs[db], b1 = dqs[db + 8], b2 = dqs[db + 16], b3 = dqs[db + 24], b4 = dqs[db + 32], b5 = dqs[db + 40], b6 = dqs[db + 48], b7 = dqs[db + 56];
+                for (int j = 0; j < tk; j++)
+                {
+                    float sa = dss[r * PaddedKeys + j], sb = dss[(r + 1) * PaddedKeys + j];
+                    int kj = j * PaddedDim + c;
+                    float y0 = ks[kj], y1 = ks[kj + 8], y2 = ks[kj + 16], y3 = ks[kj + 24], y4 = ks[kj + 32], y5 = ks[kj + 40], y6 = ks[kj + 48], y7 = ks[kj + 56];
+                    a0 += sa * y0; a1 += sa * y1; a2 += sa * y2; a3 += sa * y3; a4 += sa * y4; a5 += sa * y5; a6 += sa * y6; a7 += sa * y7;
+                    b0 += sb * y0; b1 += sb * y1; b2 += sb * y2; b3 += sb * y3; b4 += sb * y4; b5 += sb * y5; b6 += sb * y6; b7 += sb * y7;
+                }
+                dqs[da] = a0; dqs[da + 8] = a1; dqs[da + 16] = a2; dqs[da + 24] = a3; dqs[da + 32] = a4; dqs[da + 40] = a5; dqs[da + 48] = a6; dqs[da + 56] = a7;
+                dqs[db] = b0; dqs[db + 8] = b1; dqs[db + 16] = b2; dqs[db + 24] = b3; dqs[db + 32] = b4; dqs[db + 40] = b5; dqs[db + 48] = b6; dqs[db + 56] = b7;
             }
             Barrier(skipBarriers, 2); // the next key tile overwrites K, V and dS
         }
 
-        for (int e = t; e < tq * d; e += threads)
+        for (int m = t; m < QueryTile / 2 * (MaxHeadDim / 8); m += threads)
         {
-            int r = e / d, c = e % d;
-            dq[(bh * a.Nq + q0 + r) * d + c] = dqs[r * MaxHeadDim + c] * a.Scale;
+            int r = m / (MaxHeadDim / 8) * 2, c = m % (MaxHeadDim / 8);
+            for (int rr = r; rr < r + 2 && rr < tq; rr++)
+                for (int col = c; col < d; col += 8)
+                    dq[(bh * a.Nq + q0 + rr) * d + col] = dqs[rr * AccStride + col] * a.Scale;
         }
+    }
+
+    /// <summary>dS of one (query, key) pair from its two dot products (zero where P is).</summary>
+    private static void StoreDs(ArrayView<float> dss, ArrayView<float> lseS, ArrayView<float> deltaS, ArrayView<int> segQ, ArrayView<int> segK,
+        int r, int j, float qk, float dOv, int tk, float scale)
+    {
+        float l = lseS[r], ds = 0f;
+        if (j < tk && l != float.PositiveInfinity && segK[j] == segQ[r]) ds = XMath.Exp(qk * scale - l) * (dOv - deltaS[r]);
+        dss[r * PaddedKeys + j] = ds;
     }
 }
