@@ -189,6 +189,15 @@ public static class EngineBench
         figures.Add(("train_step_ms", step * 1e3));
         figures.Add(("forward_tflops", ditFlops / forward / 1e12));
         figures.Add(("forward_fraction_of_fp32_peak", ditFlops / forward / 1e12 / peak));
+        // the same stack with attention through cuBLAS instead of the flash kernels (CANTER_ATTENTION=gemm)
+        var savedAttention = gpu.AttentionKernels;
+        gpu.AttentionKernels = AttentionKernels.Gemm;
+        var (forwardGemm, stepGemm) = TimeDit(options, config, device);
+        gpu.AttentionKernels = savedAttention;
+        output.WriteLine(FormattableString.Invariant($"canter forward    {forwardGemm * 1e3,9:0.00} ms  with attention through cuBLAS ({gpu.AttentionKernels} otherwise)"));
+        output.WriteLine(FormattableString.Invariant($"canter train step {stepGemm * 1e3,9:0.00} ms  with attention through cuBLAS"));
+        figures.Add(("forward_ms_gemm_attention", forwardGemm * 1e3));
+        figures.Add(("train_step_ms_gemm_attention", stepGemm * 1e3));
         if (!options.SkipTorch)
         {
             var torch = TimeTorch(options, config, "cuda");

@@ -47,11 +47,15 @@ public sealed partial class GpuBackend : IBackend, IDisposable
         return new GpuBackend(context, accelerator, "cuda");
     }
 
-    /// <summary>The same kernels on ILGPU's CPU accelerator (for tests without a GPU).</summary>
-    public static GpuBackend CreateCpuEmulation()
+    /// <summary>
+    /// The same kernels on ILGPU's CPU accelerator (for tests without a GPU). <paramref name="sequential"/> runs the
+    /// threads of a group one at a time, switching only at barriers: a missing barrier then gives wrong results every
+    /// time instead of now and then.
+    /// </summary>
+    public static GpuBackend CreateCpuEmulation(bool sequential = false)
     {
         var context = Context.Create(b => b.CPU().EnableAlgorithms().Math(MathMode.Default));
-        var accelerator = context.CreateCPUAccelerator(0, CPUAcceleratorMode.Parallel);
+        var accelerator = context.CreateCPUAccelerator(0, sequential ? CPUAcceleratorMode.Sequential : CPUAcceleratorMode.Parallel);
         return new GpuBackend(context, accelerator, "ilgpu-cpu");
     }
 

@@ -185,6 +185,11 @@ public sealed partial class GpuBackend
     private void AttentionForwardOn(Tensor o, Tensor lse, Tensor q, Tensor k, Tensor v, ArrayView<int> seg, bool hasSegments, float scale)
     {
         var args = AttentionArgsOf(o, q, k, v, hasSegments, scale);
+        if (UsesFlashAttention(args.D))
+        {
+            AttentionForwardFlash(o, lse, q, k, v, seg, args);
+            return;
+        }
         if (_cublas != 0)
         {
             AttentionForwardCublas(o, lse, q, k, v, seg, args);
@@ -211,6 +216,11 @@ public sealed partial class GpuBackend
         ArrayView<int> seg, bool hasSegments, float scale)
     {
         var args = AttentionArgsOf(o, q, k, v, hasSegments, scale);
+        if (UsesFlashAttention(args.D))
+        {
+            AttentionBackwardFlash(dq, dk, dv, dO, q, k, v, o, lse, seg, args);
+            return;
+        }
         if (_cublas != 0)
         {
             AttentionBackwardCublas(dq, dk, dv, dO, q, k, v, o, lse, seg, args);

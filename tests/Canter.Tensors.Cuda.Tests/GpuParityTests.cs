@@ -29,6 +29,27 @@ public class GpuParityTests
         Assert.True(result.Passed, $"{name} on {Dev.Name}: max abs error {result.MaxAbsError:E2} exceeds the tolerance by {result.WorstExcess:E2}");
     }
 
+    public static TheoryData<string> AttentionCaseNames => [.. DeviceCheck.Cases.Select(c => c.Name).Where(n => n.StartsWith("attention", StringComparison.Ordinal))];
+
+    /// <summary>The attention cases once more through the path without the flash kernels (as `canter bench device` does).</summary>
+    [Theory]
+    [MemberData(nameof(AttentionCaseNames))]
+    public void AttentionMatchesTheCpuBackendThroughTheGemmPath(string name)
+    {
+        var gpu = (GpuBackend)Dev.Backend;
+        var saved = gpu.AttentionKernels;
+        try
+        {
+            gpu.AttentionKernels = AttentionKernels.Gemm;
+            var result = DeviceCheck.Run(DeviceCheck.Cases.Single(c => c.Name == name), Dev);
+            Assert.True(result.Passed, $"{name} (gemm) on {Dev.Name}: max abs error {result.MaxAbsError:E2} exceeds the tolerance by {result.WorstExcess:E2}");
+        }
+        finally
+        {
+            gpu.AttentionKernels = saved;
+        }
+    }
+
     [Fact]
     public void ResultsStayOnTheDevice()
     {

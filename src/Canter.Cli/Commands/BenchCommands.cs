@@ -11,6 +11,7 @@ public static class BenchCommands
         var bench = new Command("bench", "Benchmarks; each ends with its figures, one per line, as 'name: value'.");
         bench.Subcommands.Add(Engine());
         bench.Subcommands.Add(DeviceParity());
+        bench.Subcommands.Add(Attention());
         bench.Subcommands.Add(World());
         bench.Subcommands.Add(ParserAccuracy());
         bench.Subcommands.Add(Generate());
@@ -314,6 +315,27 @@ public static class BenchCommands
             var options = new ScaleoutBenchOptions(result.GetValue(model)!, result.GetValue(store), result.GetValue(tasks), result.GetValue(clients),
                 result.GetValue(servers), result.GetValue(workers), result.GetValue(size)!, result.GetValue(seconds), result.GetValue(steps));
             return await ScaleoutBench.RunAsync(options, Console.Out, cancel);
+        });
+        return command;
+    }
+
+    private static Command Attention()
+    {
+        var repeats = new Option<int>("--repeats") { Description = "Timed runs per measurement (the median is reported).", DefaultValueFactory = _ => 10 };
+        var quick = new Option<bool>("--quick") { Description = "Small shapes that finish in seconds (also on ilgpu-cpu; same code paths)." };
+        var noTorch = new Option<bool>("--no-torch") { Description = "Skip the PyTorch comparison." };
+        var device = DeviceOption();
+        device.DefaultValueFactory = _ => "cuda";
+        var command = new Command("attention", "Flash attention kernels against the cuBLAS path and PyTorch (float32, D = 64), forward and forward + backward, on a GPU.")
+        {
+            repeats, quick, noTorch, device,
+        };
+        command.SetAction(result =>
+        {
+            int r = result.GetValue(repeats);
+            if (r < 1) throw new ArgumentException("--repeats must be at least 1");
+            AttentionBench.Run(new AttentionBenchOptions(result.GetValue(device)!, r, SkipTorch: result.GetValue(noTorch), Quick: result.GetValue(quick)), Console.Out);
+            return 0;
         });
         return command;
     }
