@@ -10,7 +10,11 @@ namespace Canter.Tensors.Cuda;
 /// </summary>
 public enum AttentionKernels
 {
-    /// <summary>The flash kernels where the head fits their tiles (D up to 64), the GEMM path otherwise.</summary>
+    /// <summary>
+    /// On CUDA, the GEMM path: it is the one measured on an H100 (parity and speed), and the flash kernels have not run
+    /// on a GPU yet; <c>flash</c> opts in until <c>canter bench attention --device cuda</c> has measured them. On ILGPU's
+    /// CPU accelerator, the flash kernels where the head fits their tiles (D up to 64), the GEMM path otherwise.
+    /// </summary>
     Auto,
 
     /// <summary>Always the flash kernels; a head wider than their tiles is an error.</summary>
@@ -57,7 +61,7 @@ public sealed partial class GpuBackend
         AttentionKernels.Flash => FlashFits(headDim)
             ? true
             : throw new NotSupportedException($"flash attention holds heads up to {FlashAttentionKernels.MaxHeadDim} wide, not {headDim} (CANTER_ATTENTION=flash); use auto or gemm"),
-        _ => FlashFits(headDim),
+        _ => _accelerator.AcceleratorType != AcceleratorType.Cuda && FlashFits(headDim),
     };
 
     /// <summary>Threads per group of the flash kernels: 128 on a GPU, what the accelerator allows below that.</summary>
