@@ -22,6 +22,7 @@ public static class WorkerCommand
         var store = ServeCommand.StoreOption();
         var command = new Command("worker", "Generate the queued tasks of a shared PostgreSQL store, with no HTTP (scale-out beside 'canter serve --no-workers').")
             { store, data, model, device };
+        var results = ServeCommand.ResultOptions.AddTo(command);
         command.SetAction(async (result, cancel) =>
         {
             var dir = result.GetValue(model)!;
@@ -34,9 +35,11 @@ public static class WorkerCommand
             };
             if (result.GetValue(store) is { Length: > 0 } s) settings["Canter:Store"] = s;
             var storeLine = ServeCommand.StoreLine(settings);
+            var resultsLine = results.Apply(result, settings);
             if (storeLine.Contains("SQLite", StringComparison.Ordinal))
                 throw new ArgumentException("a worker needs --store postgres://...: the SQLite store belongs to the one 'canter serve' that uses its data folder");
             Console.WriteLine(storeLine);
+            Console.WriteLine(resultsLine);
             using var host = CanterServer.CreateWorker(settings);
             await host.StartAsync(cancel);
             Console.WriteLine($"worker running; data in {settings["Canter:DataDir"]}");
