@@ -33,7 +33,7 @@ catch (Exception e) when (e is ArgumentException or InvalidDataException or File
     Console.Error.WriteLine($"error: {e.Message}");
     return 2;
 }
-catch (Canter.Server.Results.ResultStoreException e)
+catch (Canter.Server.Storage.ResultStoreException e)
 {
     // the result bucket cannot be reached or written (checked at start): one line, no stack trace
     Console.Error.WriteLine($"error: {e.Message}");

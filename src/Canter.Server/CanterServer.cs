@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 using Canter.Server.Api;
 using Canter.Server.Generation;
 using Canter.Server.Keys;
-using Canter.Server.Results;
+using Canter.Server.Storage;
 using Canter.Server.Studio;
 using Canter.Server.Tasks;
 using Microsoft.AspNetCore.Builder;

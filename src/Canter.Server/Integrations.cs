@@ -1,6 +1,6 @@
 using Canter.Server.Api;
 using Canter.Server.Provenance;
-using Canter.Server.Results;
+using Canter.Server.Storage;
 using Canter.Server.Retention;
 using Canter.Server.Tasks;
 using Canter.Server.Uploads;

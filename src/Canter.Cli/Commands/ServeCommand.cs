@@ -117,7 +117,7 @@ public static class ServeCommand
             if (Get("S3Region") is { } region) options.S3Region = region;
             if (options.Results.Length == 0 && (options.S3Endpoint.Length > 0 || result.GetValue(_region) is not null))
                 throw new ArgumentException("--s3-endpoint and --s3-region need --results s3://BUCKET[/PREFIX]");
-            return $"results: {Canter.Server.Results.ResultStores.Describe(options)}";
+            return $"results: {Canter.Server.Storage.ResultStores.Describe(options)}";
         }
     }
 

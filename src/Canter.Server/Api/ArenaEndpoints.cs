@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using Canter.Eval.Arena;
-using Canter.Server.Results;
+using Canter.Server.Storage;
 using Canter.Server.Tasks;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;

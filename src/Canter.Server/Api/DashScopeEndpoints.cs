@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Canter.Server.Results;
+using Canter.Server.Storage;
 using Canter.Server.Retention;
 using Canter.Server.Tasks;
 using Microsoft.AspNetCore.Builder;

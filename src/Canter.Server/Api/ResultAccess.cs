@@ -1,4 +1,4 @@
-using Canter.Server.Results;
+using Canter.Server.Storage;
 
 namespace Canter.Server.Api;
 

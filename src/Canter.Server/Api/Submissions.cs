@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 using Canter.Media;
 using Canter.Server.Generation;
-using Canter.Server.Results;
+using Canter.Server.Storage;
 using Canter.Server.Tasks;
 using Canter.Server.Uploads;
 using Microsoft.AspNetCore.Http;

@@ -1,7 +1,7 @@
 using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
-using Canter.Server.Results;
+using Canter.Server.Storage;
 using Canter.Server.Tasks;
 using Canter.Server.Webhooks;
 using Microsoft.AspNetCore.Builder;

@@ -2,7 +2,7 @@ using Canter.Server.Tasks;
 using Canter.Server.Generation;
 using Canter.Server.Retention;
 using Canter.Server.Keys;
-using Canter.Server.Results;
+using Canter.Server.Storage;
 
 namespace Canter.Server.Api;
 

@@ -1,5 +1,5 @@
 using System.Globalization;
-using Canter.Server.Results;
+using Canter.Server.Storage;
 using Canter.Server.Tasks;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;

@@ -1,4 +1,4 @@
-using Canter.Server.Results;
+using Canter.Server.Storage;
 using Canter.Server.Tasks;
 using Canter.Server.Uploads;
 using Microsoft.Extensions.Hosting;

@@ -2,7 +2,7 @@ using Canter.Server.Tasks;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
-namespace Canter.Server.Results;
+namespace Canter.Server.Storage;
 
 /// <summary>Picks the result store <see cref="ServerOptions.Results"/> names: the data folder when empty, else an S3 bucket.</summary>
 public static class ResultStores

@@ -1,6 +1,6 @@
 using Microsoft.AspNetCore.Http;
 
-namespace Canter.Server.Results;
+namespace Canter.Server.Storage;
 
 /// <summary>
 /// Where the results of tasks live (video.mp4, poster.png, record.json, spritesheet.png, manifest.json): the data

@@ -2,7 +2,7 @@ using System.Runtime.CompilerServices;
 using Canter.Server.Tasks;
 using Microsoft.AspNetCore.Http;
 
-namespace Canter.Server.Results;
+namespace Canter.Server.Storage;
 
 /// <summary>
 /// Results as files under the data folder, results/ID/FILE (the default; with several machines the folder is one shared

@@ -8,7 +8,7 @@ using Amazon.S3.Model;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Net.Http.Headers;
 
-namespace Canter.Server.Results;
+namespace Canter.Server.Storage;
 
 /// <summary>
 /// Results as objects of an S3-compatible bucket, <c>PREFIX/ID/FILE</c>, shared by every server and worker (no shared
