@@ -190,3 +190,55 @@ public sealed class S3Tests(S3Fixture s3) : IClassFixture<S3Fixture>
         }
     }
 }
+
+/// <summary>
+/// Scaled out with a bucket: <c>canter serve --no-workers</c> and two <c>canter worker</c>s as separate processes on one
+/// PostgreSQL store and one bucket. The workers put the results into the bucket (none in the data folder), and the API
+/// server, which never wrote them, serves them from there, Range included.
+/// </summary>
+[Trait("Category", "S3")]
+public sealed class S3ClusterTests(PostgresFixture pg, S3Fixture s3) : IClassFixture<PostgresFixture>, IClassFixture<S3Fixture>
+{
+    [Fact]
+    public async Task ServersAndWorkersShareResultsThroughTheBucket()
+    {
+        var db = await pg.NewDatabaseAsync();
+        var bucket = await s3.NewBucketAsync();
+        var data = TestServer.NewDataDir();
+        await using var cluster = await Cluster.StartAsync(PostgresFixture.Url(db), data, workers: 2,
+            extra: ["--results", $"s3://{bucket}/clips", "--s3-endpoint", s3.Endpoint], env: S3Fixture.Credentials);
+        try
+        {
+            Assert.Contains(cluster.Server.Lines, l => l.Contains($"results: the bucket s3://{bucket}/clips at {s3.Endpoint}", StringComparison.Ordinal));
+            Assert.All(cluster.Workers, w => Assert.Contains(w.Lines, l => l.Contains($"results: the bucket s3://{bucket}/clips", StringComparison.Ordinal)));
+            var ids = new List<string>();
+            for (int i = 0; i < 4; i++) ids.Add(await cluster.SubmitAsync(i));
+            foreach (var id in ids) await cluster.WaitSucceededAsync(id, TimeSpan.FromSeconds(90));
+
+            var keys = await s3.KeysAsync(bucket);
+            foreach (var id in ids)
+            {
+                Assert.Equal(5, keys.Count(k => k.StartsWith($"clips/{id}/", StringComparison.Ordinal)));
+                Assert.False(Directory.Exists(Path.Combine(data, "results", id)), $"{id}: results in the data folder");
+                Assert.False(Directory.Exists(Path.Combine(data, "staging", id)), $"{id}: staged files left behind");
+                var video = await s3.ObjectAsync(bucket, $"clips/{id}/video.mp4");
+                Assert.Equal(video, await cluster.Http.GetByteArrayAsync($"/api/tasks/{id}/video"));
+                using var request = new HttpRequestMessage(HttpMethod.Get, $"/api/tasks/{id}/video") { Headers = { Range = new RangeHeaderValue(8, 27) } };
+                using var partial = await cluster.Http.SendAsync(request);
+                Assert.Equal(HttpStatusCode.PartialContent, partial.StatusCode);
+                Assert.Equal(video[8..28], await partial.Content.ReadAsByteArrayAsync());
+            }
+            Assert.Equal(HttpStatusCode.NoContent, (await cluster.Http.DeleteAsync($"/api/tasks/{ids[0]}")).StatusCode);
+            Assert.DoesNotContain(await s3.KeysAsync(bucket), k => k.StartsWith($"clips/{ids[0]}/", StringComparison.Ordinal));
+        }
+        catch (Exception e)
+        {
+            throw new Xunit.Sdk.XunitException($"{e.Message}\n{cluster.Output()}");
+        }
+        finally
+        {
+            try { Directory.Delete(data, recursive: true); }
+            catch (IOException) { }
+        }
+    }
+}
