@@ -17,7 +17,7 @@ public sealed class ServerOptions
     /// Where the task list lives: empty for an SQLite file in <see cref="DataDir"/> (one process), or a PostgreSQL URL
     /// (<c>postgres://user:password@host:port/database</c>) or Npgsql connection string shared by several servers and
     /// workers. With PostgreSQL every process must see the same <see cref="DataDir"/> (a shared mount across machines):
-    /// inputs and results are files there.
+    /// inputs, and results unless <see cref="Results"/> names a bucket, are files there.
     /// </summary>
     public string Store { get; set; } = "";
 

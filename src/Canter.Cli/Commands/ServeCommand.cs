@@ -13,7 +13,8 @@ namespace Canter.Cli.Commands;
 /// <c>canter serve [--port N] [--data DIR] [--workers N] [--store postgres://...] [--no-workers]</c>: the task API and
 /// the OpenAI-style video API on one port, with the shipped model. Keys come from --api-key and from <c>canter keys
 /// create</c> on the same data folder. With <c>--store</c> several servers and <c>canter worker</c>s on several machines
-/// share one PostgreSQL database and one data folder (a shared mount).
+/// share one PostgreSQL database and one data folder (a shared mount); <c>--results s3://BUCKET[/PREFIX]</c> keeps the
+/// results in an S3-compatible bucket instead.
 /// </summary>
 public static class ServeCommand
 {

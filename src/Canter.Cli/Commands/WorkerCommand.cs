@@ -9,7 +9,8 @@ namespace Canter.Cli.Commands;
 /// <c>canter serve --store ... --no-workers</c>. Run any number on any number of machines: they share the PostgreSQL
 /// database (each task is claimed by one worker under a lease) and the data folder, which on several machines must be
 /// one shared mount (NFS, SMB, ...) that every server and worker sees at its path: inputs are read and results written
-/// there. SIGTERM puts the running task back in the queue; a worker killed outright loses its lease, and another runs
+/// there, unless <c>--results s3://BUCKET</c> puts the results into a bucket shared by all (inputs and keys stay in the
+/// folder). SIGTERM puts the running task back in the queue; a worker killed outright loses its lease, and another runs
 /// the task again.
 /// </summary>
 public static class WorkerCommand

@@ -152,7 +152,6 @@ public sealed class GenerationWorker(ITaskStore store, TaskFiles files, TaskNoti
         {
             // whatever part of the results made it to disk goes: no half a result is left, and the space comes back
             files.DeleteResults(task.Id);
-            results.Discard(task.Id);
             await Settle(task.Id, () => store.FinishAsync(task.Id, TaskState.Failed, "storage_full",
                 $"the server's result store is full (no space left on device): the results could not be written; try again later", CancellationToken.None));
             log.LogError("task {Id} failed: no space left on the device of the data folder {Root} ({Reason})", task.Id, files.Root, e.Message);
