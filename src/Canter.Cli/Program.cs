@@ -33,6 +33,12 @@ catch (Exception e) when (e is ArgumentException or InvalidDataException or File
     Console.Error.WriteLine($"error: {e.Message}");
     return 2;
 }
+catch (Canter.Server.Storage.ResultStoreException e)
+{
+    // the result bucket cannot be reached or written (checked at start): one line, no stack trace
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 2;
+}
 catch (System.Data.Common.DbException e)
 {
     // the task store could not be reached or refused us (a wrong host, password or database): one line, no stack trace

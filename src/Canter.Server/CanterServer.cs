@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using Canter.Server.Api;
 using Canter.Server.Generation;
 using Canter.Server.Keys;
+using Canter.Server.Storage;
 using Canter.Server.Studio;
 using Canter.Server.Tasks;
 using Microsoft.AspNetCore.Builder;
@@ -39,6 +40,8 @@ public static class CanterServer
         services?.Invoke(builder.Services);
         var app = builder.Build();
         app.Services.GetRequiredService<ITaskStore>();   // now: a store that cannot be reached fails the start, not the first request
+        try { ResultStores.CheckAtStart(app.Services); }   // and a result bucket that cannot be written
+        catch { app.DisposeAsync().AsTask().GetAwaiter().GetResult(); throw; }
         app.UseCanterServer();
         app.MapCanterServer();
         return app;
@@ -61,6 +64,8 @@ public static class CanterServer
         services?.Invoke(builder.Services);
         var host = builder.Build();
         host.Services.GetRequiredService<ITaskStore>();
+        try { ResultStores.CheckAtStart(host.Services); }
+        catch { host.Dispose(); throw; }
         return host;
     }
 
@@ -74,6 +79,7 @@ public static class CanterServer
         services.AddOptions<ServerOptions>().Bind(section);
         services.AddSingleton(sp => new TaskFiles(sp.GetRequiredService<IOptions<ServerOptions>>().Value.DataDir));
         services.AddCanterStores();
+        services.AddResultStore();
         services.TryAddSingleton<IVideoGenerator>(sp =>
         {
             var o = sp.GetRequiredService<IOptions<ServerOptions>>().Value;

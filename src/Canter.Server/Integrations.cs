@@ -1,5 +1,6 @@
 using Canter.Server.Api;
 using Canter.Server.Provenance;
+using Canter.Server.Storage;
 using Canter.Server.Retention;
 using Canter.Server.Tasks;
 using Canter.Server.Uploads;
@@ -77,14 +78,14 @@ public static class Integrations
     };
 
     /// <summary>The signed manifest of a succeeded task; it outlives the task's expired video.</summary>
-    private static async Task<Results<PhysicalFileHttpResult, ProblemHttpResult>> Manifest(string id, HttpContext http, TaskService service, TaskFiles files,
+    private static async Task<Results<ResultDownload, ProblemHttpResult>> Manifest(string id, HttpContext http, TaskService service, IResultStore results,
         CancellationToken cancel)
     {
         try
         {
             var task = await service.GetAsync(id, ApiKeyFilter.Owner(http), cancel);
-            var path = files.Result(task.Id, ProvenanceSigner.ManifestFile);
-            if (File.Exists(path)) return TypedResults.PhysicalFile(path, "application/json", $"{id}.manifest.json");
+            if (await results.OpenForRequestAsync(task.Id, ProvenanceSigner.ManifestFile, cancel) is { } manifest)
+                return manifest.Download("application/json", $"{id}.manifest.json");
             if (task.State != TaskState.Succeeded) throw new ApiException(409, "task_not_succeeded", $"task '{id}' is {task.State.Name()}; a manifest is signed when it has succeeded");
             throw ApiException.NotFound($"the manifest of task '{id}'");
         }

@@ -17,9 +17,22 @@ public sealed class ServerOptions
     /// Where the task list lives: empty for an SQLite file in <see cref="DataDir"/> (one process), or a PostgreSQL URL
     /// (<c>postgres://user:password@host:port/database</c>) or Npgsql connection string shared by several servers and
     /// workers. With PostgreSQL every process must see the same <see cref="DataDir"/> (a shared mount across machines):
-    /// inputs and results are files there.
+    /// inputs, and results unless <see cref="Results"/> names a bucket, are files there.
     /// </summary>
     public string Store { get; set; } = "";
+
+    /// <summary>
+    /// Where results go: empty for results/ under <see cref="DataDir"/> (a shared mount when scaled out), or an
+    /// S3-compatible bucket <c>s3://BUCKET[/PREFIX]</c> that every server and worker reaches (credentials from
+    /// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY).
+    /// </summary>
+    public string Results { get; set; } = "";
+
+    /// <summary>The S3-compatible server's URL (path-style addressing, for self-hosted servers); empty for AWS S3 itself.</summary>
+    public string S3Endpoint { get; set; } = "";
+
+    /// <summary>The bucket's region (the signing region of a self-hosted server).</summary>
+    public string S3Region { get; set; } = "us-east-1";
 
     /// <summary>Whether this process runs generation workers; false for an API-only server in front of separate <c>canter worker</c>s.</summary>
     public bool RunWorkers { get; set; } = true;

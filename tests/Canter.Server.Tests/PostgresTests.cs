@@ -383,7 +383,6 @@ public sealed class PostgresTests(PostgresFixture pg) : IClassFixture<PostgresFi
 internal sealed class Cluster : IAsyncDisposable
 {
     private readonly List<CliProcess> _all = [];
-    private Dictionary<string, string> _env = [];
 
     /// <summary>The first API server; <see cref="Http"/> talks to it.</summary>
     public CliProcess Server => Servers[0];
@@ -397,15 +396,19 @@ internal sealed class Cluster : IAsyncDisposable
 
     public List<CliProcess> Workers { get; } = [];
 
-    /// <param name="env">Environment of every process (settings as Canter__Name), beside the defaults.</param>
-    public static async Task<Cluster> StartAsync(string store, string data, int workers, int servers = 1, Dictionary<string, string>? env = null)
+    /// <summary>Options every process gets besides the store and data folder (<c>--results ...</c>), and its environment.</summary>
+    private string[] _extra = [];
+    private Dictionary<string, string> _env = [];
+
+    public static async Task<Cluster> StartAsync(string store, string data, int workers, int servers = 1, string[]? extra = null,
+        Dictionary<string, string>? env = null)
     {
         var cli = TestCli.Built();
-        var cluster = new Cluster { _env = env ?? [] };
+        var cluster = new Cluster { _extra = extra ?? [], _env = env ?? [] };
         for (int i = 0; i < servers; i++)
         {
             int port = FreePort();
-            var server = CliProcess.Start(cli, ["serve", "--store", store, "--no-workers", "--port", port.ToString(), "--data", data, "--model", Shipped.ModelDir],
+            var server = CliProcess.Start(cli, ["serve", "--store", store, "--no-workers", "--port", port.ToString(), "--data", data, "--model", Shipped.ModelDir, .. cluster._extra],
                 new(cluster._env));
             cluster.Servers.Add(server);
             cluster.Clients.Add(new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) });
@@ -429,7 +432,7 @@ internal sealed class Cluster : IAsyncDisposable
     public CliProcess AddWorker(string cli, string store, string data)
     {
         // a short lease, so a killed worker's task runs again within seconds
-        var w = CliProcess.Start(cli, ["worker", "--store", store, "--data", data, "--model", Shipped.ModelDir], new(_env) { ["Canter__LeaseSeconds"] = "3" });
+        var w = CliProcess.Start(cli, ["worker", "--store", store, "--data", data, "--model", Shipped.ModelDir, .. _extra], new(_env) { ["Canter__LeaseSeconds"] = "3" });
         Workers.Add(w);
         _all.Add(w);
         return w;

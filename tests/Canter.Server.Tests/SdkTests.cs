@@ -116,7 +116,7 @@ public sealed class SdkTests
     }
 
     /// <summary>The npm package at a pinned version under .build/sdk/NAME-VERSION (installed once, into a fresh folder, then moved into place).</summary>
-    private static async Task<string> InstallAsync(string package, string version)
+    internal static async Task<string> InstallAsync(string package, string version)
     {
         var root = Path.GetFullPath(Path.Combine(Shipped.ModelDir, "..", "..", ".build", "sdk"));
         var dir = Path.Combine(root, $"{package}-{version}");

@@ -13,7 +13,8 @@ namespace Canter.Cli.Commands;
 /// <c>canter serve [--port N] [--data DIR] [--workers N] [--store postgres://...] [--no-workers]</c>: the task API and
 /// the OpenAI-style video API on one port, with the shipped model. Keys come from --api-key and from <c>canter keys
 /// create</c> on the same data folder. With <c>--store</c> several servers and <c>canter worker</c>s on several machines
-/// share one PostgreSQL database and one data folder (a shared mount).
+/// share one PostgreSQL database and one data folder (a shared mount); <c>--results s3://BUCKET[/PREFIX]</c> keeps the
+/// results in an S3-compatible bucket instead.
 /// </summary>
 public static class ServeCommand
 {
@@ -35,6 +36,7 @@ public static class ServeCommand
         var noWorkers = new Option<bool>("--no-workers") { Description = "Serve the API only; separate 'canter worker' processes generate." };
         var command = new Command("serve", "Serve the task API (/api/tasks) and the OpenAI-style video API (/v1/videos) on one port.")
             { port, host, data, model, device, apiKeys, allowUrls, inputHosts, workers, rate, quota, concurrency, store, noWorkers };
+        var results = ResultOptions.AddTo(command);
         command.SetAction(async (result, cancel) =>
         {
             int p = result.GetValue(port);
@@ -58,6 +60,7 @@ public static class ServeCommand
             if (limits.Concurrency is { } c) settings["Canter:MaxTasksPerKey"] = c.ToString(CultureInfo.InvariantCulture);
             if (result.GetValue(store) is { Length: > 0 } s) settings["Canter:Store"] = s;   // else Canter__Store from the environment, or SQLite
             var storeLine = StoreLine(settings);
+            var resultsLine = results.Apply(result, settings);
             if (result.GetValue(noWorkers) && storeLine.Contains("SQLite", StringComparison.Ordinal))
                 throw new ArgumentException("--no-workers needs --store postgres://...: no other process can run the tasks of this server's SQLite store");
             var keys = result.GetValue(apiKeys) ?? [];
@@ -67,6 +70,7 @@ public static class ServeCommand
             var url = $"http://{result.GetValue(host)}:{p}";
             await using var app = CanterServer.Create(url, settings);
             Console.WriteLine(storeLine);
+            Console.WriteLine(resultsLine);
             await app.StartAsync(cancel);
             Console.WriteLine($"serving {url} (tasks: {url}/api/tasks, OpenAI-style: {url}/v1/videos); data in {settings["Canter:DataDir"]}" +
                 (result.GetValue(noWorkers) ? "; no workers here" : ""));
@@ -77,6 +81,45 @@ public static class ServeCommand
             return 0;
         });
         return command;
+    }
+
+    /// <summary>
+    /// --results s3://BUCKET[/PREFIX], --s3-endpoint URL and --s3-region: where results go, for serve and worker alike
+    /// (credentials only from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, never an option that shows in a process list).
+    /// </summary>
+    internal sealed class ResultOptions
+    {
+        private readonly Option<string?> _results = new("--results")
+        {
+            Description = "Where results go: s3://BUCKET[/PREFIX] for an S3-compatible bucket shared by servers and workers " +
+                          "(credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY); default the data folder's results/. Env: Canter__Results.",
+        };
+        private readonly Option<string?> _endpoint = new("--s3-endpoint") { Description = "URL of a self-hosted S3-compatible server (path-style addressing), like http://10.0.0.5:9000; default AWS S3." };
+        private readonly Option<string?> _region = new("--s3-region") { Description = "The bucket's region (the signing region of a self-hosted server); default us-east-1." };
+
+        public static ResultOptions AddTo(Command command)
+        {
+            var o = new ResultOptions();
+            command.Options.Add(o._results);
+            command.Options.Add(o._endpoint);
+            command.Options.Add(o._region);
+            return o;
+        }
+
+        /// <summary>Puts the options into <paramref name="settings"/> and returns the "results: ..." line (a malformed value fails here).</summary>
+        public string Apply(ParseResult result, IDictionary<string, string?> settings)
+        {
+            if (result.GetValue(_results) is { Length: > 0 } r) settings["Canter:Results"] = r;
+            if (result.GetValue(_endpoint) is { Length: > 0 } e) settings["Canter:S3Endpoint"] = e;
+            if (result.GetValue(_region) is { Length: > 0 } g) settings["Canter:S3Region"] = g;
+            string? Get(string name) => settings.TryGetValue($"Canter:{name}", out var v) && v is { Length: > 0 } ? v
+                : Environment.GetEnvironmentVariable($"Canter__{name}") is { Length: > 0 } env ? env : null;
+            var options = new ServerOptions { DataDir = settings["Canter:DataDir"]!, Results = Get("Results") ?? "", S3Endpoint = Get("S3Endpoint") ?? "" };
+            if (Get("S3Region") is { } region) options.S3Region = region;
+            if (options.Results.Length == 0 && (options.S3Endpoint.Length > 0 || result.GetValue(_region) is not null))
+                throw new ArgumentException("--s3-endpoint and --s3-region need --results s3://BUCKET[/PREFIX]");
+            return $"results: {Canter.Server.Storage.ResultStores.Describe(options)}";
+        }
     }
 
     /// <summary>A wrong model folder is one clear line before anything listens.</summary>

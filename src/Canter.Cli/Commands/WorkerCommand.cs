@@ -9,7 +9,8 @@ namespace Canter.Cli.Commands;
 /// <c>canter serve --store ... --no-workers</c>. Run any number on any number of machines: they share the PostgreSQL
 /// database (each task is claimed by one worker under a lease) and the data folder, which on several machines must be
 /// one shared mount (NFS, SMB, ...) that every server and worker sees at its path: inputs are read and results written
-/// there. SIGTERM puts the running task back in the queue; a worker killed outright loses its lease, and another runs
+/// there, unless <c>--results s3://BUCKET</c> puts the results into a bucket shared by all (inputs and keys stay in the
+/// folder). SIGTERM puts the running task back in the queue; a worker killed outright loses its lease, and another runs
 /// the task again.
 /// </summary>
 public static class WorkerCommand
@@ -22,6 +23,7 @@ public static class WorkerCommand
         var store = ServeCommand.StoreOption();
         var command = new Command("worker", "Generate the queued tasks of a shared PostgreSQL store, with no HTTP (scale-out beside 'canter serve --no-workers').")
             { store, data, model, device };
+        var results = ServeCommand.ResultOptions.AddTo(command);
         command.SetAction(async (result, cancel) =>
         {
             var dir = result.GetValue(model)!;
@@ -34,9 +36,11 @@ public static class WorkerCommand
             };
             if (result.GetValue(store) is { Length: > 0 } s) settings["Canter:Store"] = s;
             var storeLine = ServeCommand.StoreLine(settings);
+            var resultsLine = results.Apply(result, settings);
             if (storeLine.Contains("SQLite", StringComparison.Ordinal))
                 throw new ArgumentException("a worker needs --store postgres://...: the SQLite store belongs to the one 'canter serve' that uses its data folder");
             Console.WriteLine(storeLine);
+            Console.WriteLine(resultsLine);
             using var host = CanterServer.CreateWorker(settings);
             await host.StartAsync(cancel);
             Console.WriteLine($"worker running; data in {settings["Canter:DataDir"]}");

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using Canter.Eval.Arena;
+using Canter.Server.Storage;
 using Canter.Server.Tasks;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -133,8 +134,9 @@ public static partial class ArenaEndpoints
             if (string.IsNullOrWhiteSpace(id)) throw ApiException.BadRequest("task_id: the task to enter is required", "task_id");
             var owner = ApiKeyFilter.Owner(http);
             var task = await tasks.GetAsync(id, owner, cancel);
-            var video = await tasks.ResultAsync(id, owner, TaskFiles.Video, cancel);
-            var (entry, matchups, counts) = await Task.Run(() => arena.Enter(task.Model, task.Spec.Prompt, unchecked((long)task.Spec.Seed), video), cancel);
+            var result = await tasks.ResultAsync(id, owner, TaskFiles.Video, cancel);
+            await using var video = await LocalCopy.OfAsync(result, cancel);   // a bucket's object: the arena reads a file
+            var (entry, matchups, counts) = await Task.Run(() => arena.Enter(task.Model, task.Spec.Prompt, unchecked((long)task.Spec.Seed), video.Path), cancel);
             return TypedResults.Created("/api/arena/next", new EntryView("arena.entry", entry.Id, task.Id, entry.Model, entry.Prompt, matchups, counts));
         }
         catch (ApiException e) { return e.ToProblem(http); }

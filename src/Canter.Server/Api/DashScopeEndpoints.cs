@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Canter.Server.Storage;
 using Canter.Server.Retention;
 using Canter.Server.Tasks;
 using Microsoft.AspNetCore.Builder;
@@ -89,7 +90,7 @@ public static class DashScopeEndpoints
         return Answer(new DashScopeCancelled(RequestId(http)));
     }
 
-    public static async Task<IResult> Download(string taskId, string? expires, string? signature, HttpContext http, ITaskStore store, TaskFiles files,
+    public static async Task<IResult> Download(string taskId, string? expires, string? signature, HttpContext http, ITaskStore store, IResultStore results,
         SignedUrls urls, ResultRetention retention, CancellationToken cancel)
     {
         // OSS writes them Expires and Signature; query names are matched without regard to case
@@ -97,9 +98,8 @@ public static class DashScopeEndpoints
         var task = await store.GetAsync(taskId, cancel);
         if (task is null || task.State != TaskState.Succeeded) throw ApiException.NotFound($"the video of task '{taskId}'");
         await retention.ThrowIfExpiredAsync(task, cancel);
-        var path = files.Result(taskId, TaskFiles.Video);
-        if (!File.Exists(path)) throw ApiException.NotFound($"the video of task '{taskId}'");
-        return TypedResults.PhysicalFile(path, "video/mp4", $"{taskId}.mp4", enableRangeProcessing: true);
+        var video = await results.OpenForRequestAsync(taskId, TaskFiles.Video, cancel) ?? throw ApiException.NotFound($"the video of task '{taskId}'");
+        return video.Download("video/mp4", $"{taskId}.mp4", ranges: true);
     }
 
     /// <summary>

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 using Canter.Media;
 using Canter.Server.Generation;
+using Canter.Server.Storage;
 using Canter.Server.Tasks;
 using Canter.Server.Uploads;
 using Microsoft.AspNetCore.Http;
@@ -17,7 +18,7 @@ namespace Canter.Server.Api;
 /// the whole request. Every refusal is an <see cref="ApiException"/> that names the field.
 /// </summary>
 public sealed partial class Submissions(ITaskStore store, TaskFiles files, IVideoGenerator generator, IOptions<ServerOptions> options, InputSources sources,
-    CharacterStore characters)
+    CharacterStore characters, IResultStore results)
 {
     private static readonly string[] NativeFields =
         ["prompt", "negative", "seconds", "size", "fps", "seed", "steps", "sampler", "guidance", "ref_guidance", "no_audio", "image", "last_frame", "refs", "extend", "audio", "edit", "model",
@@ -192,9 +193,9 @@ public sealed partial class Submissions(ITaskStore store, TaskFiles files, IVide
             var task = await store.GetAsync(parts[0], cancel);
             if (task is null || task.Owner != owner) throw ApiException.BadRequest($"{field}: task '{parts[0]}' was not found", field);
             if (task.State != TaskState.Succeeded) throw ApiException.BadRequest($"{field}: task '{parts[0]}' is {task.State.Name()}, not succeeded", field);
-            var path = files.Result(task.Id, which == "video" ? TaskFiles.Video : TaskFiles.Poster);
-            if (!File.Exists(path)) throw ApiException.BadRequest($"{field}: the results of task '{task.Id}' have expired", field, "result_expired");
-            await using var stream = File.OpenRead(path);
+            var result = await results.OpenForRequestAsync(task.Id, which == "video" ? TaskFiles.Video : TaskFiles.Poster, cancel)
+                ?? throw ApiException.BadRequest($"{field}: the results of task '{task.Id}' have expired", field, "result_expired");
+            await using var stream = await result.OpenReadAsync(cancel);
             return new TaskInputFile($"task:{task.Id}/{which}", await WriteAsync(stream, dir, file, field, cancel));
         }
         // this server's uploads (upload:ID or their URL) and http(s) URLs on allowed hosts

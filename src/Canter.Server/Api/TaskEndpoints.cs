@@ -1,6 +1,7 @@
 using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
+using Canter.Server.Storage;
 using Canter.Server.Tasks;
 using Canter.Server.Webhooks;
 using Microsoft.AspNetCore.Builder;
@@ -136,13 +137,13 @@ public static class TaskEndpoints
         }
     }
 
-    private static async Task<Results<PhysicalFileHttpResult, ProblemHttpResult>> Download(string id, string file, string type, HttpContext http,
+    private static async Task<Results<ResultDownload, ProblemHttpResult>> Download(string id, string file, string type, HttpContext http,
         TaskService service, CancellationToken cancel)
     {
         try
         {
-            var path = await service.ResultAsync(id, ApiKeyFilter.Owner(http), file, cancel);
-            return TypedResults.PhysicalFile(path, type, $"{id}{Path.GetExtension(file)}", enableRangeProcessing: true);
+            var result = await service.ResultAsync(id, ApiKeyFilter.Owner(http), file, cancel);
+            return result.Download(type, $"{id}{Path.GetExtension(file)}", ranges: true);
         }
         catch (ApiException e) { return e.ToProblem(http); }
     }

@@ -2,6 +2,7 @@ using Canter.Server.Tasks;
 using Canter.Server.Generation;
 using Canter.Server.Retention;
 using Canter.Server.Keys;
+using Canter.Server.Storage;
 
 namespace Canter.Server.Api;
 
@@ -11,7 +12,7 @@ namespace Canter.Server.Api;
 /// cannot be known in advance.
 /// </summary>
 public sealed class TaskService(ITaskStore store, TaskFiles files, TaskNotifier notifier, Submissions submissions, GenerationWorker worker, IVideoGenerator generator,
-    ResultRetention retention, TaskEvents events, KeyAdmission admission)
+    ResultRetention retention, TaskEvents events, KeyAdmission admission, IResultStore results)
 {
     public static string NewId() => "video_" + Guid.NewGuid().ToString("N")[..24];
 
@@ -86,11 +87,13 @@ public sealed class TaskService(ITaskStore store, TaskFiles files, TaskNotifier 
         }
         await store.DeleteAsync(id, cancel);
         files.Delete(id);
+        try { await results.DeleteAsync(id, CancellationToken.None); }
+        catch (ResultStoreException e) { throw new ApiException(503, "result_store_unavailable", $"task '{id}' is deleted, but its results could not be removed yet: {e.Message}"); }
         notifier.Notify();
     }
 
-    /// <summary>The path of a result file of a succeeded task; a task that has not succeeded is a 409 that says why.</summary>
-    public async Task<string> ResultAsync(string id, string? owner, string file, CancellationToken cancel)
+    /// <summary>A result file of a succeeded task; a task that has not succeeded is a 409 that says why.</summary>
+    public async Task<ResultFile> ResultAsync(string id, string? owner, string file, CancellationToken cancel)
     {
         var task = await GetAsync(id, owner, cancel);
         if (task.State != TaskState.Succeeded)
@@ -104,7 +107,6 @@ public sealed class TaskService(ITaskStore store, TaskFiles files, TaskNotifier 
             throw new ApiException(409, "task_not_succeeded", why);
         }
         await retention.ThrowIfExpiredAsync(task, cancel);
-        var path = files.Result(id, file);
-        return File.Exists(path) ? path : throw ApiException.NotFound($"{file} of task '{id}'");
+        return await results.OpenForRequestAsync(id, file, cancel) ?? throw ApiException.NotFound($"{file} of task '{id}'");
     }
 }

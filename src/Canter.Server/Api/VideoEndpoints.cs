@@ -1,4 +1,5 @@
 using System.Globalization;
+using Canter.Server.Storage;
 using Canter.Server.Tasks;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -64,7 +65,7 @@ public static class VideoEndpoints
         catch (ApiException e) { return e.ToProblem(http); }
     }
 
-    public static async Task<Results<PhysicalFileHttpResult, ProblemHttpResult>> Content(string id, string? variant, HttpContext http, TaskService service,
+    public static async Task<Results<ResultDownload, ProblemHttpResult>> Content(string id, string? variant, HttpContext http, TaskService service,
         CancellationToken cancel)
     {
         try
@@ -76,8 +77,8 @@ public static class VideoEndpoints
                 "spritesheet" => (TaskFiles.Spritesheet, "image/png"),
                 _ => throw ApiException.BadRequest($"variant: '{variant}' is not video, thumbnail or spritesheet", "variant"),
             };
-            var path = await service.ResultAsync(id, ApiKeyFilter.Owner(http), file, cancel);
-            return TypedResults.PhysicalFile(path, type, enableRangeProcessing: true);
+            var result = await service.ResultAsync(id, ApiKeyFilter.Owner(http), file, cancel);
+            return result.Download(type, ranges: true);
         }
         catch (ApiException e) { return e.ToProblem(http); }
     }

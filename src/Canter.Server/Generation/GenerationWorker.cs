@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Data.Common;
 using Canter.Media;
+using Canter.Server.Storage;
 using Canter.Server.Tasks;
 using Canter.Training.Unified;
 using Microsoft.Extensions.Hosting;
@@ -20,7 +21,7 @@ namespace Canter.Server.Generation;
 /// (the database restarts) is waited for, not fatal.
 /// </summary>
 public sealed class GenerationWorker(ITaskStore store, TaskFiles files, TaskNotifier notifier, IVideoGenerator generator,
-    IOptions<ServerOptions> options, ILogger<GenerationWorker> log, TaskEvents events) : BackgroundService
+    IOptions<ServerOptions> options, ILogger<GenerationWorker> log, TaskEvents events, IResultStore results) : BackgroundService
 {
     private readonly ConcurrentDictionary<string, CancellationTokenSource> _running = new();
     private readonly ConcurrentDictionary<string, bool> _lost = new();
@@ -96,6 +97,7 @@ public sealed class GenerationWorker(ITaskStore store, TaskFiles files, TaskNoti
         try
         {
             if (store.Lease is not null) files.RemovePartialFiles(task.Id);   // a worker that died writing this task left them
+            results.Discard(task.Id);   // and what it staged for the bucket
             // a cancel that arrived between the claim and now
             if ((await store.GetAsync(task.Id, CancellationToken.None))?.CancelRequested != false) cts.Cancel();
             var inputs = files.Inputs(task.Id);
@@ -116,10 +118,14 @@ public sealed class GenerationWorker(ITaskStore store, TaskFiles files, TaskNoti
             if (Report(task.Id, task.Spec.Steps + 1, task.Spec.Steps + TaskRecord.FinishingUnits)) cts.Cancel();
             cts.Token.ThrowIfCancellationRequested();
             WriteResults(task, request, result);
+            await results.PublishAsync(task.Id, CancellationToken.None);   // every file stored whole before the task reads succeeded
             if (await Settle(task.Id, () => store.FinishAsync(task.Id, TaskState.Succeeded, cancel: CancellationToken.None)))
                 log.LogInformation("task {Id} succeeded in {Seconds:F1} s", task.Id, result.Seconds);
             else if (await GoneAsync(task.Id))
+            {
                 files.Delete(task.Id);   // deleted while it ran
+                await results.DeleteAsync(task.Id, CancellationToken.None);
+            }
             else
                 log.LogWarning("task {Id} is no longer this worker's (its lease ran out); the worker that holds it now finishes it", task.Id);
         }
@@ -134,6 +140,13 @@ public sealed class GenerationWorker(ITaskStore store, TaskFiles files, TaskNoti
                 log.LogInformation("task {Id} cancelled", task.Id);
             else if (_lost.ContainsKey(task.Id) || !await GoneAsync(task.Id))
                 log.LogWarning("task {Id} stopped: it is no longer this worker's (its lease ran out)", task.Id);
+        }
+        catch (ResultStoreException e)
+        {
+            // nothing of the task stays in the store (PublishAsync removes what it put): no part of a result is ever served
+            await Settle(task.Id, () => store.FinishAsync(task.Id, TaskState.Failed, "result_store_unavailable",
+                $"the results could not be stored: {e.Message}; try again later", CancellationToken.None));
+            log.LogError("task {Id} failed: {Reason}", task.Id, e.Message);
         }
         catch (Exception e) when (e is not OperationCanceledException && (StorageFull(e) || (e is not DbException && NoSpaceLeft(files.Root))))
         {
@@ -155,6 +168,7 @@ public sealed class GenerationWorker(ITaskStore store, TaskFiles files, TaskNoti
         }
         finally
         {
+            results.Discard(task.Id);   // staged files of a failed or cancelled run (published ones are gone from here already)
             _running.TryRemove(task.Id, out _);
             _lost.TryRemove(task.Id, out _);
         }
@@ -255,7 +269,7 @@ public sealed class GenerationWorker(ITaskStore store, TaskFiles files, TaskNoti
 
     private void WriteResults(TaskRecord task, GenerationRequest request, GenerationResult result)
     {
-        var dir = files.Results(task.Id);
+        var dir = results.WorkDir(task.Id);
         Directory.CreateDirectory(dir);
         GenerationOutput.Write(result, TaskRequests.Record(task.Spec, request, generator.Info),
             Path.Combine(dir, TaskFiles.Video), Path.Combine(dir, TaskFiles.Poster), Path.Combine(dir, TaskFiles.Record));

@@ -1,3 +1,4 @@
+using Canter.Server.Storage;
 using Canter.Server.Tasks;
 using Canter.Server.Uploads;
 using Microsoft.Extensions.Hosting;
@@ -12,7 +13,7 @@ namespace Canter.Server.Retention;
 /// One process of a deployment sweeps at a time: the holder of <see cref="ProcessRole.RetentionSweeper"/>.
 /// </summary>
 public sealed class RetentionSweeper(ITaskStore tasks, TaskFiles files, ResultRetention retention, IExpiredResults expired, UploadStore uploads,
-    IOptions<ServerOptions> options, TimeProvider clock, ILogger<RetentionSweeper> log, IProcessRoles roles) : BackgroundService
+    IOptions<ServerOptions> options, TimeProvider clock, ILogger<RetentionSweeper> log, IProcessRoles roles, IResultStore results) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stopping)
     {
@@ -31,23 +32,21 @@ public sealed class RetentionSweeper(ITaskStore tasks, TaskFiles files, ResultRe
 
     public async Task SweepAsync(CancellationToken cancel)
     {
-        int results = 0;
-        foreach (var dir in Directory.EnumerateDirectories(Path.Combine(files.Root, "results")))
+        int swept = 0;
+        const string Keep = Provenance.ProvenanceSigner.ManifestFile;
+        await foreach (var id in results.IdsWithFilesBesidesAsync(Keep, cancel))
         {
-            var id = Path.GetFileName(dir);
-            if (!Directory.EnumerateFiles(dir).Any(f => Path.GetFileName(f) != Provenance.ProvenanceSigner.ManifestFile)) continue;
             var task = await tasks.GetAsync(id, cancel);
             if (task is null || !retention.IsDue(task)) continue;
             await expired.MarkAsync(id, cancel);   // first: from here on it is a 410, not a missing file
-            foreach (var file in Directory.EnumerateFiles(dir).Where(f => Path.GetFileName(f) != Provenance.ProvenanceSigner.ManifestFile))
-                TryDelete(file);
+            await results.DeleteAllButAsync(id, Keep, cancel);
             var inputs = files.Inputs(id);
             if (Directory.Exists(inputs))
             {
                 try { Directory.Delete(inputs, recursive: true); }
                 catch (IOException) { }
             }
-            results++;
+            swept++;
         }
         int gone = 0;
         foreach (var path in await uploads.ExpireDueAsync(cancel))
@@ -55,7 +54,7 @@ public sealed class RetentionSweeper(ITaskStore tasks, TaskFiles files, ResultRe
             TryDelete(path);
             gone++;
         }
-        if (results + gone > 0) log.LogInformation("retention: removed the files of {Results} expired result(s) and {Uploads} upload(s)", results, gone);
+        if (swept + gone > 0) log.LogInformation("retention: removed the files of {Results} expired result(s) and {Uploads} upload(s)", swept, gone);
     }
 
     private static void TryDelete(string path)

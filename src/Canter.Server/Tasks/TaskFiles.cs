@@ -64,6 +64,10 @@ public sealed class TaskFiles
     }
 
     /// <summary>Ids are made by the server, but paths are built from what a client sends: nothing but [A-Za-z0-9_-].</summary>
-    private static string Checked(string id) =>
-        id.Length is > 0 and <= 64 && id.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-') ? id : throw new ArgumentException($"'{id}' is not a task id");
+    public static bool IsId(string id) => id.Length is > 0 and <= 64 && id.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-');
+
+    /// <summary><paramref name="id"/> when it <see cref="IsId">is a task id</see>; else an ArgumentException.</summary>
+    public static string CheckedId(string id) => IsId(id) ? id : throw new ArgumentException($"'{id}' is not a task id");
+
+    private static string Checked(string id) => CheckedId(id);
 }
