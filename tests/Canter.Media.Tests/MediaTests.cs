@@ -288,4 +288,16 @@ public sealed class MediaTests : IDisposable
         File.WriteAllBytes(PathOf("huge-chunk.wav"), bytes);
         Assert.Contains("no data chunk", Assert.Throws<MediaException>(() => Wav.Read(PathOf("huge-chunk.wav"))).Message);
     }
+
+    // found by `canter fuzz --target wav --seed 1` (input #1556, replayed byte for byte): a 61-byte WAV cut after its fmt
+    // chunk, whose next chunk claims 0xBE358F37 bytes (about 3.2 GB). The old walk clamped the position to int.MaxValue,
+    // where "pos + 8" wrapped negative and the next read threw ArgumentOutOfRangeException.
+    [Fact]
+    public void FuzzFindingWithAChunkSizeNear4GbIsRefusedClearly()
+    {
+        File.WriteAllBytes(PathOf("fuzz-1556.wav"), Convert.FromHexString(
+            "524946466406000057415645666d742010000000010001003ff93e533e853d90" +
+            "3c743b313aca383e378f35be33cc31b92f882d3a2bd1284d26b123fe20"));
+        Assert.Contains("no data chunk", Assert.Throws<MediaException>(() => Wav.Read(PathOf("fuzz-1556.wav"))).Message);
+    }
 }

@@ -42,7 +42,7 @@ public sealed class DurabilityTests
     {
         var cli = TestCli.Built();
         var data = TestServer.NewDataDir();
-        int port = Cluster.FreePort();
+        int port = ThrowawayPostgres.FreePort();
         string[] args = ["serve", "--port", port.ToString(), "--data", data, "--model", Shipped.ModelDir];
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
         try
@@ -52,9 +52,9 @@ public sealed class DurabilityTests
             {
                 await first.WaitForLineAsync("serving ", TimeSpan.FromSeconds(60));
                 // enough steps that the kill lands mid-sampling
-                running = await SubmitAsync(http, new { prompt = "A red ball bounces", seconds = 1, size = "64x64", steps = 40, sampler = "euler", seed = 1 });
-                queued = await SubmitAsync(http, new { prompt = "A blue cube spins", seconds = 0.5, size = "32x32", steps = 2, seed = 2 });
-                await WaitAsync(http, running, t => t.GetProperty("state").GetString() == "running" && t.GetProperty("step").GetInt32() >= 1, TimeSpan.FromSeconds(60));
+                running = await http.SubmitTaskAsync(new { prompt = "A red ball bounces", seconds = 1, size = "64x64", steps = 40, sampler = "euler", seed = 1 });
+                queued = await http.SubmitTaskAsync(new { prompt = "A blue cube spins", seconds = 0.5, size = "32x32", steps = 2, seed = 2 });
+                await http.WaitForTaskAsync(running, t => t.GetProperty("state").GetString() == "running" && t.GetProperty("step").GetInt32() >= 1, TimeSpan.FromSeconds(60));
                 first.Process.Kill();   // SIGKILL: no shutdown, nothing handed back
                 first.Process.WaitForExit(10_000);
                 Assert.True(first.Process.HasExited);
@@ -65,7 +65,7 @@ public sealed class DurabilityTests
             await second.WaitForLineAsync("serving ", TimeSpan.FromSeconds(60));
             foreach (var id in new[] { running, queued })
             {
-                var done = await WaitAsync(http, id, t => t.GetProperty("state").GetString() is "succeeded" or "failed" or "cancelled", TimeSpan.FromMinutes(3));
+                var done = await http.WaitForTaskAsync(id, t => t.GetProperty("state").GetString() is "succeeded" or "failed" or "cancelled", TimeSpan.FromMinutes(3));
                 Assert.Equal("succeeded", done.GetProperty("state").GetString());
                 var video = Path.Combine(data, $"{id}.downloaded.mp4");
                 await File.WriteAllBytesAsync(video, await http.GetByteArrayAsync($"/api/tasks/{id}/video"));
@@ -78,26 +78,6 @@ public sealed class DurabilityTests
         {
             try { Directory.Delete(data, recursive: true); }
             catch (IOException) { }
-        }
-    }
-
-    private static async Task<string> SubmitAsync(HttpClient http, object body)
-    {
-        using var response = await http.PostAsync("/api/tasks", System.Net.Http.Json.JsonContent.Create(body));
-        var json = await System.Net.Http.Json.HttpContentJsonExtensions.ReadFromJsonAsync<System.Text.Json.JsonElement>(response.Content);
-        Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode}: {json}");
-        return json.GetProperty("id").GetString()!;
-    }
-
-    private static async Task<System.Text.Json.JsonElement> WaitAsync(HttpClient http, string id, Func<System.Text.Json.JsonElement, bool> done, TimeSpan timeout)
-    {
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        while (true)
-        {
-            var task = await System.Net.Http.Json.HttpClientJsonExtensions.GetFromJsonAsync<System.Text.Json.JsonElement>(http, $"/api/tasks/{id}");
-            if (done(task)) return task;
-            if (clock.Elapsed > timeout) throw new TimeoutException($"task {id} is still {task}");
-            await Task.Delay(50);
         }
     }
 

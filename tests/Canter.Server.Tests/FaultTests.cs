@@ -85,7 +85,7 @@ public sealed class FaultTests(PostgresFixture pg) : IClassFixture<PostgresFixtu
                 Assert.Equal(accepted.Keys.Order(), found.Select(f => f.Key).Order());
                 Assert.All(found, f => Assert.Equal((accepted[f.Key].Id, 1, "succeeded"), (f.Id, f.Claims, f.State)));
             }
-            cluster.AssertEachSucceededOnce(ids, data);
+            await cluster.AssertEachSucceededOnceAsync(ids, data);
             Assert.False(cluster.Servers[1].Process.HasExited, "the surviving server exited");
         }
         catch (Exception e)

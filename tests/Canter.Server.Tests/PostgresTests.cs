@@ -295,7 +295,7 @@ public sealed class PostgresTests(PostgresFixture pg) : IClassFixture<PostgresFi
                 Assert.Equal(ids.Order(), counts.Keys.Order());
                 Assert.True(counts[killedTask] >= 2, $"the killed worker's task {killedTask} was claimed {counts[killedTask]} time(s)");
             }
-            cluster.AssertEachSucceededOnce(ids, data);
+            await cluster.AssertEachSucceededOnceAsync(ids, data);
             var survivor = cluster.Workers.Single(w => w != victim);
             Assert.Contains(survivor.Lines, l => l.Contains($"task {killedTask} succeeded", StringComparison.Ordinal));
 
@@ -354,7 +354,7 @@ public sealed class PostgresTests(PostgresFixture pg) : IClassFixture<PostgresFi
             }
             await pg.RestartAsync(down: TimeSpan.FromSeconds(2));   // mid-generation
             foreach (var id in ids) await cluster.WaitSucceededAsync(id, TimeSpan.FromSeconds(90));
-            cluster.AssertEachSucceededOnce(ids, data);
+            await cluster.AssertEachSucceededOnceAsync(ids, data);
             Assert.All(cluster.Workers, w => Assert.False(w.Process.HasExited, "a worker exited"));
 
             // a cancel asked of the API server stops the generation in a worker process
@@ -407,7 +407,7 @@ internal sealed class Cluster : IAsyncDisposable
         var cluster = new Cluster { _extra = extra ?? [], _env = env ?? [] };
         for (int i = 0; i < servers; i++)
         {
-            int port = FreePort();
+            int port = ThrowawayPostgres.FreePort();
             var server = CliProcess.Start(cli, ["serve", "--store", store, "--no-workers", "--port", port.ToString(), "--data", data, "--model", Shipped.ModelDir, .. cluster._extra],
                 new(cluster._env));
             cluster.Servers.Add(server);
@@ -439,27 +439,9 @@ internal sealed class Cluster : IAsyncDisposable
     }
 
     /// <summary>Submits a small clip the way a careful client does: with an idempotency key, retried while the server cannot answer.</summary>
-    public async Task<string> SubmitAsync(int seed, int steps = 2)
-    {
-        var clock = Stopwatch.StartNew();
-        while (true)
-        {
-            using var request = new HttpRequestMessage(HttpMethod.Post, "/api/tasks")
-            {
-                Content = JsonContent.Create(new { prompt = "A red ball bounces", seconds = 0.5, size = "32x32", steps, sampler = "euler", seed }),
-                Headers = { { "Idempotency-Key", $"clip-{seed}" } },
-            };
-            try
-            {
-                using var response = await Http.SendAsync(request);
-                var json = await response.Content.ReadFromJsonAsync<JsonElement>();
-                if ((int)response.StatusCode >= 500 && clock.Elapsed < TimeSpan.FromSeconds(30)) { await Task.Delay(200); continue; }
-                Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode}: {json}");
-                return json.GetProperty("id").GetString()!;
-            }
-            catch (HttpRequestException) when (clock.Elapsed < TimeSpan.FromSeconds(30)) { await Task.Delay(200); }
-        }
-    }
+    public Task<string> SubmitAsync(int seed, int steps = 2) =>
+        Http.SubmitTaskAsync(new { prompt = "A red ball bounces", seconds = 0.5, size = "32x32", steps, sampler = "euler", seed }, $"clip-{seed}",
+            retryFor: TimeSpan.FromSeconds(30));
 
     /// <summary>Waits until a task succeeded, asking <paramref name="via"/> (the first server when null).</summary>
     public Task WaitSucceededAsync(string id, TimeSpan timeout, HttpClient? via = null) => WaitForAsync(id, t =>
@@ -469,24 +451,20 @@ internal sealed class Cluster : IAsyncDisposable
         return state == "succeeded";
     }, timeout, via);
 
-    public async Task WaitForAsync(string id, Func<JsonElement, bool> done, TimeSpan timeout, HttpClient? via = null)
-    {
-        var clock = Stopwatch.StartNew();
-        while (true)
-        {
-            JsonElement task;
-            try { task = await (via ?? Http).GetFromJsonAsync<JsonElement>($"/api/tasks/{id}"); }
-            catch (HttpRequestException) when (clock.Elapsed < timeout) { await Task.Delay(200); continue; }   // the server reconnecting
-            if (done(task)) return;
-            if (clock.Elapsed > timeout) throw new TimeoutException($"task {id} is still {task}");
-            await Task.Delay(20);
-        }
-    }
+    public Task WaitForAsync(string id, Func<JsonElement, bool> done, TimeSpan timeout, HttpClient? via = null) =>
+        (via ?? Http).WaitForTaskAsync(id, done, timeout);
 
-    /// <summary>Every task succeeded once, by a worker that says so; its results are in the shared folder.</summary>
-    public void AssertEachSucceededOnce(IEnumerable<string> ids, string data)
+    /// <summary>
+    /// Every task succeeded once, by a worker that says so; its results are in the shared folder. A worker logs the
+    /// success after the store has it, so a line may come a moment after a client saw the state: wait for it first.
+    /// </summary>
+    public async Task AssertEachSucceededOnceAsync(IReadOnlyCollection<string> ids, string data)
     {
-        var successes = Workers.SelectMany(w => w.Lines).Where(l => l.Contains(" succeeded in ", StringComparison.Ordinal)).ToList();
+        List<string> Successes() => Workers.SelectMany(w => w.Lines).Where(l => l.Contains(" succeeded in ", StringComparison.Ordinal)).ToList();
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(10) && ids.Any(id => !Successes().Any(l => l.Contains($"task {id} succeeded", StringComparison.Ordinal))))
+            await Task.Delay(50);
+        var successes = Successes();
         foreach (var id in ids)
         {
             Assert.Single(successes, l => l.Contains($"task {id} succeeded", StringComparison.Ordinal));
@@ -502,13 +480,6 @@ internal sealed class Cluster : IAsyncDisposable
         foreach (var c in Clients) c.Dispose();
         foreach (var p in _all) p.Dispose();
         return ValueTask.CompletedTask;
-    }
-
-    internal static int FreePort()
-    {
-        using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        l.Start();
-        return ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
     }
 }
 

@@ -37,7 +37,7 @@ public sealed class S3Fixture : IAsyncLifetime
         var installed = await SdkTests.InstallAsync(Package, Version);
         _dir = Path.Combine(Path.GetTempPath(), $"canter-s3-{Guid.NewGuid():N}");
         Directory.CreateDirectory(_dir);
-        int port = Cluster.FreePort();
+        int port = ThrowawayPostgres.FreePort();
         var start = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in new[] { Path.Combine(installed, "node_modules", Package, "bin", "s3rver.js"), "--directory", _dir, "--address", "127.0.0.1", "--port", port.ToString() })
             start.ArgumentList.Add(a);

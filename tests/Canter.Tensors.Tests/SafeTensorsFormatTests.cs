@@ -263,4 +263,27 @@ public sealed class SafeTensorsFormatTests : IDisposable
     [Fact]
     public void HeaderWithALoneSurrogateEscapeIsRefused() =>
         Rejects(WriteRaw("surrogate.safetensors", """{"__metadata__":{"\ud800":"x"}}""", []), "invalid string");
+
+    // found by `canter fuzz --target safetensors --seed 1` (inputs #94, #535, #1718, replayed byte for byte): the F16 seed
+    // checkpoint with a byte of its header made invalid UTF-8 in a tensor name, a metadata value and a dtype. Before the
+    // fix each crashed the loader with InvalidOperationException ("Cannot transcode invalid UTF-8 JSON text").
+    [Theory]
+    [InlineData( // #94, a tensor name: "a.\xffeight"
+        "98000000000000007b225f5f6d657461646174615f5f223a7b22666f726d6174223a227074227d2c22612eff6569676874223a7b226474797065" +
+        "223a22463136222c227368617065223a5b322c335d2c22646174615f6f666673657473223a5b302c31325d7d2c2262223a7b226474797065223a" +
+        "22463136222c227368617065223a5b315d2c22646174615f6f666673657473223a5b31322c31345d7d7d2020003c004000420044004500460038")]
+    [InlineData( // #535, a metadata value: "format": "\xff\xff"
+        "98000000000000007b225f5f6d657461646174615f5f223a7b22666f726d6174223a22ffff227d2c22612e776569676874223a7b226474797065" +
+        "223a22463136222c227368617065223a5b322c335d2c22646174615f6f666673657473223a5b302c31325d7d2c2262223a7b226474797065223a" +
+        "22463136222c227368617065223a5b315d2c22646174615f6f666673657473223a5b31322c31345d7d7d2020003c004000420044004500460038")]
+    [InlineData( // #1718, a dtype: "F\xff\x7f"
+        "98000000000000007b225f5f6d657461646174615f5f223a7b22666f726d6174223a227074227d2c22612e776569676874223a7b226474797065" +
+        "223a2246ff7f222c227368617065223a5b322c335d2c22646174615f6f666673657473223a5b302c31325d7d2c2262223a7b226474797065223a" +
+        "22463136222c227368617065223a5b315d2c22646174615f6f666673657473223a5b31322c31345d7d7d2020003c004000420044004500460038")]
+    public void FuzzFindingsWithInvalidUtf8InTheHeaderAreRefused(string hex)
+    {
+        var path = PathOf("fuzz-finding.safetensors");
+        File.WriteAllBytes(path, Convert.FromHexString(hex));
+        Rejects(path, "not valid UTF-8");
+    }
 }

@@ -54,9 +54,13 @@ public sealed class HttpTargets : IAsyncDisposable
         """{"prompt":"two dogs","refs":["upload:abc"],"image":"task:xyz","steps":1}""",
         """{"prompt":"a bird","image":{"url":"data:image/png;base64,iVBORw0KGgo="},"steps":1}""",
         """{"prompt":"a tree","model":"canter-tiny","seconds":"4","size":"1280x720","webhook_url":"http://127.0.0.1:1/hook"}""",
+        """{"model":"canter-tiny","input":{"prompt":"a red ball","media":[{"type":"first_frame","url":"upload:abc"}]},"parameters":{"size":"64*64","duration":1,"seed":7}}""",
     ];
 
-    private static readonly string[] JsonRoutes = ["/api/tasks", "/v1/videos"];
+    private const string DashScopeRoute = "/api/v1/services/aigc/video-generation/video-synthesis";
+
+    // the Model-Studio-style route reads its body with its own parser (nested input.* and parameters.*)
+    private static readonly string[] JsonRoutes = ["/api/tasks", "/v1/videos", DashScopeRoute];
 
     public FuzzTarget Json() => new("json", JsonSeeds.Select(Encoding.UTF8.GetBytes).ToArray(), async (input, cancel) =>
     {
@@ -113,14 +117,20 @@ public sealed class HttpTargets : IAsyncDisposable
     private async Task SendAsync(string route, HttpContent content, CancellationToken cancel)
     {
         int errorsBefore = _errors.Count;
-        using var response = await _http.PostAsync(route, content, cancel);
+        using var request = new HttpRequestMessage(HttpMethod.Post, route) { Content = content };
+        if (route == DashScopeRoute) request.Headers.Add("X-DashScope-Async", "enable");
+        using var response = await _http.SendAsync(request, cancel);
         var body = await response.Content.ReadAsStringAsync(cancel);
         if ((int)response.StatusCode >= 500)
             throw new HttpFuzzException($"{route} answered {(int)response.StatusCode}: {body}; logged: {_errors.Last}");
-        // an accepted task is cancelled at once (both APIs share task ids); the worker is not what is under test
-        if (response.IsSuccessStatusCode && route != "/api/uploads" && System.Text.Json.JsonDocument.Parse(body).RootElement.TryGetProperty("id", out var id))
+        // an accepted task is cancelled at once (every API shares task ids); the worker is not what is under test
+        if (response.IsSuccessStatusCode && route != "/api/uploads")
         {
-            using var cancelled = await _http.PostAsync($"/api/tasks/{id.GetString()}/cancel", null, cancel);
+            var answer = System.Text.Json.JsonDocument.Parse(body).RootElement;
+            if (answer.TryGetProperty("id", out var id) || answer.TryGetProperty("output", out var output) && output.TryGetProperty("task_id", out id))
+            {
+                using var cancelled = await _http.PostAsync($"/api/tasks/{id.GetString()}/cancel", null, cancel);
+            }
         }
         if (_errors.Count != errorsBefore)
             throw new HttpFuzzException($"{route}: the server logged an error: {_errors.Last}");

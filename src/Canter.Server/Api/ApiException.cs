@@ -116,3 +116,17 @@ public sealed class ApiExceptionHandler(IProblemDetailsService problems, ILogger
         return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = context, ProblemDetails = details, Exception = exception });
     }
 }
+
+/// <summary>
+/// Answers an <see cref="ApiException"/> out of an endpoint with <see cref="ApiException.ToProblem"/> (on the
+/// OpenAI-style routes that carries the <c>error</c> object), so endpoints throw refusals rather than catch them. Added
+/// to a route group after its key filter, so it wraps the endpoints alone, as their own try/catch did.
+/// </summary>
+public sealed class ApiExceptionFilter : IEndpointFilter
+{
+    public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        try { return await next(context); }
+        catch (ApiException e) { return e.ToProblem(context.HttpContext); }
+    }
+}

@@ -29,7 +29,7 @@ public static partial class ArenaEndpoints
 
     public static RouteGroupBuilder MapArenaEndpoints(this IEndpointRouteBuilder app)
     {
-        var arena = app.MapGroup("/api/arena").AddEndpointFilter<ApiKeyFilter>().WithTags("arena");
+        var arena = app.MapGroup("/api/arena").AddEndpointFilter<ApiKeyFilter>().AddEndpointFilter<ApiExceptionFilter>().WithTags("arena");
         arena.MapGet("/next", Next).WithSummary("Arena: the caller's next blind matchup (a prompt and two videos, no models), or why there is none");
         arena.MapGet("/matchups/{id}/{side}", Media).WithSummary("Arena: the left or right video of a matchup (MP4)");
         arena.MapPost("/votes", Vote).DisableAntiforgery().WithSummary("Arena: vote left, right, tie or both_bad on a matchup; answers with both models");
@@ -41,105 +41,85 @@ public static partial class ArenaEndpoints
     /// <summary>The caller's next matchup without its models, or none with the reason (an empty arena, or all judged).</summary>
     public static Results<Ok<ArenaNextView>, ProblemHttpResult> Next(HttpContext http, ArenaService arena)
     {
-        try
-        {
-            var voter = Voter(http);
-            var store = arena.Store();
-            if (store is null) return TypedResults.Ok(new ArenaNextView("arena.next", null, new ArenaCounts(0, 0, 0, 0), 0, EmptyMessage));
-            var matchup = store.NextMatchup(voter);
-            var counts = store.Counts();
-            int mine = store.VotesOf(voter).Count;
-            string? message = matchup is not null ? null
-                : counts.Matchups == 0 ? EmptyMessage
-                : $"you have judged all {counts.Matchups} matchups; new ones appear when generations of one prompt by another model are entered";
-            return TypedResults.Ok(new ArenaNextView("arena.next", matchup is null ? null : MatchupView.Of(matchup), counts, mine, message));
-        }
-        catch (ApiException e) { return e.ToProblem(http); }
+        var voter = Voter(http);
+        var store = arena.Store();
+        if (store is null) return TypedResults.Ok(new ArenaNextView("arena.next", null, new ArenaCounts(0, 0, 0, 0), 0, EmptyMessage));
+        var matchup = store.NextMatchup(voter);
+        var counts = store.Counts();
+        int mine = store.VotesOf(voter).Count;
+        string? message = matchup is not null ? null
+            : counts.Matchups == 0 ? EmptyMessage
+            : $"you have judged all {counts.Matchups} matchups; new ones appear when generations of one prompt by another model are entered";
+        return TypedResults.Ok(new ArenaNextView("arena.next", matchup is null ? null : MatchupView.Of(matchup), counts, mine, message));
     }
 
     /// <summary>One side's video of a matchup, by matchup and side, so that the address says nothing about the model.</summary>
     public static Results<PhysicalFileHttpResult, ProblemHttpResult> Media(string id, string side, HttpContext http, ArenaService arena)
     {
-        try
+        var matchup = Find(arena, id);
+        var entry = side switch
         {
-            var matchup = Find(arena, id);
-            var entry = side switch
-            {
-                "left" => matchup.Left,
-                "right" => matchup.Right,
-                _ => throw ApiException.NotFound($"side '{Clip(side)}' (a matchup has a left and a right video)"),
-            };
-            if (!File.Exists(entry.Path)) throw ApiException.NotFound($"the {side} video of matchup {matchup.Id} (the arena's copy is missing)");
-            http.Response.Headers.CacheControl = "private, max-age=3600";
-            return TypedResults.PhysicalFile(entry.Path, "video/mp4", enableRangeProcessing: true);
-        }
-        catch (ApiException e) { return e.ToProblem(http); }
+            "left" => matchup.Left,
+            "right" => matchup.Right,
+            _ => throw ApiException.NotFound($"side '{Clip(side)}' (a matchup has a left and a right video)"),
+        };
+        if (!File.Exists(entry.Path)) throw ApiException.NotFound($"the {side} video of matchup {matchup.Id} (the arena's copy is missing)");
+        http.Response.Headers.CacheControl = "private, max-age=3600";
+        return TypedResults.PhysicalFile(entry.Path, "video/mp4", enableRangeProcessing: true);
     }
 
     /// <summary>Records the caller's vote (left, right, tie or both_bad) and reveals the two models.</summary>
     public static async Task<Results<Created<VoteView>, ProblemHttpResult>> Vote(HttpContext http, ArenaService arena, CancellationToken cancel)
     {
-        try
-        {
-            var fields = await RequestFields.ReadAsync(http.Request, cancel);
-            Known(fields, VoteFields);
-            var matchupText = fields.Text("matchup") ?? throw ApiException.BadRequest("matchup: the matchup voted on is required", "matchup");
-            var outcomeText = fields.Text("outcome") ?? throw ApiException.BadRequest("outcome: the outcome is required (left, right, tie or both_bad)", "outcome");
-            if (!long.TryParse(matchupText, NumberStyles.None, CultureInfo.InvariantCulture, out long matchupId) || matchupId <= 0)
-                throw ApiException.BadRequest($"matchup: '{Clip(matchupText)}' is not a matchup id", "matchup");
-            Outcome outcome;
-            try { outcome = Outcomes.Parse(outcomeText); }
-            catch (ArgumentException e) { throw ApiException.BadRequest("outcome: " + e.Message, "outcome"); }
+        var fields = await RequestFields.ReadAsync(http.Request, cancel);
+        Known(fields, VoteFields);
+        var matchupText = fields.Text("matchup") ?? throw ApiException.BadRequest("matchup: the matchup voted on is required", "matchup");
+        var outcomeText = fields.Text("outcome") ?? throw ApiException.BadRequest("outcome: the outcome is required (left, right, tie or both_bad)", "outcome");
+        if (!long.TryParse(matchupText, NumberStyles.None, CultureInfo.InvariantCulture, out long matchupId) || matchupId <= 0)
+            throw ApiException.BadRequest($"matchup: '{Clip(matchupText)}' is not a matchup id", "matchup");
+        Outcome outcome;
+        try { outcome = Outcomes.Parse(outcomeText); }
+        catch (ArgumentException e) { throw ApiException.BadRequest("outcome: " + e.Message, "outcome"); }
 
-            var voter = Voter(http);
-            var store = arena.Store() ?? throw ApiException.NotFound($"matchup {matchupId}");
-            var matchup = store.Find(matchupId) ?? throw ApiException.NotFound($"matchup {matchupId}");
-            if (store.VotesOf(voter).Any(v => v.Matchup == matchupId))
-                throw new ApiException(409, "already_voted", $"you have already voted on matchup {matchupId}; each voter judges a matchup once");
-            ArenaVote vote;
-            try { vote = store.Vote(matchupId, outcome, voter); }
-            catch (ArgumentException e) { throw new ApiException(409, "already_voted", e.Message); }   // a race with the caller's own second request
-            var view = new VoteView("arena.vote", matchupId, Outcomes.Word(outcome), vote.Time,
-                new RevealView(matchup.Left.Model, matchup.Left.Seed), new RevealView(matchup.Right.Model, matchup.Right.Seed), store.Counts());
-            return TypedResults.Created("/api/arena/leaderboard", view);
-        }
-        catch (ApiException e) { return e.ToProblem(http); }
+        var voter = Voter(http);
+        var store = arena.Store() ?? throw ApiException.NotFound($"matchup {matchupId}");
+        var matchup = store.Find(matchupId) ?? throw ApiException.NotFound($"matchup {matchupId}");
+        if (store.VotesOf(voter).Any(v => v.Matchup == matchupId))
+            throw new ApiException(409, "already_voted", $"you have already voted on matchup {matchupId}; each voter judges a matchup once");
+        ArenaVote vote;
+        try { vote = store.Vote(matchupId, outcome, voter); }
+        catch (ArgumentException e) { throw new ApiException(409, "already_voted", e.Message); }   // a race with the caller's own second request
+        var view = new VoteView("arena.vote", matchupId, Outcomes.Word(outcome), vote.Time,
+            new RevealView(matchup.Left.Model, matchup.Left.Seed), new RevealView(matchup.Right.Model, matchup.Right.Seed), store.Counts());
+        return TypedResults.Created("/api/arena/leaderboard", view);
     }
 
     /// <summary>Bradley-Terry ratings as Elo with bootstrap 95 % intervals, as <c>canter arena leaderboard</c> computes them.</summary>
     public static Results<Ok<LeaderboardView>, ProblemHttpResult> Leaderboard(HttpContext http, ArenaService arena)
     {
-        try
-        {
-            var store = arena.Store();
-            if (store is null) return TypedResults.Ok(new LeaderboardView("arena.leaderboard", [], 0, 0, 0, 0, 0, null, 0, true, new ArenaCounts(0, 0, 0, 0)));
-            var (board, counts) = arena.Leaderboard(store);
-            int rank = 0;
-            var rows = board.Ratings.Select(r => new RatingView(r.Rated ? ++rank : null, r.Model, Finite(r.Elo), Finite(r.Low), Finite(r.High),
-                r.Wins, r.Ties, r.Losses, r.BothBad, r.Games + r.BothBad, r.Rated)).ToList();
-            return TypedResults.Ok(new LeaderboardView("arena.leaderboard", rows, board.Votes, board.Decided, board.Ties, board.BothBad, board.Groups,
-                board.Anchor, board.Bootstrap, board.Converged, counts));
-        }
-        catch (ApiException e) { return e.ToProblem(http); }
+        var store = arena.Store();
+        if (store is null) return TypedResults.Ok(new LeaderboardView("arena.leaderboard", [], 0, 0, 0, 0, 0, null, 0, true, new ArenaCounts(0, 0, 0, 0)));
+        var (board, counts) = arena.Leaderboard(store);
+        int rank = 0;
+        var rows = board.Ratings.Select(r => new RatingView(r.Rated ? ++rank : null, r.Model, Finite(r.Elo), Finite(r.Low), Finite(r.High),
+            r.Wins, r.Ties, r.Losses, r.BothBad, r.Games + r.BothBad, r.Rated)).ToList();
+        return TypedResults.Ok(new LeaderboardView("arena.leaderboard", rows, board.Votes, board.Decided, board.Ties, board.BothBad, board.Groups,
+            board.Anchor, board.Bootstrap, board.Converged, counts));
     }
 
     /// <summary>Enters a succeeded task of the caller's into the arena under its model and prompt (the arena is created if need be).</summary>
     public static async Task<Results<Created<EntryView>, ProblemHttpResult>> Enter(HttpContext http, ArenaService arena, TaskService tasks, CancellationToken cancel)
     {
-        try
-        {
-            var fields = await RequestFields.ReadAsync(http.Request, cancel);
-            Known(fields, EntryFields);
-            var id = fields.Text("task_id");
-            if (string.IsNullOrWhiteSpace(id)) throw ApiException.BadRequest("task_id: the task to enter is required", "task_id");
-            var owner = ApiKeyFilter.Owner(http);
-            var task = await tasks.GetAsync(id, owner, cancel);
-            var result = await tasks.ResultAsync(id, owner, TaskFiles.Video, cancel);
-            await using var video = await LocalCopy.OfAsync(result, cancel);   // a bucket's object: the arena reads a file
-            var (entry, matchups, counts) = await Task.Run(() => arena.Enter(task.Model, task.Spec.Prompt, unchecked((long)task.Spec.Seed), video.Path), cancel);
-            return TypedResults.Created("/api/arena/next", new EntryView("arena.entry", entry.Id, task.Id, entry.Model, entry.Prompt, matchups, counts));
-        }
-        catch (ApiException e) { return e.ToProblem(http); }
+        var fields = await RequestFields.ReadAsync(http.Request, cancel);
+        Known(fields, EntryFields);
+        var id = fields.Text("task_id");
+        if (string.IsNullOrWhiteSpace(id)) throw ApiException.BadRequest("task_id: the task to enter is required", "task_id");
+        var owner = ApiKeyFilter.Owner(http);
+        var task = await tasks.GetAsync(id, owner, cancel);
+        var result = await tasks.ResultAsync(id, owner, TaskFiles.Video, cancel);
+        await using var video = await LocalCopy.OfAsync(result, cancel);   // a bucket's object: the arena reads a file
+        var (entry, matchups, counts) = await Task.Run(() => arena.Enter(task.Model, task.Spec.Prompt, unchecked((long)task.Spec.Seed), video.Path), cancel);
+        return TypedResults.Created("/api/arena/next", new EntryView("arena.entry", entry.Id, task.Id, entry.Model, entry.Prompt, matchups, counts));
     }
 
     /// <summary>

@@ -117,7 +117,9 @@ public static class DashScopeEndpoints
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object) throw ApiException.BadRequest("the body must be a JSON object", code: "invalid_json");
             var fields = new List<(string, string)>();
-            Flatten("", doc.RootElement, fields);
+            // a lone surrogate escape ("\ud800") is valid JSON but not a string; reading it throws InvalidOperationException
+            try { Flatten("", doc.RootElement, fields); }
+            catch (InvalidOperationException e) { throw ApiException.BadRequest($"the body holds a string that is not valid text: {e.Message}", code: "invalid_json"); }
             return RequestFields.Of([.. fields]);
         }
     }

@@ -26,7 +26,7 @@ public static class TaskEndpoints
 {
     public static RouteGroupBuilder MapTaskEndpoints(this IEndpointRouteBuilder app)
     {
-        var tasks = app.MapGroup("/api/tasks").AddEndpointFilter<ApiKeyFilter>().WithTags("tasks");
+        var tasks = app.MapGroup("/api/tasks").AddEndpointFilter<ApiKeyFilter>().AddEndpointFilter<ApiExceptionFilter>().WithTags("tasks");
         tasks.MapPost("/", Submit).DisableAntiforgery();
         tasks.MapGet("/", List);
         tasks.MapGet("/{id}", Get);
@@ -43,34 +43,28 @@ public static class TaskEndpoints
     public static async Task<Results<Accepted<TaskView>, Ok<TaskView>, ProblemHttpResult>> Submit(HttpContext http, TaskService service, Submissions submissions,
         WebhookSubscriptions webhooks, [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey, CancellationToken cancel)
     {
-        try
+        var fields = await RequestFields.ReadAsync(http.Request, cancel);
+        var owner = ApiKeyFilter.Owner(http);
+        var webhook = await webhooks.ParseAsync(fields, cancel);
+        var (task, created) = await service.SubmitAsync(async id =>
         {
-            var fields = await RequestFields.ReadAsync(http.Request, cancel);
-            var owner = ApiKeyFilter.Owner(http);
-            var webhook = await webhooks.ParseAsync(fields, cancel);
-            var (task, created) = await service.SubmitAsync(async id =>
-            {
-                var spec = await submissions.NativeAsync(fields, id, owner, cancel);
-                if (webhook is not null) await webhooks.SubscribeAsync(id, webhook, cancel);   // before the task is queued: no event is missed
-                return spec;
-            }, owner, idempotencyKey, null, cancel);
-            var view = TaskView.Of(task);
-            return created ? TypedResults.Accepted(view.Links.Self, view) : TypedResults.Ok(view);
-        }
-        catch (ApiException e) { return e.ToProblem(http); }
+            var spec = await submissions.NativeAsync(fields, id, owner, cancel);
+            if (webhook is not null) await webhooks.SubscribeAsync(id, webhook, cancel);   // before the task is queued: no event is missed
+            return spec;
+        }, owner, idempotencyKey, null, cancel);
+        var view = TaskView.Of(task);
+        return created ? TypedResults.Accepted(view.Links.Self, view) : TypedResults.Ok(view);
     }
 
     public static async Task<Results<Ok<TaskView>, ProblemHttpResult>> Get(string id, HttpContext http, TaskService service, CancellationToken cancel)
     {
-        try { return TypedResults.Ok(TaskView.Of(await service.GetAsync(id, ApiKeyFilter.Owner(http), cancel))); }
-        catch (ApiException e) { return e.ToProblem(http); }
+        return TypedResults.Ok(TaskView.Of(await service.GetAsync(id, ApiKeyFilter.Owner(http), cancel)));
     }
 
     public static async Task<Results<Ok<ListPage<TaskView>>, ProblemHttpResult>> List(HttpContext http, TaskService service, string? after, int? limit,
         string? order, string? state, CancellationToken cancel)
     {
-        try { return TypedResults.Ok(ListPage<TaskView>.Of(await service.ListAsync(ApiKeyFilter.Owner(http), after, limit, order, state, cancel), TaskView.Of)); }
-        catch (ApiException e) { return e.ToProblem(http); }
+        return TypedResults.Ok(ListPage<TaskView>.Of(await service.ListAsync(ApiKeyFilter.Owner(http), after, limit, order, state, cancel), TaskView.Of));
     }
 
     /// <summary>
@@ -80,22 +74,14 @@ public static class TaskEndpoints
     /// </summary>
     public static async Task<Results<Ok<TaskView>, Accepted<TaskView>, ProblemHttpResult>> Cancel(string id, HttpContext http, TaskService service, CancellationToken cancel)
     {
-        try
-        {
-            var view = TaskView.Of(await service.CancelAsync(id, ApiKeyFilter.Owner(http), cancel));
-            return view.State == TaskState.Cancelled ? TypedResults.Ok(view) : TypedResults.Accepted(view.Links.Self, view);
-        }
-        catch (ApiException e) { return e.ToProblem(http); }
+        var view = TaskView.Of(await service.CancelAsync(id, ApiKeyFilter.Owner(http), cancel));
+        return view.State == TaskState.Cancelled ? TypedResults.Ok(view) : TypedResults.Accepted(view.Links.Self, view);
     }
 
     public static async Task<Results<NoContent, ProblemHttpResult>> Delete(string id, HttpContext http, TaskService service, CancellationToken cancel)
     {
-        try
-        {
-            await service.DeleteAsync(id, ApiKeyFilter.Owner(http), cancel);
-            return TypedResults.NoContent();
-        }
-        catch (ApiException e) { return e.ToProblem(http); }
+        await service.DeleteAsync(id, ApiKeyFilter.Owner(http), cancel);
+        return TypedResults.NoContent();
     }
 
     /// <summary>
@@ -106,8 +92,7 @@ public static class TaskEndpoints
         TaskNotifier notifier, IHostApplicationLifetime lifetime, CancellationToken cancel)
     {
         var owner = ApiKeyFilter.Owner(http);
-        try { await service.GetAsync(id, owner, cancel); }
-        catch (ApiException e) { return e.ToProblem(http); }
+        await service.GetAsync(id, owner, cancel);
         // a stopping server ends its streams rather than wait for their tasks (clients reconnect to the next server)
         var until = CancellationTokenSource.CreateLinkedTokenSource(cancel, lifetime.ApplicationStopping);
         http.Response.RegisterForDispose(until);
@@ -140,11 +125,7 @@ public static class TaskEndpoints
     private static async Task<Results<ResultDownload, ProblemHttpResult>> Download(string id, string file, string type, HttpContext http,
         TaskService service, CancellationToken cancel)
     {
-        try
-        {
-            var result = await service.ResultAsync(id, ApiKeyFilter.Owner(http), file, cancel);
-            return result.Download(type, $"{id}{Path.GetExtension(file)}", ranges: true);
-        }
-        catch (ApiException e) { return e.ToProblem(http); }
+        var result = await service.ResultAsync(id, ApiKeyFilter.Owner(http), file, cancel);
+        return result.Download(type, $"{id}{Path.GetExtension(file)}", ranges: true);
     }
 }

@@ -26,44 +26,31 @@ public static class VideoCompatEndpoints
     /// <summary>Refused at submit, after the body is read (so a wrong field or an oversized upload is still named as such).</summary>
     public static async Task<ProblemHttpResult> Edit(HttpContext http, CancellationToken cancel)
     {
-        try
-        {
-            var fields = await RequestFields.ReadAsync(http.Request, cancel);
-            var unknown = fields.Names.FirstOrDefault(n => n is not ("prompt" or "video" or "video.id" or "model"));
-            if (unknown is not null) throw ApiException.BadRequest($"unknown field '{unknown}'; an edit takes prompt and video", unknown, "unknown_field");
-            throw ApiException.BadRequest("video: editing a video is not trained into this model yet; POST /v1/videos/{id}/remix makes a new video from a new prompt " +
-                "and the source's settings, and POST /v1/videos/extensions continues one", "video", "unsupported");
-        }
-        catch (ApiException e) { return e.ToProblem(http); }
+        var fields = await RequestFields.ReadAsync(http.Request, cancel);
+        var unknown = fields.Names.FirstOrDefault(n => n is not ("prompt" or "video" or "video.id" or "model"));
+        if (unknown is not null) throw ApiException.BadRequest($"unknown field '{unknown}'; an edit takes prompt and video", unknown, "unknown_field");
+        throw ApiException.BadRequest("video: editing a video is not trained into this model yet; POST /v1/videos/{id}/remix makes a new video from a new prompt " +
+            "and the source's settings, and POST /v1/videos/extensions continues one", "video", "unsupported");
     }
 
     public static async Task<Results<Ok<VideoView>, ProblemHttpResult>> Extend(HttpContext http, TaskService service, Submissions submissions,
         [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey, CancellationToken cancel)
     {
-        try
-        {
-            var fields = await RequestFields.ReadAsync(http.Request, cancel);
-            var owner = ApiKeyFilter.Owner(http);
-            var (task, _) = await service.SubmitAsync(id => submissions.OpenAiExtensionAsync(fields, id, owner, cancel), owner, idempotencyKey, null, cancel);
-            return TypedResults.Ok(VideoView.Of(task));
-        }
-        catch (ApiException e) { return e.ToProblem(http); }
+        var fields = await RequestFields.ReadAsync(http.Request, cancel);
+        var owner = ApiKeyFilter.Owner(http);
+        var (task, _) = await service.SubmitAsync(id => submissions.OpenAiExtensionAsync(fields, id, owner, cancel), owner, idempotencyKey, null, cancel);
+        return TypedResults.Ok(VideoView.Of(task));
     }
 
     public static async Task<Results<Ok<CharacterView>, ProblemHttpResult>> CreateCharacter(HttpContext http, Submissions submissions, CancellationToken cancel)
     {
-        try
-        {
-            var fields = await RequestFields.ReadAsync(http.Request, cancel);
-            return TypedResults.Ok(CharacterView.Of(await submissions.CharacterAsync(fields, ApiKeyFilter.Owner(http), cancel)));
-        }
-        catch (ApiException e) { return e.ToProblem(http); }
+        var fields = await RequestFields.ReadAsync(http.Request, cancel);
+        return TypedResults.Ok(CharacterView.Of(await submissions.CharacterAsync(fields, ApiKeyFilter.Owner(http), cancel)));
     }
 
     public static Results<Ok<CharacterView>, ProblemHttpResult> GetCharacter(string id, HttpContext http, CharacterStore characters)
     {
-        try { return TypedResults.Ok(CharacterView.Of(characters.Get(id, ApiKeyFilter.Owner(http)))); }
-        catch (ApiException e) { return e.ToProblem(http); }
+        return TypedResults.Ok(CharacterView.Of(characters.Get(id, ApiKeyFilter.Owner(http))));
     }
 }
 

@@ -18,7 +18,7 @@ public static class VideoEndpoints
 {
     public static RouteGroupBuilder MapVideoEndpoints(this IEndpointRouteBuilder app)
     {
-        var videos = app.MapGroup("/v1/videos").AddEndpointFilter<ApiKeyFilter>().WithTags("videos");
+        var videos = app.MapGroup("/v1/videos").AddEndpointFilter<ApiKeyFilter>().AddEndpointFilter<ApiExceptionFilter>().WithTags("videos");
         videos.MapPost("/", Create).DisableAntiforgery();
         videos.MapGet("/", List);
         videos.MapGet("/{id}", Retrieve);
@@ -32,72 +32,54 @@ public static class VideoEndpoints
     public static async Task<Results<Ok<VideoView>, ProblemHttpResult>> Create(HttpContext http, TaskService service, Submissions submissions,
         [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey, CancellationToken cancel)
     {
-        try
-        {
-            var fields = await RequestFields.ReadAsync(http.Request, cancel);
-            var owner = ApiKeyFilter.Owner(http);
-            var (task, _) = await service.SubmitAsync(id => submissions.OpenAiAsync(fields, id, owner, cancel), owner, idempotencyKey, null, cancel);
-            return TypedResults.Ok(VideoView.Of(task));
-        }
-        catch (ApiException e) { return e.ToProblem(http); }
+        var fields = await RequestFields.ReadAsync(http.Request, cancel);
+        var owner = ApiKeyFilter.Owner(http);
+        var (task, _) = await service.SubmitAsync(id => submissions.OpenAiAsync(fields, id, owner, cancel), owner, idempotencyKey, null, cancel);
+        return TypedResults.Ok(VideoView.Of(task));
     }
 
     public static async Task<Results<Ok<VideoView>, ProblemHttpResult>> Retrieve(string id, HttpContext http, TaskService service, CancellationToken cancel)
     {
-        try { return TypedResults.Ok(VideoView.Of(await service.GetAsync(id, ApiKeyFilter.Owner(http), cancel))); }
-        catch (ApiException e) { return e.ToProblem(http); }
+        return TypedResults.Ok(VideoView.Of(await service.GetAsync(id, ApiKeyFilter.Owner(http), cancel)));
     }
 
     public static async Task<Results<Ok<ListPage<VideoView>>, ProblemHttpResult>> List(HttpContext http, TaskService service, string? after, int? limit,
         string? order, CancellationToken cancel)
     {
-        try { return TypedResults.Ok(ListPage<VideoView>.Of(await service.ListAsync(ApiKeyFilter.Owner(http), after, limit, order, null, cancel), VideoView.Of)); }
-        catch (ApiException e) { return e.ToProblem(http); }
+        return TypedResults.Ok(ListPage<VideoView>.Of(await service.ListAsync(ApiKeyFilter.Owner(http), after, limit, order, null, cancel), VideoView.Of));
     }
 
     public static async Task<Results<Ok<VideoDeleted>, ProblemHttpResult>> Delete(string id, HttpContext http, TaskService service, CancellationToken cancel)
     {
-        try
-        {
-            await service.DeleteAsync(id, ApiKeyFilter.Owner(http), cancel);
-            return TypedResults.Ok(new VideoDeleted(id, "video.deleted", true));
-        }
-        catch (ApiException e) { return e.ToProblem(http); }
+        await service.DeleteAsync(id, ApiKeyFilter.Owner(http), cancel);
+        return TypedResults.Ok(new VideoDeleted(id, "video.deleted", true));
     }
 
     public static async Task<Results<ResultDownload, ProblemHttpResult>> Content(string id, string? variant, HttpContext http, TaskService service,
         CancellationToken cancel)
     {
-        try
+        var (file, type) = (variant ?? "video") switch
         {
-            var (file, type) = (variant ?? "video") switch
-            {
-                "video" => (TaskFiles.Video, "video/mp4"),
-                "thumbnail" => (TaskFiles.Poster, "image/png"),
-                "spritesheet" => (TaskFiles.Spritesheet, "image/png"),
-                _ => throw ApiException.BadRequest($"variant: '{variant}' is not video, thumbnail or spritesheet", "variant"),
-            };
-            var result = await service.ResultAsync(id, ApiKeyFilter.Owner(http), file, cancel);
-            return result.Download(type, ranges: true);
-        }
-        catch (ApiException e) { return e.ToProblem(http); }
+            "video" => (TaskFiles.Video, "video/mp4"),
+            "thumbnail" => (TaskFiles.Poster, "image/png"),
+            "spritesheet" => (TaskFiles.Spritesheet, "image/png"),
+            _ => throw ApiException.BadRequest($"variant: '{variant}' is not video, thumbnail or spritesheet", "variant"),
+        };
+        var result = await service.ResultAsync(id, ApiKeyFilter.Owner(http), file, cancel);
+        return result.Download(type, ranges: true);
     }
 
     public static async Task<Results<Ok<VideoView>, ProblemHttpResult>> Remix(string id, HttpContext http, TaskService service, Submissions submissions,
         [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey, CancellationToken cancel)
     {
-        try
-        {
-            var owner = ApiKeyFilter.Owner(http);
-            var source = await service.GetAsync(id, owner, cancel);
-            var fields = await RequestFields.ReadAsync(http.Request, cancel);
-            var unknown = fields.Names.FirstOrDefault(n => n != "prompt");
-            if (unknown is not null) throw ApiException.BadRequest($"unknown field '{unknown}'; a remix takes prompt", unknown, "unknown_field");
-            var prompt = fields.Text("prompt") ?? throw ApiException.BadRequest("prompt: a prompt is required", "prompt");
-            var (task, _) = await service.SubmitAsync(newId => Task.FromResult(submissions.Remix(source, prompt, newId)), owner, idempotencyKey, source.Id, cancel);
-            return TypedResults.Ok(VideoView.Of(task));
-        }
-        catch (ApiException e) { return e.ToProblem(http); }
+        var owner = ApiKeyFilter.Owner(http);
+        var source = await service.GetAsync(id, owner, cancel);
+        var fields = await RequestFields.ReadAsync(http.Request, cancel);
+        var unknown = fields.Names.FirstOrDefault(n => n != "prompt");
+        if (unknown is not null) throw ApiException.BadRequest($"unknown field '{unknown}'; a remix takes prompt", unknown, "unknown_field");
+        var prompt = fields.Text("prompt") ?? throw ApiException.BadRequest("prompt: a prompt is required", "prompt");
+        var (task, _) = await service.SubmitAsync(newId => Task.FromResult(submissions.Remix(source, prompt, newId)), owner, idempotencyKey, source.Id, cancel);
+        return TypedResults.Ok(VideoView.Of(task));
     }
 }
 

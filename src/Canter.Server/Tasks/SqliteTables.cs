@@ -3,9 +3,10 @@ using Microsoft.Data.Sqlite;
 namespace Canter.Server.Tasks;
 
 /// <summary>
-/// A connection of its own to the server's SQLite file (tasks.db), for tables that sit beside the task store's
-/// (webhooks, uploads, expired results): each feature creates its tables with CREATE TABLE IF NOT EXISTS and never
-/// touches the tasks table. WAL mode lets these connections and the store's share the file; one writer at a time here.
+/// A connection of its own to the server's SQLite file (tasks.db): the task store's and those of the tables that sit
+/// beside it (keys, webhooks, uploads, expired results). Each creates its tables with CREATE TABLE IF NOT EXISTS; only
+/// the task store writes the tasks table. WAL mode with full sync lets these connections share the file and a finished
+/// write survive a crash; one call at a time on each connection (a gate).
 /// </summary>
 public abstract class SqliteTables : IDisposable
 {
@@ -36,7 +37,8 @@ public abstract class SqliteTables : IDisposable
         finally { _gate.Release(); }
     }
 
-    protected int Change(string sql, params (string Name, object? Value)[] args)
+    /// <summary>Runs a statement that writes; the count of rows it changed.</summary>
+    protected virtual int Change(string sql, params (string Name, object? Value)[] args)
     {
         using var c = Command(sql, args);
         return c.ExecuteNonQuery();

@@ -1,13 +1,11 @@
-using Microsoft.Data.Sqlite;
-
 namespace Canter.Server.Tasks;
 
 /// <summary>
 /// <see cref="ITaskStore"/> in one SQLite file (tasks.db under the data folder). One connection, one writer at a time
 /// (a gate around every call): a single server process owns the file. Journal in WAL mode with full sync, so a
-/// finished transition survives a crash or a power cut.
+/// finished transition survives a crash or a power cut (the connection, pragmas and gate are <see cref="SqliteTables"/>').
 /// </summary>
-public sealed class SqliteTaskStore : ITaskStore, IDisposable
+public sealed class SqliteTaskStore : SqliteTables, ITaskStore
 {
     private const string Columns = """
         t.id, t.seq, t.state, t.spec, t.model, t.step, t.steps, t.error_code, t.error, t.created_at, t.started_at, t.completed_at,
@@ -39,71 +37,56 @@ public sealed class SqliteTaskStore : ITaskStore, IDisposable
         SELECT id, position FROM queue
         """;
 
-    private readonly SqliteConnection _db;
-    private readonly SemaphoreSlim _gate = new(1, 1);
+    private const string Schema = """
+        CREATE TABLE IF NOT EXISTS tasks (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            state TEXT NOT NULL,
+            spec TEXT NOT NULL,
+            model TEXT NOT NULL,
+            step INTEGER NOT NULL DEFAULT 0,
+            steps INTEGER NOT NULL DEFAULT 0,
+            error_code TEXT,
+            error TEXT,
+            created_at INTEGER NOT NULL,
+            started_at INTEGER,
+            completed_at INTEGER,
+            idempotency_key TEXT,
+            api_key TEXT,
+            request_hash TEXT NOT NULL,
+            remixed_from TEXT,
+            cancel_requested INTEGER NOT NULL DEFAULT 0);
+        CREATE UNIQUE INDEX IF NOT EXISTS tasks_idempotency ON tasks (ifnull(api_key, ''), idempotency_key) WHERE idempotency_key IS NOT NULL;
+        CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state, seq);
+        CREATE INDEX IF NOT EXISTS tasks_owner_state ON tasks (ifnull(api_key, ''), state);
+        CREATE INDEX IF NOT EXISTS tasks_owner_started ON tasks (ifnull(api_key, ''), started_at);
+        """;
+
     private readonly TimeProvider _clock;
 
     // The fair order costs a pass over every queued task, so it is worked out once per change of the table, when a read
     // first needs it, not once per read: a status poll of a queued task is then a lookup (this process owns the file,
-    // so every change goes through Change or the insert, which drop it). Guarded by the gate.
+    // so every change goes through Change, which drops it). Guarded by the gate.
     private Dictionary<string, int>? _positions;
 
-    public SqliteTaskStore(string path, TimeProvider? clock = null)
-    {
-        _clock = clock ?? TimeProvider.System;
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        _db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
-        _db.Open();
-        Execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;");
-        Execute("""
-            CREATE TABLE IF NOT EXISTS tasks (
-                seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                id TEXT NOT NULL UNIQUE,
-                state TEXT NOT NULL,
-                spec TEXT NOT NULL,
-                model TEXT NOT NULL,
-                step INTEGER NOT NULL DEFAULT 0,
-                steps INTEGER NOT NULL DEFAULT 0,
-                error_code TEXT,
-                error TEXT,
-                created_at INTEGER NOT NULL,
-                started_at INTEGER,
-                completed_at INTEGER,
-                idempotency_key TEXT,
-                api_key TEXT,
-                request_hash TEXT NOT NULL,
-                remixed_from TEXT,
-                cancel_requested INTEGER NOT NULL DEFAULT 0);
-            CREATE UNIQUE INDEX IF NOT EXISTS tasks_idempotency ON tasks (ifnull(api_key, ''), idempotency_key) WHERE idempotency_key IS NOT NULL;
-            CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state, seq);
-            CREATE INDEX IF NOT EXISTS tasks_owner_state ON tasks (ifnull(api_key, ''), state);
-            CREATE INDEX IF NOT EXISTS tasks_owner_started ON tasks (ifnull(api_key, ''), started_at);
-            """);
-    }
+    public SqliteTaskStore(string path, TimeProvider? clock = null) : base(path, Schema) => _clock = clock ?? TimeProvider.System;
 
-    public async Task<(TaskRecord Task, bool Created)> AddAsync(NewTask task, CancellationToken cancel = default)
+    public Task<(TaskRecord Task, bool Created)> AddAsync(NewTask task, CancellationToken cancel = default) => Locked<(TaskRecord, bool)>(() =>
     {
-        await _gate.WaitAsync(cancel);
-        try
+        if (task.IdempotencyKey is not null)
         {
-            if (task.IdempotencyKey is not null)
-            {
-                var existing = QueryOne("WHERE ifnull(t.api_key, '') = ifnull(@owner, '') AND t.idempotency_key = @key",
-                    ("@owner", task.Owner), ("@key", task.IdempotencyKey));
-                if (existing is not null) return (existing, false);
-            }
-            using var insert = Command("""
-                INSERT INTO tasks (id, state, spec, model, steps, created_at, idempotency_key, api_key, request_hash, remixed_from)
-                VALUES (@id, 'queued', @spec, @model, @steps, @now, @key, @owner, @hash, @remix)
-                """,
-                ("@id", task.Id), ("@spec", task.Spec.ToJson()), ("@model", task.Model), ("@steps", task.Spec.Steps), ("@now", Now()),
-                ("@key", task.IdempotencyKey), ("@owner", task.Owner), ("@hash", task.RequestHash), ("@remix", task.RemixedFrom));
-            insert.ExecuteNonQuery();
-            _positions = null;
-            return (QueryOne("WHERE t.id = @id", ("@id", task.Id))!, true);
+            var existing = QueryOne("WHERE ifnull(t.api_key, '') = ifnull(@owner, '') AND t.idempotency_key = @key",
+                ("@owner", task.Owner), ("@key", task.IdempotencyKey));
+            if (existing is not null) return (existing, false);
         }
-        finally { _gate.Release(); }
-    }
+        Change("""
+            INSERT INTO tasks (id, state, spec, model, steps, created_at, idempotency_key, api_key, request_hash, remixed_from)
+            VALUES (@id, 'queued', @spec, @model, @steps, @now, @key, @owner, @hash, @remix)
+            """,
+            ("@id", task.Id), ("@spec", task.Spec.ToJson()), ("@model", task.Model), ("@steps", task.Spec.Steps), ("@now", Now()),
+            ("@key", task.IdempotencyKey), ("@owner", task.Owner), ("@hash", task.RequestHash), ("@remix", task.RemixedFrom));
+        return (QueryOne("WHERE t.id = @id", ("@id", task.Id))!, true);
+    }, cancel);
 
     public Task<TaskRecord?> GetAsync(string id, CancellationToken cancel = default) =>
         Locked(() => QueryOne("WHERE t.id = @id", ("@id", id)), cancel);
@@ -121,7 +104,7 @@ public sealed class SqliteTaskStore : ITaskStore, IDisposable
             args.Add(("@after", query.After));
         }
         args.Add(("@limit", query.Limit + 1));
-        var rows = Query($"WHERE {string.Join(" AND ", where)} ORDER BY t.seq {(query.Ascending ? "ASC" : "DESC")} LIMIT @limit", [.. args]);
+        var rows = Tasks($"WHERE {string.Join(" AND ", where)} ORDER BY t.seq {(query.Ascending ? "ASC" : "DESC")} LIMIT @limit", [.. args]);
         bool more = rows.Count > query.Limit;
         return new TaskPage(more ? rows.Take(query.Limit).ToList() : rows, more);
     }, cancel);
@@ -137,8 +120,8 @@ public sealed class SqliteTaskStore : ITaskStore, IDisposable
     public Task<bool> ReportProgressAsync(string id, int step, int steps, CancellationToken cancel = default) => Locked(() =>
     {
         Change("UPDATE tasks SET step = @step, steps = @steps WHERE id = @id AND state = 'running'", ("@step", step), ("@steps", steps), ("@id", id));
-        using var read = Command("SELECT cancel_requested FROM tasks WHERE id = @id", ("@id", id));
-        return read.ExecuteScalar() is not long flag || flag != 0;
+        // a task that is gone is as good as cancelled
+        return Query("SELECT cancel_requested FROM tasks WHERE id = @id", r => r.GetInt64(0) != 0, ("@id", id)) is not [false];
     }, cancel);
 
     public Task<bool> FinishAsync(string id, TaskState state, string? errorCode = null, string? error = null, CancellationToken cancel = default)
@@ -173,75 +156,29 @@ public sealed class SqliteTaskStore : ITaskStore, IDisposable
     public TimeSpan? Lease => null;
 
     public Task<IReadOnlyList<string>> HeartbeatAsync(IReadOnlyCollection<string> ids, CancellationToken cancel = default) => Locked<IReadOnlyList<string>>(() =>
-        ids.Where(id =>
-        {
-            using var read = Command("SELECT state FROM tasks WHERE id = @id", ("@id", id));
-            return read.ExecuteScalar() as string != "running";
-        }).ToList(), cancel);
-
-    public void Dispose()
-    {
-        _db.Dispose();
-        _gate.Dispose();
-    }
-
-    private async Task<T> Locked<T>(Func<T> action, CancellationToken cancel)
-    {
-        await _gate.WaitAsync(cancel);
-        try { return action(); }
-        finally { _gate.Release(); }
-    }
+        ids.Where(id => Query("SELECT state FROM tasks WHERE id = @id", r => r.GetString(0), ("@id", id)) is not ["running"]).ToList(), cancel);
 
     private long Now() => _clock.GetUtcNow().ToUnixTimeMilliseconds();
 
-    private void Execute(string sql)
+    /// <summary>Every write goes through here, so every change of the table drops the cached fair order.</summary>
+    protected override int Change(string sql, params (string Name, object? Value)[] args)
     {
-        using var c = Command(sql);
-        c.ExecuteNonQuery();
-    }
-
-    private int Change(string sql, params (string Name, object? Value)[] args)
-    {
-        using var c = Command(sql, args);
-        int changed = c.ExecuteNonQuery();
+        int changed = base.Change(sql, args);
         if (changed != 0) _positions = null;
         return changed;
     }
 
     /// <summary>Every queued task's place in the fair order (1 runs next).</summary>
-    private Dictionary<string, int> Positions()
-    {
-        if (_positions is not null) return _positions;
-        using var c = Command(Queue);
-        using var r = c.ExecuteReader();
-        var positions = new Dictionary<string, int>(StringComparer.Ordinal);
-        while (r.Read()) positions[r.GetString(0)] = r.GetInt32(1);
-        return _positions = positions;
-    }
+    private Dictionary<string, int> Positions() =>
+        _positions ??= Query(Queue, r => (Id: r.GetString(0), Position: r.GetInt32(1))).ToDictionary(p => p.Id, p => p.Position, StringComparer.Ordinal);
 
-    private SqliteCommand Command(string sql, params (string Name, object? Value)[] args)
-    {
-        var c = _db.CreateCommand();
-        c.CommandText = sql;
-        foreach (var (name, value) in args) c.Parameters.AddWithValue(name, value ?? DBNull.Value);
-        return c;
-    }
+    private TaskRecord? QueryOne(string tail, params (string, object?)[] args) => Tasks(tail, args).FirstOrDefault();
 
-    private TaskRecord? QueryOne(string tail, params (string, object?)[] args) => Query(tail, args).FirstOrDefault();
-
-    private List<TaskRecord> Query(string tail, params (string, object?)[] args)
+    private List<TaskRecord> Tasks(string tail, params (string, object?)[] args)
     {
-        using var c = Command($"SELECT {Columns} FROM tasks t {tail}", args);
-        using var r = c.ExecuteReader();
-        var list = new List<TaskRecord>();
-        while (r.Read())
-        {
-            DateTimeOffset? Time(int i) => r.IsDBNull(i) ? null : DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(i));
-            string? Text(int i) => r.IsDBNull(i) ? null : r.GetString(i);
-            list.Add(new TaskRecord(r.GetString(0), r.GetInt64(1), TaskStates.Parse(r.GetString(2)), TaskSpec.FromJson(r.GetString(3)), r.GetString(4),
-                r.GetInt32(5), r.GetInt32(6), Text(7), Text(8), Time(9)!.Value, Time(10), Time(11), Text(12), Text(13), r.GetString(14), Text(15),
-                r.GetInt64(16) != 0, null));
-        }
+        var list = Query($"SELECT {Columns} FROM tasks t {tail}", r => new TaskRecord(r.GetString(0), r.GetInt64(1), TaskStates.Parse(r.GetString(2)),
+            TaskSpec.FromJson(r.GetString(3)), r.GetString(4), r.GetInt32(5), r.GetInt32(6), Text(r, 7), Text(r, 8), Time(r, 9)!.Value, Time(r, 10),
+            Time(r, 11), Text(r, 12), Text(r, 13), r.GetString(14), Text(r, 15), r.GetInt64(16) != 0, null), args);
         if (list.Any(t => t.State == TaskState.Queued))
         {
             var positions = Positions();
