@@ -1,0 +1,175 @@
+using Canter.Media;
+using Canter.Models.Autoencoders;
+using Canter.Models.Unified;
+using Canter.Tensors;
+using Canter.Training.Unified;
+using Canter.World;
+
+namespace Canter.Training.Tests;
+
+/// <summary>
+/// Edit mode with tiny models: a training batch puts an edit pair's source in clean and leaves it out of the loss, a
+/// run on edit pairs learns (finite, falling loss) and ships a model with edit mode, whose edits are reproducible and keep
+/// the source's sound; a model without edit mode, and bad edit requests, are refused before any compute.
+/// </summary>
+public sealed class EditModeTests
+{
+    private static readonly UnifiedConfig Edit = TinyModels.Transformer(textTokens: 8, textRows: 64, maxReferences: 1) with { Edit = true };
+
+    private static ModelBundle Bundle(UnifiedConfig config)
+    {
+        var transformer = new UnifiedTransformer(config, seed: 2);
+        foreach (var (name, p) in transformer.Parameters().Where(p => p.Name.EndsWith("_out.weight", StringComparison.Ordinal)))
+            p.Backend.Copy(p, Tensor.Randn(p.Shape, seed: 5, std: 0.2f));
+        var text = TextTokens.Build(["A red ball bounces", "Make the red ball blue."], config.TextRows);
+        var stats = new LatentStats([0f, 0f], [1f, 1f], [0f, 0f, 0f], [1f, 1f, 1f]);
+        var codec = new LatentCodec(new VideoAutoencoder(TinyModels.Video, seed: 3), new AudioAutoencoder(TinyModels.Audio, seed: 4));
+        return new ModelBundle(transformer, codec, new TransformerManifest(config, [.. text.Ids], stats, 16, 16, 0.5f, 0, 1));
+    }
+
+    /// <summary>A 1 s world clip at 16x16 (24 frames) with its sound at the tiny audio codec's 16 kHz: a source to edit.</summary>
+    private static WorldClip SourceClip() =>
+        WorldClip.Render(SceneGenerator.Generate(Splits.Seed(Split.Test, 3), 1f), 16, 16, 24, TinyModels.Audio.SampleRate);
+
+    private static GenerationRequest EditRequest(WorldClip source, ulong seed = 1) =>
+        new("Make the red ball blue.", 16, 16, 0.5f, seed, Steps: 2, Source: source.Video, SourceAudio: source.Audio.Samples);
+
+    [Fact]
+    public void ABatchPutsTheSourceInCleanAndLeavesItOutOfTheLoss()
+    {
+        var config = TinyModels.Transformer(textTokens: 8, textRows: 64, maxReferences: 1) with { Edit = true };
+        var layout = new SequenceLayout(config, videoGroups: 2, rows: 2, cols: 2, audioLatents: 6, referenceSlots: 1, source: true);
+        int dv = config.VisualTokenSize, da = config.AudioLatentChannels, n = layout.Count, nv = layout.VisualCount;
+        var text = TextTokens.Build(["A red ball bounces", "Make the red ball blue."], config.TextRows);
+        float[] Random(int count, ulong seed) => Tensor.Randn([count], seed: seed).ToArray();
+        var reference = Random(layout.TokensPerImage * dv, 1);
+        var edit = new Example(Random(layout.VideoCount * dv, 2), Random(6 * da, 3), [reference], ["Make the red ball blue."], 1, Random(layout.VideoCount * dv, 4));
+        var plain = new Example(Random(layout.VideoCount * dv, 5), Random(6 * da, 6), [reference], ["A red ball bounces"], 1);
+        var backend = new UnifiedTransformer(config).TextTable.Backend;
+        int present = 0;
+        for (long step = 1; step <= 40; step++)
+        {
+            var fb = ModelTrainer.BuildBatch(config, text, [edit, plain], layout, step, seed: 7, backend);
+            Assert.Equal(Mode.Edit, fb.Modes[0]);
+            Assert.NotEqual(Mode.Edit, fb.Modes[1]);
+            // targets and weights cover the video and audio tokens only: the source has no place in the loss
+            Assert.Equal(2 * layout.VideoCount * dv, fb.VideoTarget.Length);
+            Assert.Equal(2 * layout.VideoCount, fb.VideoWeight.Length);
+            var visual = fb.Sequence.Visual.ToArray();
+            // the edit's target is all noisy (in the loss), its sound clean (the source's, as given, out of the loss)
+            Assert.All(fb.VideoWeight[..layout.VideoCount], w => Assert.Equal(1f, w));
+            Assert.All(fb.AudioWeight[..6], w => Assert.Equal(0f, w));
+            Assert.Equal(edit.Audio, fb.Sequence.Audio.ToArray()[..(6 * da)]);
+            float t = fb.Sequence.Times[layout.TextCount + layout.VideoOffset];
+            Assert.True(t > 0);
+            Assert.NotEqual(edit.Video[..dv], visual[(layout.VideoOffset * dv)..((layout.VideoOffset + 1) * dv)]);
+            for (int k = 0; k < layout.SourceCount; k++)
+            {
+                int token = layout.TextCount + layout.SourceOffset + k;
+                Assert.Equal(0f, fb.Sequence.Times[token]);          // never noised, for either item
+                Assert.Equal(0f, fb.Sequence.Times[n + token]);
+                Assert.Equal(1, fb.Sequence.Segments[n + token]);    // the other item has no source: its block is masked
+                Assert.Equal(fb.SourcePresent[0] ? 0 : 1, fb.Sequence.Segments[token]);
+            }
+            if (fb.SourcePresent[0])
+            {
+                present++;
+                // exactly the source's tokens, untouched by noise
+                Assert.Equal(edit.Source, visual[(layout.SourceOffset * dv)..((layout.SourceOffset + layout.SourceCount) * dv)]);
+            }
+            Assert.Equal(new float[layout.SourceCount * dv], visual[((nv + layout.SourceOffset) * dv)..((nv + layout.VideoOffset) * dv)]);
+        }
+        // the source is dropped now and then (the branch of source guidance), present most of the time
+        Assert.InRange(present, 28, 39);
+        // a source that does not fit, or no source block, is refused
+        var noBlock = new SequenceLayout(config, 2, 2, 2, 6, 1);
+        Assert.Throws<InvalidDataException>(() => ModelTrainer.BuildBatch(config, text, [edit], noBlock, 1, 7, backend));
+        Assert.Throws<InvalidDataException>(() => ModelTrainer.BuildBatch(config, text, [edit with { Source = new float[3] }], layout, 1, 7, backend));
+    }
+
+    [Fact]
+    public void ARunOnEditPairsLearnsAndShipsAModelThatEdits()
+    {
+        using var tmp = new TempFolder("model-edit");
+        var vae = tmp.Sub("vae");
+        AutoencoderFiles.Save(new VideoAutoencoder(TinyModels.Video, seed: 3), Path.Combine(vae, "video_vae.safetensors"));
+        AutoencoderFiles.Save(new AudioAutoencoder(TinyModels.Audio, seed: 4), Path.Combine(vae, "audio_vae.safetensors"));
+        var config = TinyModels.Transformer(textTokens: 48, textRows: 1024, maxReferences: 2) with { Edit = true };
+        // every step carries edit pairs (slot 0 of 2), mixed with another mode in slot 1
+        var o = new ModelTrainingOptions(tmp.Sub("run"), 24, Autoencoders: vae, Batch: 2, LearningRate: 3e-3f, WarmupSteps: 1, CheckpointEvery: 100,
+            LogEvery: 1, Width: 16, Height: 16, Seconds: 1f, EmaDecay: 0.5f, Config: config, EditShare: 1f);
+        var log = new List<string>();
+        Assert.Equal(24, ModelTrainer.Run(o, log.Add));
+        Assert.Contains(log, l => l.Contains("edit pairs in 100", StringComparison.Ordinal));
+        var losses = File.ReadAllLines(Path.Combine(o.Out, "losses.csv")).Skip(1).Select(l => double.Parse(l.Split(',')[1], System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        Assert.Equal(24, losses.Count);
+        Assert.All(losses, l => Assert.True(double.IsFinite(l)));
+        Assert.True(losses.TakeLast(6).Average() < 0.9 * losses.Take(6).Average(), $"loss {losses.Take(6).Average():F3} -> {losses.TakeLast(6).Average():F3}");
+
+        // the shipped files say edit mode, and the model edits: reproducibly, keeping the source's sound as given
+        foreach (var f in Directory.GetFiles(vae)) File.Copy(f, Path.Combine(o.Out, Path.GetFileName(f)));
+        Assert.True(ModelBundle.ReadManifest(o.Out).Config.Edit);
+        var bundle = ModelBundle.Load(o.Out);
+        var source = SourceClip();
+        var request = EditRequest(source) with { Prompt = "Make the red ball blue." };
+        var a = Generator.Generate(bundle, request);
+        Assert.Equal(13, a.Video.Frames.Count);
+        Assert.Equal(source.Audio.Samples[..8000], a.Audio!.Samples);
+        var record = GenerationRecord.Of("edit-test", GenerationOutput.WeightsHash(o.Out), request, edit: "source.mp4");
+        string First(string name) => Path.Combine(tmp.Path, name);
+        GenerationOutput.Write(a, record, First("a.mp4"), First("a.png"), First("a.json"));
+        GenerationOutput.Write(Generator.Generate(bundle, request), record, First("b.mp4"), First("b.png"), First("b.json"));
+        Assert.Equal(File.ReadAllBytes(First("a.mp4")), File.ReadAllBytes(First("b.mp4")));
+        Assert.Contains("\"edit\": \"source.mp4\"", File.ReadAllText(First("a.json")), StringComparison.Ordinal);
+        Assert.Contains("\"source_guidance\": 1", File.ReadAllText(First("a.json")), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void EditsAreReproducibleAndTheSourceMatters()
+    {
+        var model = Bundle(Edit);
+        var source = SourceClip();
+        var a = Generator.Generate(model, EditRequest(source));
+        var b = Generator.Generate(model, EditRequest(source));
+        for (int f = 0; f < a.Video.Frames.Count; f++) Assert.Equal(a.Video.Frames[f], b.Video.Frames[f]);
+        Assert.Equal(source.Audio.Samples[..8000], a.Audio!.Samples);
+        var other = SceneGenerator.Generate(Splits.Seed(Split.Test, 4), 1f);
+        var c = Generator.Generate(model, EditRequest(WorldClip.Render(other, 16, 16, 24, TinyModels.Audio.SampleRate)));
+        Assert.NotEqual(a.Video.Frames[^1], c.Video.Frames[^1]);
+        // source guidance above 1 adds the branch without the source and moves the result
+        var guided = Generator.Generate(model, EditRequest(source) with { SourceGuidance = 2f });
+        Assert.NotEqual(a.Video.Frames[^1], guided.Video.Frames[^1]);
+        // with a reference too; a silent source gets generated sound
+        var withRef = Generator.Generate(model, EditRequest(source) with { References = [new RgbImage(16, 16, source.Video.Frames[0])] });
+        Assert.NotEqual(a.Video.Frames[^1], withRef.Video.Frames[^1]);
+        var silent = Generator.Generate(model, EditRequest(source) with { SourceAudio = null });
+        Assert.NotEqual(source.Audio.Samples[..8000], silent.Audio!.Samples);
+    }
+
+    [Fact]
+    public void BadEditsAndAModelWithoutEditModeFailBeforeCompute()
+    {
+        var source = SourceClip();
+        var without = Bundle(Edit with { Edit = false });
+        var refused = Assert.Throws<ArgumentException>(() => Generator.Validate(without, EditRequest(source)));
+        Assert.Contains("no edit mode", refused.Message, StringComparison.Ordinal);
+        // Generate checks first: a cancelled token shows nothing ran before the refusal
+        using var cancel = new CancellationTokenSource();
+        cancel.Cancel();
+        Assert.Throws<ArgumentException>(() => Generator.Generate(without, EditRequest(source), null, cancel.Token));
+
+        var model = Bundle(Edit);
+        var shortClip = source.Video with { Frames = [.. source.Video.Frames.Take(6)] };
+        var tooShort = Assert.Throws<ArgumentException>(() => Generator.Validate(model, EditRequest(source) with { Source = shortClip }));
+        Assert.Contains("--seconds", tooShort.Message, StringComparison.Ordinal);
+        // 12 frames for a 13-frame clip: a source short of less than one latent frame is accepted (its last frame held)
+        Generator.Validate(model, EditRequest(source) with { Source = source.Video with { Frames = [.. source.Video.Frames.Take(12)] } });
+        var image = new RgbImage(16, 16, new byte[16 * 16 * 3]);
+        Assert.Throws<ArgumentException>(() => Generator.Validate(model, EditRequest(source) with { FirstFrame = image }));
+        Assert.Throws<ArgumentException>(() => Generator.Validate(model, EditRequest(source) with { Extend = source.Video }));
+        Assert.Throws<ArgumentException>(() => Generator.Validate(model, EditRequest(source) with { DrivingAudio = source.Audio.Samples }));
+        Assert.Throws<ArgumentException>(() => Generator.Validate(model, EditRequest(source) with { Source = WorldClip.Render(SceneGenerator.Generate(5, 1f), 32, 16, 24).Video }));
+        Assert.Throws<ArgumentException>(() => Generator.Validate(model, EditRequest(source) with { SourceGuidance = 30f }));
+        Assert.Throws<ArgumentException>(() => Generator.Validate(model, EditRequest(source) with { Source = null }));
+    }
+}
