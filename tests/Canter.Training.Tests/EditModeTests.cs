@@ -125,6 +125,49 @@ public sealed class EditModeTests
     }
 
     [Fact]
+    public void EditPairsComeFromTheWorldAndFromAFolder()
+    {
+        using var tmp = new TempFolder("edit-pairs");
+        var codec = new LatentCodec(new VideoAutoencoder(TinyModels.Video, seed: 3), new AudioAutoencoder(TinyModels.Audio, seed: 4));
+        var config = TinyModels.Transformer(textTokens: 48, textRows: 1024, maxReferences: 2) with { Edit = true };
+        var stats = new LatentStats([0f, 0f], [1f, 1f], [0f, 0f, 0f], [1f, 1f, 1f]);
+        var plan = new EditPlan(1, Batch: 2, StepShare: 1f);
+        Assert.True(plan.IsEdit(0));
+        Assert.False(plan.IsEdit(1));                       // odd slots keep the other modes
+        Assert.False(new EditPlan(1, 2, 0f).IsEdit(0));
+        // about the asked share of steps carry edits
+        Assert.InRange(Enumerable.Range(0, 1000).Count(s => new EditPlan(3, 4, 0.2f).EditStep(s)), 150, 250);
+
+        // the world: item 0 is scene 0 edited; its source is what the plain item 0 shows, its sound the same, its caption the instruction
+        var plain = new WorldExamples(codec, config, 16, 16, 1f).Encode(0, stats);
+        var world = new WorldExamples(codec, config, 16, 16, 1f, edits: plan);
+        var pair = world.Encode(0, stats);
+        var scene = SceneGenerator.Generate(Splits.Seed(Split.Train, 0), 1f);
+        if (Splits.Seed(Split.Train, 0) % 3 == 0) scene = Variations.MultiShot(scene);
+        Assert.Equal([Variations.Edit(scene, Splits.Seed(Split.Train, 0)).Instruction], pair.Captions);
+        Assert.Equal(plain.Video, pair.Source);
+        Assert.Equal(plain.Audio, pair.Audio);
+        Assert.NotEqual(plain.Video, pair.Video);
+        Assert.Null(world.Encode(1, stats).Source);
+        // drawn ahead and encoded in one batch: the same
+        var batched = world.Encode([world.Render(0), world.Render(1)], stats);
+        Assert.Equal(pair.Source, batched[0].Source);
+        Assert.Equal(pair.Video, batched[0].Video);
+        Assert.Null(batched[1].Source);
+
+        // an exported folder: entry 0's clip is the source, its edit video the target
+        var data = tmp.Sub("data");
+        DatasetExporter.Export(data, new ExportOptions(Split.Train, 1, 16, 16, 24, 1f, 0));
+        var folder = new Canter.Training.Data.FolderClips(data);
+        Assert.Contains("with edit pairs", folder.Describe(), StringComparison.Ordinal);
+        var fromFolder = new WorldExamples(codec, config, 16, 16, 1f, folder, plan).Encode(0, stats);
+        var folderPlain = new WorldExamples(codec, config, 16, 16, 1f, folder).Encode(0, stats);
+        Assert.Equal([folder.Entries[0].Edit!.Instruction], fromFolder.Captions);
+        Assert.Equal(folderPlain.Video, fromFolder.Source);
+        Assert.NotEqual(folderPlain.Video, fromFolder.Video);
+    }
+
+    [Fact]
     public void EditsAreReproducibleAndTheSourceMatters()
     {
         var model = Bundle(Edit);
@@ -159,11 +202,15 @@ public sealed class EditModeTests
         Assert.Throws<ArgumentException>(() => Generator.Generate(without, EditRequest(source), null, cancel.Token));
 
         var model = Bundle(Edit);
-        var shortClip = source.Video with { Frames = [.. source.Video.Frames.Take(6)] };
-        var tooShort = Assert.Throws<ArgumentException>(() => Generator.Validate(model, EditRequest(source) with { Source = shortClip }));
-        Assert.Contains("--seconds", tooShort.Message, StringComparison.Ordinal);
+        VideoClip First(int frames) => source.Video with { Frames = [.. source.Video.Frames.Take(frames)] };
+        var tooShort = Assert.Throws<ArgumentException>(() => Generator.Validate(model, EditRequest(source) with { Source = First(6) }));
+        Assert.Contains("too short to edit", tooShort.Message, StringComparison.Ordinal);
+        // 14 frames cannot make 1 s (25 frames) but make 0.67 s (17 frames, 3 of them held), as the error says
+        var shorter = Assert.Throws<ArgumentException>(() => Generator.Validate(model, EditRequest(source) with { Seconds = 1f, Source = First(14) }));
+        Assert.Contains("--seconds 0.67 or less", shorter.Message, StringComparison.Ordinal);
+        Generator.Validate(model, EditRequest(source) with { Seconds = 0.67f, Source = First(14) });
         // 12 frames for a 13-frame clip: a source short of less than one latent frame is accepted (its last frame held)
-        Generator.Validate(model, EditRequest(source) with { Source = source.Video with { Frames = [.. source.Video.Frames.Take(12)] } });
+        Generator.Validate(model, EditRequest(source) with { Source = First(12) });
         var image = new RgbImage(16, 16, new byte[16 * 16 * 3]);
         Assert.Throws<ArgumentException>(() => Generator.Validate(model, EditRequest(source) with { FirstFrame = image }));
         Assert.Throws<ArgumentException>(() => Generator.Validate(model, EditRequest(source) with { Extend = source.Video }));

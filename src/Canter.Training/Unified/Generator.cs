@@ -74,19 +74,24 @@ public static class Generator
     /// <summary>The edit part of <see cref="Validate"/>: the model has edit mode, the source fits the request, nothing clashes with it.</summary>
     private static void ValidateEdit(ModelBundle model, GenerationRequest r)
     {
-        if (!model.Manifest.Config.Edit) throw new ArgumentException(UnifiedConfig.NoEditMode);
+        var c = model.Manifest.Config;
+        if (!c.Edit) throw new ArgumentException(UnifiedConfig.NoEditMode);
         if (r.Source is null) throw new ArgumentException("a source sound needs its source video (edit)");
         if (r.FirstFrame is not null || r.LastFrame is not null || r.Extend is not null || r.DrivingAudio is not null)
             throw new ArgumentException("--edit cannot be combined with --image, --last-frame, --extend or --audio (references are allowed)");
         if (r.Source.Width != r.Width || r.Source.Height != r.Height) throw new ArgumentException($"the source video must be {r.Width}x{r.Height} (read it at that size)");
-        if (Math.Abs(r.Source.FrameRate - model.Manifest.Config.FrameRate) > 1e-6)
-            throw new ArgumentException($"the source video must be read at {model.Manifest.Config.FrameRate} frames per second");
+        if (Math.Abs(r.Source.FrameRate - c.FrameRate) > 1e-6) throw new ArgumentException($"the source video must be read at {c.FrameRate} frames per second");
         // a clip of S seconds has S x 24 frames, the model's clips 1 + 4 k: a source short of less than one latent frame
         // (a 4 s clip for a 4 s edit) has its last frame held
-        int frames = FrameCount(model.Manifest.Config, r.Seconds);
-        if (r.Source.Frames.Count < frames - (model.Manifest.Config.TemporalRatio - 1))
+        int frames = FrameCount(c, r.Seconds);
+        if (r.Source.Frames.Count < frames - (c.TemporalRatio - 1))
+        {
+            // the longest edit this source covers: 1 + r k frames with at most r - 1 of them held
+            double longest = (r.Source.Frames.Count + c.TemporalRatio - 2) / c.TemporalRatio * c.TemporalRatio / c.FrameRate;
             throw new ArgumentException($"the source video has {r.Source.Frames.Count} frames ({r.Source.Frames.Count / r.Source.FrameRate:0.##} s); "
-                + $"an edit of {r.Seconds} s needs {frames}: ask for --seconds {Math.Max(0.5, Math.Floor((r.Source.Frames.Count - 1) / r.Source.FrameRate * 10) / 10):0.#} or less");
+                + $"an edit of {r.Seconds} s needs {frames - (c.TemporalRatio - 1)}: "
+                + (longest >= 0.5 ? $"ask for --seconds {Math.Ceiling(longest * 100) / 100:0.##} or less" : "it is too short to edit (0.5 s at least)"));
+        }
     }
 
     /// <summary>Frames of a clip of <paramref name="seconds"/>: the largest 1 + r k that fits.</summary>

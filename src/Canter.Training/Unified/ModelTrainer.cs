@@ -51,7 +51,7 @@ public sealed record ModelTrainingOptions(
 /// <summary>
 /// Trains the unified transformer with rectified flow on the world: every batch mixes the modes (text-, image-,
 /// first-and-last-frame-, reference-to-video, extension, audio-driven and, for a config with edit mode, edit pairs of the
-/// world in a share of the steps (<see cref="EditPlan"/>)) as patterns of clean and noisy tokens; flow times
+/// world, or of a folder's entries with an edit, in a share of the steps (<see cref="EditPlan"/>)) as patterns of clean and noisy tokens; flow times
 /// are logit-normal with a shift; prompts and references are dropped at random for guidance; EMA weights are what it
 /// ships. Checkpoints (weights, EMA, optimizer, step) resume exactly; per-modality losses go to losses.csv and .png;
 /// with --sample-every it renders a validation prompt to samples/step-N.mp4 with the EMA weights.
@@ -71,8 +71,9 @@ public static class ModelTrainer
         int unit = codec.Video.Config.SpatialRatio * config.Patch;
         if (o.Width % unit != 0 || o.Height % unit != 0) throw new ArgumentException($"--size must be a multiple of {unit} on both sides");
         var folder = o.Data == "world" ? null : new Canter.Training.Data.FolderClips(o.Data);
-        // edit pairs come from the world (a folder's clips have no pairs): a run without them trains no edit mode
-        var edits = config.Edit && folder is null && o.EditShare > 0 ? new EditPlan(o.Seed, o.Batch, o.EditShare) : null;
+        // edit pairs come from the world or from a folder's entries that have one: a run without them trains no edit mode
+        bool pairs = folder is null || folder.Entries.Any(e => e.Edit is not null);
+        var edits = config.Edit && pairs && o.EditShare > 0 ? new EditPlan(o.Seed, o.Batch, o.EditShare) : null;
         if (config.Edit && edits is null) config = config with { Edit = false };
         RunFolder.Claim(o.Out, config.Edit
             ? JsonSerializer.Serialize(new { o.Preset, o.Seed, o.Width, o.Height, o.Seconds, o.Batch, Data = RunFolder.DataName(o.Data), config, o.EditShare }, Json)

@@ -79,8 +79,8 @@ public sealed class ClipPrefetcher(WorldExamples examples, int lookahead)
 /// Training clips encoded with the model's autoencoders: scenes of the world's train split (rendered, with reference
 /// images of their subjects) or, given a folder, the user's clips and captions (decoded at the training size and rate;
 /// they have no references, so reference-to-video items train as text-to-video). Items that <paramref name="edits"/>
-/// marks are edit pairs of the world (<see cref="Variations.Edit"/>): the source scene and the edited one both drawn,
-/// the source's sound, the instruction as the caption.
+/// marks are edit pairs: of the world (<see cref="Variations.Edit"/>: the source scene and the edited one both drawn)
+/// or of the folder (entries with an <c>edit</c>), with the source's sound and the instruction as the caption.
 /// </summary>
 public sealed class WorldExamples(LatentCodec codec, UnifiedConfig config, int width, int height, float seconds, Canter.Training.Data.FolderClips? folder = null,
     EditPlan? edits = null)
@@ -164,8 +164,14 @@ public sealed class WorldExamples(LatentCodec codec, UnifiedConfig config, int w
         var video = codec.EncodeFrames(clip.Frames, width, height);
         var sound = folder.Audio(index, codec.Audio.Config.SampleRate);
         Array.Resize(ref sound, Samples);
-        var caption = folder.Entries[(int)(index % folder.Entries.Count)].Caption;
-        return new RawExample(video, codec.EncodeAudio(sound), [], [caption]);
+        var entry = folder.Entries[(int)(index % folder.Entries.Count)];
+        if (entry.Edit is not null && edits?.IsEdit(index) == true)
+        {
+            // the folder's edit pair: its clip is the source (with its sound), the edit video the target, the instruction the caption
+            var target = codec.EncodeFrames(folder.EditFrames(index, 0, Frames, width, height, config.FrameRate), width, height);
+            return new RawExample(target, codec.EncodeAudio(sound), [], [entry.Edit.Instruction], video);
+        }
+        return new RawExample(video, codec.EncodeAudio(sound), [], [entry.Caption]);
     }
 
     public Example Encode(long index, LatentStats stats) => Normalise(EncodeRaw(index), stats);
