@@ -190,8 +190,8 @@ public static class BenchCommands
             (Canter.Media.VideoClip, Canter.Media.AudioTrack?) Answer(Canter.Eval.Scoring.SuiteTask t)
             {
                 if (bundle is null) return Canter.Eval.Validation.Damages.Render(t.Scene, hurt, w, h, rate, t.Scene.Seed);
-                // an edit task gives the scene before the edit: its render (picture and sound) is the source video
-                var source = t.EditSource is null ? null : Canter.World.WorldClip.Render(t.EditSource, w, h, rate, sampleRate);
+                // an edit task gives the render of the scene before the edit (picture and sound): the source video
+                var source = t.EditSourceClip;
                 var request = new Canter.Training.Unified.GenerationRequest(t.Prompt, w, h, length, Seed: t.Scene.Seed, Steps: solverSteps,
                     FirstFrame: t.FirstFrame, LastFrame: t.LastFrame, References: t.References.Count > 0 ? t.References : null,
                     DrivingAudio: t.DrivingAudio?.Samples, Extend: t.Extend, Source: source?.Video, SourceAudio: source?.Audio.Samples);
