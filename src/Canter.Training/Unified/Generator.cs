@@ -41,8 +41,8 @@ public sealed record GenerationResult(VideoClip Video, AudioTrack? Audio, double
 /// solver (Euler, or Heun's second order) walks a shifted schedule to t = 0. Condition tokens (first or last frame,
 /// references, the clip to extend, the driving sound, an edit's source video and its sound) sit clean at t = 0 the whole
 /// time. Guidance mixes the velocity without the prompt (or with the negative prompt), with the prompt, and with the
-/// prompt and references; an edit has its source in all three, and with a source guidance above 1 a fourth branch
-/// without source or prompt: v = u + g_text (t - u) + g_ref (r - t) + (g_source - 1) (u - u_without_source).
+/// prompt and references; an edit has its source in all three, and with a source guidance other than 1 one more branch,
+/// the negative prompt without the source: v = u + g_text (t - u) + g_ref (r - t) + (g_source - 1) (u - u_without_source).
 /// </summary>
 public static class Generator
 {
@@ -171,7 +171,8 @@ public static class Generator
             audio = model.Stats.AudioTokens(model.Codec.EncodeAudio(track));
         }
 
-        // guidance branches: [negative/empty prompt], [prompt without references], [prompt with references]
+        // guidance branches: [negative/empty prompt], [prompt without references], [prompt with references], each with the
+        // source when editing; then [negative/empty prompt without the source] for a source guidance other than 1
         var (promptRows, promptLength) = model.Text.ToRows(r.Prompt, c.TextTokens);
         var (negativeRows, negativeLength) = model.Text.ToRows(r.Negative, c.TextTokens);
         var branches = new List<(int[] Rows, int Length, int References, bool Source)>

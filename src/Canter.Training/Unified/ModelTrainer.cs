@@ -51,8 +51,9 @@ public sealed record ModelTrainingOptions(
 /// <summary>
 /// Trains the unified transformer with rectified flow on the world: every batch mixes the modes (text-, image-,
 /// first-and-last-frame-, reference-to-video, extension, audio-driven and, for a config with edit mode, edit pairs of the
-/// world, or of a folder's entries with an edit, in a share of the steps (<see cref="EditPlan"/>)) as patterns of clean and noisy tokens; flow times
-/// are logit-normal with a shift; prompts and references are dropped at random for guidance; EMA weights are what it
+/// world, or of a folder's entries with an edit, in a share of the steps (<see cref="EditPlan"/>)) as patterns of clean
+/// and noisy tokens; flow times are logit-normal with a shift; prompts, references and edit sources are dropped at
+/// random for guidance; EMA weights are what it
 /// ships. Checkpoints (weights, EMA, optimizer, step) resume exactly; per-modality losses go to losses.csv and .png;
 /// with --sample-every it renders a validation prompt to samples/step-N.mp4 with the EMA weights.
 /// </summary>
