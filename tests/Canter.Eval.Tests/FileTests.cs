@@ -130,9 +130,10 @@ public sealed class FileTests : IDisposable
             DrivingAudio = real.Audio,
             Extend = real.Video with { Frames = [.. real.Video.Frames.Take(6)] },
             EditSource = task.Scene,
+            EditSourceClip = real,
         };
         var report = Suites.Run(PathOf("run"), [task], t => Damages.Render(t.Scene, Damage.None, 64, 64, 12));
-        foreach (var suffix in new[] { ".mp4", ".json", ".first.png", ".last.png", ".ref0.png", ".track.wav", ".given.mp4", ".source.json" })
+        foreach (var suffix in new[] { ".mp4", ".json", ".first.png", ".last.png", ".ref0.png", ".track.wav", ".given.mp4", ".source.json", ".source.mp4" })
             Assert.True(File.Exists(PathOf(Path.Combine("run", "clips", task.Name + suffix))), $"{task.Name}{suffix} was not written");
         Assert.True(File.Exists(PathOf("run/report.json")));
         Assert.True(report[M.FirstFramePsnr]!.Value > 30, $"first frame {report[M.FirstFramePsnr]!.Value:0.0} dB");
@@ -140,5 +141,11 @@ public sealed class FileTests : IDisposable
         Assert.True(report[M.ExtensionContinuity]!.Value > 0.9, $"continuity {report[M.ExtensionContinuity]!.Value:0.000}");
         Assert.Equal(1, report[M.ReferenceIdentity]!.Count);
         Assert.Equal(1, report[M.EditPreservation]!.Count);
+
+        // an edit task carries the source scene's render: the video a system edits
+        var edit = Suites.Task(BenchSuite.Edit, 0, 32, 32, 24, 1f, sampleRate: 24000);
+        Assert.Same(edit.EditSource, edit.EditSourceClip!.Scene);
+        Assert.Equal(24, edit.EditSourceClip.Video.Frames.Count);
+        Assert.Equal(24000, edit.EditSourceClip.Audio.SampleRate);
     }
 }

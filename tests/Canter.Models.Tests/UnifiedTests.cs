@@ -65,11 +65,105 @@ public sealed class UnifiedTests
         var (v2, a2) = model.Forward(new SequenceBatch([5, 6, 7, 9, 1, 2], Tensor.FromArray(other, visual.Shape), audio, times, segments), layout, layout.Rope());
         var x1 = v1.ToArray();
         var x2 = v2.ToArray();
-        for (int i = layout.VideoOffset * Small.VisualTokenSize; i < x1.Length; i++) Assert.Equal(x1[i], x2[i], 5);
+        Assert.Equal([1, layout.VideoCount, Small.VisualTokenSize], v1.Shape);   // video tokens only: conditions are not predicted
+        for (int i = 0; i < x1.Length; i++) Assert.Equal(x1[i], x2[i], 5);
         Assert.Equal(a1.ToArray(), a2.ToArray());
         // a real prompt token does change it
         var (v3, _) = model.Forward(new SequenceBatch([5, 6, 8, 0, 0, 0], visual, audio, times, segments), layout, layout.Rope());
         Assert.NotEqual(x1[^1], v3.ToArray()[^1]);
+    }
+
+    private static readonly UnifiedConfig SmallEdit = Small with { Edit = true };
+
+    [Fact]
+    public void ASourceVideoSitsOnTheTargetsPositionsMarkedAsSource()
+    {
+        var layout = new SequenceLayout(SmallEdit, videoGroups: 3, rows: 2, cols: 2, audioLatents: 5, referenceSlots: 1, source: true);
+        Assert.Equal(layout.VideoCount, layout.SourceCount);
+        Assert.Equal(layout.TokensPerImage, layout.SourceOffset);
+        Assert.Equal(layout.SourceOffset + layout.SourceCount, layout.VideoOffset);
+        Assert.Equal(Small.TextTokens + 4 + 2 * 12 + 5, layout.Count);
+        int source = layout.TextCount + layout.SourceOffset, video = layout.TextCount + layout.VideoOffset;
+        for (int k = 0; k < layout.VideoCount; k++)
+        {
+            Assert.Equal(TokenKind.Source, layout.Kinds[source + k]);
+            Assert.Equal(TokenKind.Video, layout.Kinds[video + k]);
+            for (int axis = 0; axis < 3; axis++) Assert.Equal(layout.Positions[(video + k) * 3 + axis], layout.Positions[(source + k) * 3 + axis]);
+        }
+        Assert.Equal(TokenKind.Reference, layout.Kinds[layout.TextCount]);
+        // the other tokens keep the places they have without a source block
+        var plain = new SequenceLayout(SmallEdit, 3, 2, 2, 5, 1);
+        Assert.Equal(plain.Positions[..((plain.TextCount + plain.VideoOffset) * 3)], layout.Positions[..(source * 3)]);
+        Assert.Equal(plain.Positions[((plain.TextCount + plain.VideoOffset) * 3)..], layout.Positions[(video * 3)..]);
+
+        // an item without its source has the block masked; with it, the block is attended
+        var segments = layout.Segments([2, 2], [0, 1], [true, false]);
+        int n = layout.Count;
+        Assert.All(Enumerable.Range(0, layout.SourceCount), k => Assert.Equal(0, segments[source + k]));
+        Assert.All(Enumerable.Range(0, layout.SourceCount), k => Assert.Equal(1, segments[n + source + k]));
+        Assert.All(Enumerable.Range(0, layout.VideoCount), k => Assert.Equal(0, segments[n + video + k]));
+        Assert.Throws<ArgumentException>(() => plain.Segments([2], [0], [true]));
+        // a model trained without edit pairs has no source block
+        var refused = Assert.Throws<ArgumentException>(() => new SequenceLayout(Small, 3, 2, 2, 5, 1, source: true));
+        Assert.Contains("no edit mode", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void TheSourceSteersTheVideoAndAMaskedSourceIsNoSource()
+    {
+        using var _ = Tape.NoGrad();
+        var model = new UnifiedTransformer(SmallEdit, seed: 4);
+        foreach (var (name, p) in model.Parameters().Where(p => p.Name.EndsWith("_out.weight", StringComparison.Ordinal)))
+            p.Backend.Copy(p, Tensor.Randn(p.Shape, seed: 9, std: 0.5f));
+        var plain = new SequenceLayout(SmallEdit, videoGroups: 2, rows: 2, cols: 2, audioLatents: 4, referenceSlots: 1);
+        var edit = new SequenceLayout(SmallEdit, videoGroups: 2, rows: 2, cols: 2, audioLatents: 4, referenceSlots: 1, source: true);
+        int dv = SmallEdit.VisualTokenSize;
+        var conditions = Tensor.Randn([1, plain.VideoOffset, dv], seed: 1).ToArray();     // the reference slot
+        var video = Tensor.Randn([1, plain.VideoCount, dv], seed: 2).ToArray();
+        var source = Tensor.Randn([1, edit.SourceCount, dv], seed: 3).ToArray();
+        var audio = Tensor.Randn([1, plain.AudioCount, SmallEdit.AudioLatentChannels], seed: 5);
+        float[] Times(SequenceLayout l) => [.. Enumerable.Range(0, l.Count).Select(i => l.Kinds[i] is TokenKind.Video or TokenKind.Audio ? 0.7f : 0f)];
+        int[] rows = [5, 6, 7, 0, 0, 0];
+        (float[] Video, float[] Audio) Run(SequenceLayout l, float[] visual, bool withSource)
+        {
+            var batch = new SequenceBatch(rows, Tensor.FromArray(visual, [1, l.VisualCount, dv]), audio, Times(l), l.Segments([3], [1], [withSource]));
+            var (v, a) = model.Forward(batch, l, l.Rope());
+            Assert.Equal([1, l.VideoCount, dv], v.Shape);
+            return (v.ToArray(), a.ToArray());
+        }
+        var without = Run(plain, [.. conditions, .. video], false);
+        var masked = Run(edit, [.. conditions, .. source, .. video], false);
+        var read = Run(edit, [.. conditions, .. source, .. video], true);
+        // a masked source block is invisible: the same prediction as a sequence without one
+        for (int i = 0; i < without.Video.Length; i++) Assert.Equal(without.Video[i], masked.Video[i], tolerance: 1e-4);
+        for (int i = 0; i < without.Audio.Length; i++) Assert.Equal(without.Audio[i], masked.Audio[i], tolerance: 1e-4);
+        // a present source changes the prediction, and another source changes it again
+        Assert.True(read.Video.Zip(without.Video).Max(p => Math.Abs(p.First - p.Second)) > 1e-3f);
+        var other = Run(edit, [.. conditions, .. source.Select(x => -x), .. video], true);
+        Assert.True(read.Video.Zip(other.Video).Max(p => Math.Abs(p.First - p.Second)) > 1e-3f);
+    }
+
+    [Fact]
+    public void TheSourceRoleVectorLearnsOnlyFromSources()
+    {
+        var model = new UnifiedTransformer(SmallEdit, seed: 6);
+        foreach (var (name, p) in model.Parameters().Where(p => p.Name.EndsWith("_out.weight", StringComparison.Ordinal)))
+            p.Backend.Copy(p, Tensor.Randn(p.Shape, seed: 9, std: 0.5f));
+        var layout = new SequenceLayout(SmallEdit, videoGroups: 2, rows: 2, cols: 2, audioLatents: 4, referenceSlots: 1, source: true);
+        var visual = Tensor.Randn([1, layout.VisualCount, SmallEdit.VisualTokenSize], seed: 1);
+        var audio = Tensor.Randn([1, layout.AudioCount, SmallEdit.AudioLatentChannels], seed: 2);
+        var times = Enumerable.Range(0, layout.Count).Select(i => layout.Kinds[i] is TokenKind.Video or TokenKind.Audio ? 0.5f : 0f).ToArray();
+        float[] SourceRowGradient(bool withSource)
+        {
+            model.ZeroGrad();
+            var (v, a) = model.Forward(new SequenceBatch([5, 6, 0, 0, 0, 0], visual, audio, times, layout.Segments([2], [0], [withSource])), layout, layout.Rope());
+            Ops.Add(Ops.SumAll(Ops.Square(v)), Ops.SumAll(Ops.Square(a))).Backward();
+            var grad = model.KindTable.Grad!.ToArray();
+            int c = SmallEdit.Width;
+            return grad[((int)TokenKind.Source * c)..((int)TokenKind.Source * c + c)];
+        }
+        Assert.Contains(SourceRowGradient(true), g => Math.Abs(g) > 1e-6f);
+        Assert.All(SourceRowGradient(false), g => Assert.Equal(0f, g));
     }
 
     [Fact]

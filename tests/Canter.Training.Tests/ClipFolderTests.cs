@@ -31,6 +31,29 @@ public sealed class ClipFolderTests
     }
 
     [Fact]
+    public void AnEntryMayCarryAnEditPair()
+    {
+        using var tmp = new TempFolder("clips-edit");
+        Touch(tmp.Sub("clips/a.mp4"));
+        Touch(tmp.Sub("edits/a.mp4"));
+        File.WriteAllLines(tmp.Sub("metadata.jsonl"),
+        [
+            """{"video": "clips/a.mp4", "caption": "a red ball", "edit": {"video": "edits/a.mp4", "instruction": "Make the red ball blue."}}""",
+            """{"video": "clips/a.mp4", "caption": "a red ball"}""",
+        ]);
+        var entries = ClipFolder.Read(tmp.Path);
+        Assert.Equal(new ClipEdit(Path.GetFullPath(tmp.Sub("edits/a.mp4")), "Make the red ball blue."), entries[0].Edit);
+        Assert.Null(entries[1].Edit);
+
+        File.WriteAllLines(tmp.Sub("metadata.jsonl"), ["""{"video": "clips/a.mp4", "edit": {"video": "../a.mp4", "instruction": "Make it blue."}}"""]);
+        Assert.Contains("points outside", Assert.Throws<InvalidDataException>(() => ClipFolder.Read(tmp.Path)).Message, StringComparison.Ordinal);
+        File.WriteAllLines(tmp.Sub("metadata.jsonl"), ["""{"video": "clips/a.mp4", "edit": {"video": "edits/a.mp4"}}"""]);
+        Assert.Contains("metadata.jsonl:1", Assert.Throws<InvalidDataException>(() => ClipFolder.Read(tmp.Path)).Message, StringComparison.Ordinal);
+        File.WriteAllLines(tmp.Sub("metadata.jsonl"), ["""{"video": "clips/a.mp4", "edit": {"video": "edits/b.mp4", "instruction": "Make it blue."}}"""]);
+        Assert.Throws<FileNotFoundException>(() => ClipFolder.Read(tmp.Path));
+    }
+
+    [Fact]
     public void WithoutMetadataEveryVideoFileIsAnUncaptionedClip()
     {
         using var tmp = new TempFolder("clips-plain");

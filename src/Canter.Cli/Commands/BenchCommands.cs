@@ -172,13 +172,14 @@ public static class BenchCommands
             if (from < 0) throw new ArgumentException("--first must be 0 or more");
             var plan = Canter.Eval.Scoring.Suites.Plan(result.GetValue(suite)!, n);
             var bundle = modelDir is null ? null : Canter.Training.Unified.ModelBundle.Load(modelDir);
-            if (bundle is not null)
+            if (bundle is not null && !bundle.Manifest.Config.Edit)
             {
-                // the generator has no edit mode yet: a plan of several suites leaves Edit out, asking for it alone is an error
-                if (plan.Count == 1 && plan[0].Suite == Canter.Eval.Scoring.BenchSuite.Edit) throw new ArgumentException("the generator has no edit mode: the Edit suite runs with --world only");
+                // a model without edit mode: a plan of several suites leaves Edit out, asking for it alone is an error
+                if (plan.Count == 1 && plan[0].Suite == Canter.Eval.Scoring.BenchSuite.Edit)
+                    throw new ArgumentException($"the Edit suite: {Canter.Models.Unified.UnifiedConfig.NoEditMode}; it runs with --world or a model with edit mode");
                 if (plan.Count > 1 && plan.Any(p => p.Suite == Canter.Eval.Scoring.BenchSuite.Edit))
                 {
-                    Console.Error.WriteLine("note: the Edit suite is left out (the generator has no edit mode yet)");
+                    Console.Error.WriteLine("note: the Edit suite is left out (this model has no edit mode)");
                     plan = [.. plan.Where(p => p.Suite != Canter.Eval.Scoring.BenchSuite.Edit)];
                 }
             }
@@ -190,9 +191,11 @@ public static class BenchCommands
             (Canter.Media.VideoClip, Canter.Media.AudioTrack?) Answer(Canter.Eval.Scoring.SuiteTask t)
             {
                 if (bundle is null) return Canter.Eval.Validation.Damages.Render(t.Scene, hurt, w, h, rate, t.Scene.Seed);
+                // an edit task gives the render of the scene before the edit (picture and sound): the source video
+                var source = t.EditSourceClip;
                 var request = new Canter.Training.Unified.GenerationRequest(t.Prompt, w, h, length, Seed: t.Scene.Seed, Steps: solverSteps,
                     FirstFrame: t.FirstFrame, LastFrame: t.LastFrame, References: t.References.Count > 0 ? t.References : null,
-                    DrivingAudio: t.DrivingAudio?.Samples, Extend: t.Extend);
+                    DrivingAudio: t.DrivingAudio?.Samples, Extend: t.Extend, Source: source?.Video, SourceAudio: source?.Audio.Samples);
                 var generated = Canter.Training.Unified.Generator.Generate(bundle, request);
                 return (generated.Video, generated.Audio);
             }

@@ -15,7 +15,7 @@ public static class GenerateCommand
         var image = new Option<string?>("--image") { Description = "First frame (image-to-video)." };
         var last = new Option<string?>("--last-frame") { Description = "Last frame (with --image: first and last frame)." };
         var refs = new Option<string[]>("--ref") { Description = "Reference image of a subject (repeatable).", AllowMultipleArgumentsPerToken = false };
-        var edit = new Option<string?>("--edit") { Description = "Source video to edit (not available in this model yet)." };
+        var edit = new Option<string?>("--edit") { Description = "Source video to edit by the prompt's instruction (its sound is kept); needs a model with edit mode." };
         var extend = new Option<string?>("--extend") { Description = "A clip to continue." };
         var audio = new Option<string?>("--audio") { Description = "A sound or speech track the picture follows (audio-driven)." };
         var seconds = new Option<float>("--seconds") { Description = "Duration.", DefaultValueFactory = _ => 4f };
@@ -25,26 +25,33 @@ public static class GenerateCommand
         var steps = new Option<int>("--steps") { Description = "Solver steps.", DefaultValueFactory = _ => 8 };
         var guidance = new Option<float>("--guidance") { Description = "Text guidance scale.", DefaultValueFactory = _ => 3f };
         var refGuidance = new Option<float>("--ref-guidance") { Description = "Reference guidance scale.", DefaultValueFactory = _ => 1.5f };
+        var sourceGuidance = new Option<float>("--source-guidance") { Description = "Edit: source guidance scale (1 reads the source plainly; above 1 holds closer to it).", DefaultValueFactory = _ => 1f };
         var negative = new Option<string>("--negative") { Description = "Negative prompt.", DefaultValueFactory = _ => "" };
         var noAudio = new Option<bool>("--no-audio") { Description = "Picture only." };
         var sampler = new Option<string>("--sampler") { Description = "euler or heun.", DefaultValueFactory = _ => "heun" };
         var model = new Option<string>("--model") { Description = "Model folder.", DefaultValueFactory = _ => VaeCommands.DefaultModelDir };
         var device = new Option<string>("--device") { Description = "cpu or cuda.", DefaultValueFactory = _ => "cpu" };
         var command = new Command("generate", "Generate a video with synchronized sound: text-, image-, first/last-frame-, reference-to-video, extension, audio-driven.")
-            { prompt, output, image, last, refs, edit, extend, audio, seconds, size, fps, seed, steps, guidance, refGuidance, negative, noAudio, sampler, model, device };
+            { prompt, output, image, last, refs, edit, extend, audio, seconds, size, fps, seed, steps, guidance, refGuidance, sourceGuidance, negative, noAudio, sampler, model, device };
         command.SetAction((result, cancel) =>
         {
             var (w, h) = WorldCommands.ParseSize(result.GetValue(size)!);
-            if (result.GetValue(edit) is not null) throw new NotSupportedException("--edit: video editing is not trained into this model yet");
             if (result.GetValue(fps) != 24) throw new ArgumentException("--fps: this model makes 24 frames per second");
             var dir = result.GetValue(model)!;
+            // a model without edit mode refuses --edit from its manifest alone: before loading weights or decoding the source
+            if (result.GetValue(edit) is not null && !ModelBundle.ReadManifest(dir).Config.Edit) throw new ArgumentException($"--edit: {UnifiedConfig.NoEditMode}");
             var bundle = ModelBundle.Load(dir, Canter.Tensors.Device.Parse(result.GetValue(device)!));
             RgbImage? Read(string? path) => path is null ? null : MediaReader.ReadImage(path, w, h);
             float[]? driving = result.GetValue(audio) is { } a ? MediaReader.ReadAudio(a, bundle.Codec.Audio.Config.SampleRate, maxSeconds: 15).Samples : null;
             VideoClip? toExtend = result.GetValue(extend) is { } e ? MediaReader.ReadVideo(e, w, h, 24, maxSeconds: 15) : null;
+            // the source to edit, resized to the asked size at 24 fps; the generator takes its first --seconds (or says it is too short)
+            VideoClip? source = result.GetValue(edit) is { } src ? MediaReader.ReadVideo(src, w, h, 24, maxSeconds: 15) : null;
+            float[]? sourceSound = result.GetValue(edit) is { } s2 && MediaProbe.Probe(s2).HasAudio
+                ? MediaReader.ReadAudio(s2, bundle.Codec.Audio.Config.SampleRate, maxSeconds: 15).Samples : null;
             var request = new GenerationRequest(result.GetValue(prompt)!, w, h, result.GetValue(seconds), result.GetValue(seed), result.GetValue(steps),
                 result.GetValue(guidance), result.GetValue(refGuidance), result.GetValue(negative)!, !result.GetValue(noAudio), result.GetValue(sampler)!,
-                Read(result.GetValue(image)), Read(result.GetValue(last)), (result.GetValue(refs) ?? []).Select(p => Read(p)!).ToList(), driving, toExtend);
+                Read(result.GetValue(image)), Read(result.GetValue(last)), (result.GetValue(refs) ?? []).Select(p => Read(p)!).ToList(), driving, toExtend,
+                Source: source, SourceAudio: sourceSound, SourceGuidance: result.GetValue(sourceGuidance));
             GenerationResult generated;
             try
             {
@@ -60,7 +67,7 @@ public static class GenerateCommand
             Console.Error.WriteLine();
             var path = result.GetValue(output)!;
             var record = GenerationRecord.Of(Path.GetFileName(Path.GetFullPath(dir)), GenerationOutput.WeightsHash(dir), request, result.GetValue(image),
-                result.GetValue(last), result.GetValue(refs), result.GetValue(extend), result.GetValue(audio));
+                result.GetValue(last), result.GetValue(refs), result.GetValue(extend), result.GetValue(audio), edit: result.GetValue(edit));
             var stem = Path.ChangeExtension(path, null);
             GenerationOutput.Write(generated, record, path, stem + ".png", stem + ".json");
             Console.WriteLine($"wrote {path}, {stem}.png, {stem}.json");

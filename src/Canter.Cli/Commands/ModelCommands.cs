@@ -24,6 +24,10 @@ public static class ModelCommands
                 Console.WriteLine($"{name}_parameters: {c.ParameterCount}");
                 Console.WriteLine($"{name}_tokens: {layout.Count}");
                 Console.WriteLine($"{name}_gflops_per_forward: {c.ForwardFlops(layout.Count) / 1e9:F1}");
+                // an edit adds the source video's tokens, as many as the video's
+                var edit = new SequenceLayout(c, groups, h / 8 / c.Patch, w / 8 / c.Patch, (int)Math.Round(s * c.AudioLatentRate), c.MaxReferences, source: c.Edit);
+                Console.WriteLine($"{name}_edit_tokens: {edit.Count}");
+                Console.WriteLine($"{name}_edit_gflops_per_forward: {c.ForwardFlops(edit.Count) / 1e9:F1}");
             }
             return 0;
         });

@@ -32,14 +32,20 @@ public static class TrainCommands
         var modelDevice = new Option<string>("--device") { Description = "cpu or cuda.", DefaultValueFactory = _ => "cpu" };
         var modelData = new Option<string>("--data") { Description = "\"world\" or a folder of clips with metadata.jsonl captions.", DefaultValueFactory = _ => "world" };
         var emaDecay = new Option<float>("--ema") { Description = "EMA decay of the shipped weights (lower for short runs).", DefaultValueFactory = _ => 0.999f };
+        var editShare = new Option<float>("--edit-share")
+        {
+            Description = "Share of steps that carry world edit pairs (edit mode); 0 trains a model without edit mode (and resumes runs made before edit mode).",
+            DefaultValueFactory = _ => 0.2f,
+        };
         var command = new Command("model", "Train the unified transformer on the world with rectified flow, all modes mixed (rerun to resume).")
-            { output, steps, preset, autoencoders, batch, lr, seed, checkpointEvery, logEvery, sampleEvery, size, seconds, emaDecay, modelDevice, modelData };
+            { output, steps, preset, autoencoders, batch, lr, seed, checkpointEvery, logEvery, sampleEvery, size, seconds, emaDecay, modelDevice, modelData, editShare };
         command.SetAction((result, cancel) =>
         {
             var (w, h) = WorldCommands.ParseSize(result.GetValue(size)!);
             var options = new Canter.Training.Unified.ModelTrainingOptions(result.GetValue(output)!, result.GetValue(steps), result.GetValue(preset)!,
                 result.GetValue(autoencoders)!, result.GetValue(batch), result.GetValue(lr), 50, result.GetValue(seed), result.GetValue(checkpointEvery),
-                result.GetValue(logEvery), result.GetValue(sampleEvery), w, h, result.GetValue(seconds), result.GetValue(emaDecay), null, result.GetValue(modelDevice)!, result.GetValue(modelData)!);
+                result.GetValue(logEvery), result.GetValue(sampleEvery), w, h, result.GetValue(seconds), result.GetValue(emaDecay), null, result.GetValue(modelDevice)!, result.GetValue(modelData)!,
+                result.GetValue(editShare));
             var clock = System.Diagnostics.Stopwatch.StartNew();
             long done = Canter.Training.Unified.ModelTrainer.Run(options, Console.WriteLine, cancel);
             Console.WriteLine($"steps: {done}");

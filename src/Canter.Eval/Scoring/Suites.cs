@@ -22,6 +22,9 @@ public sealed record SuiteTask(string Name, BenchSuite Suite, SceneSpec Scene, s
     public AudioTrack? DrivingAudio { get; init; }
     public VideoClip? Extend { get; init; }
     public SceneSpec? EditSource { get; init; }
+
+    /// <summary>For an edit: the source scene's render (picture and sound at the task's size, rate and sample rate), the video to edit.</summary>
+    public WorldClip? EditSourceClip { get; init; }
 }
 
 /// <summary>
@@ -67,7 +70,11 @@ public static class Suites
             case BenchSuite.Edit:
                 {
                     var pair = Variations.Edit(scene, (ulong)index);
-                    return task with { Scene = pair.Target, EditSource = pair.Source, Prompt = pair.Instruction };
+                    return task with
+                    {
+                        Scene = pair.Target, EditSource = pair.Source, Prompt = pair.Instruction,
+                        EditSourceClip = WorldClip.Render(pair.Source, width, height, fps, sampleRate),
+                    };
                 }
             default:
                 return task;
@@ -167,6 +174,7 @@ public static class Suites
             if (t.DrivingAudio is not null) Wav.Write(track = stem + ".track.wav", t.DrivingAudio);
             if (t.Extend is not null) Mp4Writer.Write(given = stem + ".given.mp4", t.Extend, null);
             if (t.EditSource is not null) File.WriteAllText(source = stem + ".source.json", JsonSerializer.Serialize(new { scene = t.EditSource }, Json));
+            if (t.EditSourceClip is not null) Mp4Writer.Write(stem + ".source.mp4", t.EditSourceClip.Video, t.EditSourceClip.Audio);
             var clip = ClipFiles.Load(stem + ".mp4", stem + ".json", first, last, references, source, track, given);
             scores.Add(Scorer.Score(clip));
             progress?.Invoke(i + 1);

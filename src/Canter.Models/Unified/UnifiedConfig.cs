@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Canter.Models.Blocks;
 
 namespace Canter.Models.Unified;
@@ -5,7 +6,8 @@ namespace Canter.Models.Unified;
 /// <summary>
 /// Size of the unified transformer and of the token sequence it reads. Latent rates tie it to its autoencoders:
 /// video latent frame i sits at <see cref="VideoLatentTime"/>(i) seconds, audio latent j at <see cref="AudioLatentTime"/>(j),
-/// on one rotary time axis.
+/// on one rotary time axis. <see cref="Edit"/> says whether the model was trained with edit pairs and so reads a
+/// source-video block (absent from a config file means no: models trained before edit mode existed load unchanged).
 /// </summary>
 public sealed record UnifiedConfig(
     int Width = 192,
@@ -20,14 +22,23 @@ public sealed record UnifiedConfig(
     int TemporalRatio = 4,
     double FrameRate = 24,
     double AudioLatentRate = 48,
-    int MaxReferences = 2)
+    int MaxReferences = 2,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] bool Edit = false)
 {
-    /// <summary>The shipped default: small enough to train and sample on two CPU cores.</summary>
-    public static UnifiedConfig Tiny { get; } = new();
+    /// <summary>
+    /// Why edit mode needs no parameter of its own: source-video tokens are visual tokens (the same input projection as
+    /// references and video), on the positions of the target frames, marked by row <see cref="TokenKind.Source"/> of
+    /// the kind table, which every model has had from the start. A model trained without edit pairs has that row
+    /// untrained, so <see cref="Edit"/> records whether training showed it sources.
+    /// </summary>
+    public const string NoEditMode = "this model has no edit mode (it was trained without edit pairs; the next training run of 'canter train model' includes them)";
 
-    public static UnifiedConfig Small { get; } = new(Width: 384, Blocks: 12, Heads: 6);
+    /// <summary>The default for new training runs (edit pairs included); the shipped canter-tiny predates edit mode (same sizes, <c>Edit = false</c>).</summary>
+    public static UnifiedConfig Tiny { get; } = new(Edit: true);
 
-    public static UnifiedConfig Base { get; } = new(Width: 768, Blocks: 24, Heads: 12, MlpRatio: 4, TextTokens: 96, TextRows: 8192, MaxReferences: 9);
+    public static UnifiedConfig Small { get; } = new(Width: 384, Blocks: 12, Heads: 6, Edit: true);
+
+    public static UnifiedConfig Base { get; } = new(Width: 768, Blocks: 24, Heads: 12, MlpRatio: 4, TextTokens: 96, TextRows: 8192, MaxReferences: 9, Edit: true);
 
     public static UnifiedConfig Preset(string name) => name.ToLowerInvariant() switch
     {

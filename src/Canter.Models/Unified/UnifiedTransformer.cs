@@ -6,7 +6,7 @@ namespace Canter.Models.Unified;
 
 /// <summary>One batch of sequences: text rows, visual and audio tokens, each token's flow time, and the attention groups.</summary>
 /// <param name="TextRows">(B * L) embedding rows.</param>
-/// <param name="Visual">(B, Nv, Dv) reference and video tokens.</param>
+/// <param name="Visual">(B, Nv, Dv) reference, source-video (edit) and video tokens.</param>
 /// <param name="Audio">(B, Na, Da) audio tokens.</param>
 /// <param name="Times">(B * N) flow time of every token; 0 is clean.</param>
 /// <param name="Segments">(B * N) attention groups (see <see cref="SequenceLayout.Segments"/>).</param>
@@ -18,8 +18,9 @@ public sealed record SequenceBatch(int[] TextRows, Tensor Visual, Tensor Audio, 
 /// <summary>
 /// The unified single-stream transformer: text, reference, video and audio tokens in one sequence through one stack of
 /// DiT blocks with full self-attention. Each token gets its kind's learned vector and its own flow time's adaLN
-/// modulation; positions are rotary in a space-time shared by picture and sound. It predicts the flow velocity of every
-/// visual and audio token (the loss keeps the noisy ones).
+/// modulation; positions are rotary in a space-time shared by picture and sound. It predicts the flow velocity of the
+/// video and audio tokens only (the loss keeps the noisy ones): references and an edit's source video are conditions
+/// that are read, never predicted.
 /// </summary>
 public sealed class UnifiedTransformer : Module
 {
@@ -54,7 +55,7 @@ public sealed class UnifiedTransformer : Module
     public Linear VisualOut { get; }
     public Linear AudioOut { get; }
 
-    /// <summary>Sequences -> velocity predictions for the visual (B, Nv, Dv) and audio (B, Na, Da) tokens.</summary>
+    /// <summary>Sequences -> velocity predictions for the video (B, Nvideo, Dv) and audio (B, Na, Da) tokens.</summary>
     public (Tensor Visual, Tensor Audio) Forward(SequenceBatch batch, SequenceLayout layout, RopeTable rope)
     {
         int b = batch.Batch, n = layout.Count, c = Config.Width, l = layout.TextCount;
@@ -81,8 +82,8 @@ public sealed class UnifiedTransformer : Module
 
         x = Stack.ForwardMasked(x, e, rope, batch.Segments);                           // (B, N, C)
         var h = Ops.ModulatedLayerNorm(x, Ops.Squeeze(final[0], 2), Ops.Squeeze(final[1], 2), Config.Stack.NormEps);
-        var split = Ops.Split(h, 1, l, layout.VisualCount, layout.AudioCount);
-        return (VisualOut.Forward(split[1]), AudioOut.Forward(split[2]));
+        var split = Ops.Split(h, 1, l, layout.VideoOffset, layout.VideoCount, layout.AudioCount); // text, conditions, video, audio
+        return (VisualOut.Forward(split[2]), AudioOut.Forward(split[3]));
     }
 
     /// <summary>Sinusoidal features of 1000 t: cosines then sines over 128 frequencies, (count, 256) row-major.</summary>

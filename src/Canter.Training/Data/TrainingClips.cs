@@ -84,6 +84,14 @@ public sealed class FolderClips : TrainingClips
         }
     }
 
+    /// <summary>Frames <paramref name="first"/>.. of the edited clip of item <paramref name="index"/> (its last frame held past its end); an error when it has no edit.</summary>
+    public IReadOnlyList<byte[]> EditFrames(long index, int first, int frames, int width, int height, double fps)
+    {
+        var edit = _entries[Slot(index)].Edit ?? throw new InvalidOperationException($"{_entries[Slot(index)].VideoPath} has no edit pair");
+        var v = MediaReader.ReadVideo(edit.VideoPath, width, height, fps, maxSeconds: 60);
+        return [.. Enumerable.Range(0, frames).Select(f => v.Frames[Math.Min(first + f, v.Frames.Count - 1)])];
+    }
+
     public override int FrameCount(long index, double fps) => Video(index, 64, 64, fps).Frames.Count;
 
     public override ClipSample Get(long index, int first, int frames, int width, int height, double fps, int sampleRate)
@@ -108,5 +116,5 @@ public sealed class FolderClips : TrainingClips
         }
     }
 
-    public override string Describe() => $"{_entries.Count} clips in {_folder}";
+    public override string Describe() => $"{_entries.Count} clips in {_folder}" + (_entries.Any(e => e.Edit is not null) ? $" ({_entries.Count(e => e.Edit is not null)} with edit pairs)" : "");
 }

@@ -6,7 +6,12 @@ using Canter.Tensors.Autograd;
 
 namespace Canter.Training.Unified;
 
-/// <summary>Everything that decides a generation. The same request on the same model gives the same frames and samples.</summary>
+/// <summary>
+/// Everything that decides a generation. The same request on the same model gives the same frames and samples.
+/// <see cref="Source"/> asks for an edit of that clip (frames at the request's size and 24 fps, at least as long as the
+/// request) by the prompt's instruction; its sound (<see cref="SourceAudio"/>, at the audio codec's rate) is kept.
+/// <see cref="SourceGuidance"/> 1 reads the source plainly; above 1 pushes further toward it (one more branch).
+/// </summary>
 public sealed record GenerationRequest(
     string Prompt,
     int Width = 128,
@@ -24,15 +29,20 @@ public sealed record GenerationRequest(
     IReadOnlyList<RgbImage>? References = null,
     float[]? DrivingAudio = null,
     VideoClip? Extend = null,
-    float Shift = 3f);
+    float Shift = 3f,
+    VideoClip? Source = null,
+    float[]? SourceAudio = null,
+    float SourceGuidance = 1f);
 
 public sealed record GenerationResult(VideoClip Video, AudioTrack? Audio, double Seconds);
 
 /// <summary>
 /// Samples the rectified flow of the unified transformer: every noisy token starts as seeded noise at t = 1 and an ODE
 /// solver (Euler, or Heun's second order) walks a shifted schedule to t = 0. Condition tokens (first or last frame,
-/// references, the clip to extend, the driving sound) sit clean at t = 0 the whole time. Guidance mixes the velocity
-/// without the prompt (or with the negative prompt), with the prompt, and with the prompt and references.
+/// references, the clip to extend, the driving sound, an edit's source video and its sound) sit clean at t = 0 the whole
+/// time. Guidance mixes the velocity without the prompt (or with the negative prompt), with the prompt, and with the
+/// prompt and references; an edit has its source in all three, and with a source guidance other than 1 one more branch,
+/// the negative prompt without the source: v = u + g_text (t - u) + g_ref (r - t) + (g_source - 1) (u - u_without_source).
 /// </summary>
 public static class Generator
 {
@@ -49,15 +59,43 @@ public static class Generator
             throw new ArgumentException($"size {r.Width}x{r.Height}: this model makes sizes that are multiples of {unit}, up to 1024x1024");
         if (!(r.Seconds >= 0.5f && r.Seconds <= 15f)) throw new ArgumentException($"duration {r.Seconds} s must be in [0.5, 15]");
         if (r.Steps < 1 || r.Steps > 200) throw new ArgumentException($"steps {r.Steps} must be in [1, 200]");
-        if (!(r.Guidance >= 0 && r.Guidance <= 20) || !(r.ReferenceGuidance >= 0 && r.ReferenceGuidance <= 20)) throw new ArgumentException("guidance scales must be in [0, 20]");
+        if (!(r.Guidance >= 0 && r.Guidance <= 20) || !(r.ReferenceGuidance >= 0 && r.ReferenceGuidance <= 20) || !(r.SourceGuidance >= 0 && r.SourceGuidance <= 20))
+            throw new ArgumentException("guidance scales must be in [0, 20]");
         if (r.Sampler is not ("euler" or "heun")) throw new ArgumentException($"sampler '{r.Sampler}' is not euler or heun");
         int refs = r.References?.Count ?? 0;
         if (refs > c.MaxReferences) throw new ArgumentException($"{refs} reference images; this model takes at most {c.MaxReferences}");
         if (r.Extend is not null && (r.FirstFrame is not null || r.LastFrame is not null)) throw new ArgumentException("--extend cannot be combined with --image or --last-frame");
         if (r.DrivingAudio is not null && !r.Audio) throw new ArgumentException("--audio (a driving track) cannot be combined with --no-audio");
+        if (r.Source is not null || r.SourceAudio is not null) ValidateEdit(model, r);
         foreach (var img in new[] { r.FirstFrame, r.LastFrame }.Concat(r.References ?? []))
             if (img is not null && (img.Width != r.Width || img.Height != r.Height)) throw new ArgumentException($"condition images must be {r.Width}x{r.Height} (read them at that size)");
     }
+
+    /// <summary>The edit part of <see cref="Validate"/>: the model has edit mode, the source fits the request, nothing clashes with it.</summary>
+    private static void ValidateEdit(ModelBundle model, GenerationRequest r)
+    {
+        var c = model.Manifest.Config;
+        if (!c.Edit) throw new ArgumentException(UnifiedConfig.NoEditMode);
+        if (r.Source is null) throw new ArgumentException("a source sound needs its source video (edit)");
+        if (r.FirstFrame is not null || r.LastFrame is not null || r.Extend is not null || r.DrivingAudio is not null)
+            throw new ArgumentException("--edit cannot be combined with --image, --last-frame, --extend or --audio (references are allowed)");
+        if (r.Source.Width != r.Width || r.Source.Height != r.Height) throw new ArgumentException($"the source video must be {r.Width}x{r.Height} (read it at that size)");
+        if (Math.Abs(r.Source.FrameRate - c.FrameRate) > 1e-6) throw new ArgumentException($"the source video must be read at {c.FrameRate} frames per second");
+        // a clip of S seconds has S x 24 frames, the model's clips 1 + 4 k: a source short of less than one latent frame
+        // (a 4 s clip for a 4 s edit) has its last frame held
+        int frames = FrameCount(c, r.Seconds);
+        if (r.Source.Frames.Count < frames - (c.TemporalRatio - 1))
+        {
+            // the longest edit this source covers: 1 + r k frames with at most r - 1 of them held
+            double longest = (r.Source.Frames.Count + c.TemporalRatio - 2) / c.TemporalRatio * c.TemporalRatio / c.FrameRate;
+            throw new ArgumentException($"the source video has {r.Source.Frames.Count} frames ({r.Source.Frames.Count / r.Source.FrameRate:0.##} s); "
+                + $"an edit of {r.Seconds} s needs {frames - (c.TemporalRatio - 1)}: "
+                + (longest >= 0.5 ? $"ask for --seconds {Math.Ceiling(longest * 100) / 100:0.##} or less" : "it is too short to edit (0.5 s at least)"));
+        }
+    }
+
+    /// <summary>Frames of a clip of <paramref name="seconds"/>: the largest 1 + r k that fits.</summary>
+    private static int FrameCount(UnifiedConfig c, float seconds) => 1 + (int)Math.Floor(seconds * c.FrameRate / c.TemporalRatio) * c.TemporalRatio;
 
     /// <summary>
     /// Generates one clip. <paramref name="progress"/> hears (step, steps) after each solver step; <paramref name="cancel"/> is
@@ -72,12 +110,13 @@ public static class Generator
         var c = model.Manifest.Config;
         var vae = model.Codec.Video.Config;
         int p = c.Patch, s = vae.SpatialRatio;
-        int frames = 1 + (int)Math.Floor(r.Seconds * c.FrameRate / c.TemporalRatio) * c.TemporalRatio;
+        int frames = FrameCount(c, r.Seconds);
         int groups = vae.LatentFrames(frames), lh = r.Height / s, lw = r.Width / s;
         int hop = model.Codec.Audio.Config.Hop, rate = model.Codec.Audio.Config.SampleRate;
         int samples = (int)Math.Round(r.Seconds * rate / hop) * hop, audioCount = samples / hop;
         int refs = r.References?.Count ?? 0;
-        var layout = new SequenceLayout(c, groups, lh / p, lw / p, audioCount, c.MaxReferences);
+        bool edit = r.Source is not null;
+        var layout = new SequenceLayout(c, groups, lh / p, lw / p, audioCount, c.MaxReferences, source: edit);
         int dv = c.VisualTokenSize, da = c.AudioLatentChannels;
 
         // condition tokens and which visual / audio tokens are clean
@@ -99,6 +138,14 @@ public static class Generator
         // the last latent frame of a still clip of the last frame is what a video ending on it encodes to
         if (r.LastFrame is not null)
             SetGroup(groups - 1, FrameTokens(model, Enumerable.Repeat(r.LastFrame.Pixels, frames).ToList(), r.Width, r.Height), groups - 1);
+        if (edit)
+        {
+            // the source's latent frames sit on the positions of the target's, clean, marked as source by their kind
+            var sourceFrames = Enumerable.Range(0, frames).Select(f => r.Source!.Frames[Math.Min(f, r.Source.Frames.Count - 1)]).ToList();
+            var tokens = FrameTokens(model, sourceFrames, r.Width, r.Height);
+            Array.Copy(tokens, 0, visualClean, layout.SourceOffset * dv, tokens.Length);
+            for (int k = 0; k < layout.SourceCount; k++) visualIsClean[layout.SourceOffset + k] = true;
+        }
         if (r.Extend is not null)
         {
             // the clip's first latent frames (at most all but one) become clean conditions; the rest continues it
@@ -114,20 +161,27 @@ public static class Generator
         Canter.Tensors.Rng.Philox.FillNormal(audio, r.Seed, (ulong)visual.Length, 1f);
         for (int i = 0; i < layout.VisualCount; i++)
             if (visualIsClean[i] || (i < layout.VideoOffset)) Array.Copy(visualClean, i * dv, visual, i * dv, dv);
-        bool audioIsClean = r.DrivingAudio is not null;
+        // a driving track, or an edit's source sound, is a clean condition and comes out as given
+        var given = r.DrivingAudio ?? r.SourceAudio;
+        bool audioIsClean = given is not null;
         if (audioIsClean)
         {
             var track = new float[samples];
-            Array.Copy(r.DrivingAudio!, track, Math.Min(samples, r.DrivingAudio!.Length));
+            Array.Copy(given!, track, Math.Min(samples, given!.Length));
             audio = model.Stats.AudioTokens(model.Codec.EncodeAudio(track));
         }
 
-        // guidance branches: [negative/empty prompt], [prompt without references], [prompt with references]
+        // guidance branches: [negative/empty prompt], [prompt without references], [prompt with references], each with the
+        // source when editing; then [negative/empty prompt without the source] for a source guidance other than 1
         var (promptRows, promptLength) = model.Text.ToRows(r.Prompt, c.TextTokens);
         var (negativeRows, negativeLength) = model.Text.ToRows(r.Negative, c.TextTokens);
-        var branches = new List<(int[] Rows, int Length, int References)> { (negativeRows, negativeLength, 0), (promptRows, promptLength, 0) };
-        if (refs > 0) branches.Add((promptRows, promptLength, refs));
-        var segments = layout.Segments(branches.Select(b => b.Length).ToList(), branches.Select(b => b.References).ToList());
+        var branches = new List<(int[] Rows, int Length, int References, bool Source)>
+            { (negativeRows, negativeLength, 0, edit), (promptRows, promptLength, 0, edit) };
+        if (refs > 0) branches.Add((promptRows, promptLength, refs, edit));
+        bool sourceBranch = edit && r.SourceGuidance != 1f;
+        if (sourceBranch) branches.Add((negativeRows, negativeLength, 0, false));
+        var segments = layout.Segments(branches.Select(b => b.Length).ToList(), branches.Select(b => b.References).ToList(), branches.Select(b => b.Source).ToList());
+        var guidance = new Guidance(r.Guidance, refs > 0 ? r.ReferenceGuidance : null, sourceBranch ? r.SourceGuidance : null);
         var rope = layout.Rope();
 
         float[] Velocity(float[] visual, float[] audio, float t, out float[] audioVelocity)
@@ -153,8 +207,8 @@ public static class Generator
             var (pv, pa) = model.Transformer.Forward(batch, layout, rope);
             var v = pv.ToArray();
             var a = pa.ToArray();
-            audioVelocity = Mix(a, audio.Length, refs > 0, r.Guidance, r.ReferenceGuidance);
-            return Mix(v, visual.Length, refs > 0, r.Guidance, r.ReferenceGuidance);
+            audioVelocity = guidance.Mix(a, audio.Length);
+            return guidance.Mix(v, layout.VideoCount * dv);
         }
 
         var schedule = Enumerable.Range(0, r.Steps + 1).Select(i => Shifted(1f - (float)i / r.Steps, r.Shift)).ToArray();
@@ -185,7 +239,7 @@ public static class Generator
         AudioTrack? sound = null;
         if (r.Audio)
         {
-            if (audioIsClean) sound = new AudioTrack(rate, r.DrivingAudio!.Take(samples).Concat(new float[Math.Max(0, samples - r.DrivingAudio!.Length)]).ToArray());
+            if (audioIsClean) sound = new AudioTrack(rate, given!.Take(samples).Concat(new float[Math.Max(0, samples - given!.Length)]).ToArray());
             else
             {
                 sound = new AudioTrack(rate, model.Codec.DecodeAudio(model.Stats.AudioLatent(audio), audioCount, samples));
@@ -196,11 +250,11 @@ public static class Generator
 
     private static float Shifted(float u, float shift) => shift * u / (1 + (shift - 1) * u);
 
-    /// <summary>x += dt v over the noisy video tokens (clean ones and the reference slots stay).</summary>
+    /// <summary>x += dt v over the noisy video tokens (clean ones, the reference slots and the source stay); v covers the video tokens only.</summary>
     private static void Step(float[] x, float[] v, float dt, bool[] clean, int dim, int videoOffset)
     {
         for (int token = videoOffset; token < clean.Length; token++)
-            if (!clean[token]) AddScaled(x.AsSpan(token * dim, dim), v.AsSpan(token * dim, dim), dt);
+            if (!clean[token]) AddScaled(x.AsSpan(token * dim, dim), v.AsSpan((token - videoOffset) * dim, dim), dt);
     }
 
     private static void AddScaled(Span<float> x, ReadOnlySpan<float> v, float dt)
@@ -208,17 +262,28 @@ public static class Generator
         for (int i = 0; i < x.Length; i++) x[i] += dt * v[i];
     }
 
-    /// <summary>Classifier-free guidance over the branches' velocities (each <paramref name="size"/> long, concatenated).</summary>
-    private static float[] Mix(float[] all, int size, bool withReferences, float text, float reference)
+    /// <summary>
+    /// Classifier-free guidance over the branches' velocities, concatenated in branch order: u (negative prompt), t (prompt),
+    /// then r (prompt and references) when <see cref="Reference"/> is set, then u0 (negative prompt without the source)
+    /// when <see cref="Source"/> is set.
+    /// </summary>
+    private sealed record Guidance(float Text, float? Reference, float? Source)
     {
-        var v = new float[size];
-        for (int i = 0; i < size; i++)
+        public float[] Mix(float[] all, int size)
         {
-            float u = all[i], t = all[size + i];
-            v[i] = u + text * (t - u);
-            if (withReferences) v[i] += reference * (all[2 * size + i] - t);
+            int branches = 2 + (Reference is null ? 0 : 1) + (Source is null ? 0 : 1);
+            if (all.Length != branches * size) throw new InvalidOperationException($"{all.Length} velocities for {branches} branches of {size}");
+            var v = new float[size];
+            int without = Reference is null ? 2 : 3;
+            for (int i = 0; i < size; i++)
+            {
+                float u = all[i], t = all[size + i];
+                v[i] = u + Text * (t - u);
+                if (Reference is { } g) v[i] += g * (all[2 * size + i] - t);
+                if (Source is { } s) v[i] += (s - 1) * (u - all[without * size + i]);
+            }
+            return v;
         }
-        return v;
     }
 
     /// <summary>RGB frames (1 + r k of them) -> normalised visual tokens of their latent frames.</summary>

@@ -28,7 +28,8 @@ public sealed record ModelTrainingOptions(
     float EmaDecay = 0.999f,
     UnifiedConfig? Config = null,
     string Device = "cpu",
-    string Data = "world")
+    string Data = "world",
+    float EditShare = 0.2f)
 {
     /// <summary>The preset's config unless a config is given (tests and experiments).</summary>
     public UnifiedConfig ModelConfig => Config ?? UnifiedConfig.Preset(Preset);
@@ -41,6 +42,7 @@ public sealed record ModelTrainingOptions(
         if (CheckpointEvery < 1 || LogEvery < 1 || SampleEvery < 0) throw new ArgumentException("--checkpoint-every and --log-every must be positive, --sample-every not negative");
         if (!(Seconds > 0.5f && Seconds <= 15f)) throw new ArgumentException($"--seconds {Seconds} must be over 0.5 and at most 15");
         if (!(EmaDecay is >= 0f and < 1f)) throw new ArgumentException($"--ema {EmaDecay} must be in [0, 1)");
+        if (!(EditShare is >= 0f and <= 1f)) throw new ArgumentException($"--edit-share {EditShare} must be in [0, 1]");
         UnifiedConfig.Preset(Preset);
         return this;
     }
@@ -48,8 +50,10 @@ public sealed record ModelTrainingOptions(
 
 /// <summary>
 /// Trains the unified transformer with rectified flow on the world: every batch mixes the modes (text-, image-,
-/// first-and-last-frame-, reference-to-video, extension, audio-driven) as patterns of clean and noisy tokens; flow times
-/// are logit-normal with a shift; prompts and references are dropped at random for guidance; EMA weights are what it
+/// first-and-last-frame-, reference-to-video, extension, audio-driven and, for a config with edit mode, edit pairs of the
+/// world, or of a folder's entries with an edit, in a share of the steps (<see cref="EditPlan"/>)) as patterns of clean
+/// and noisy tokens; flow times are logit-normal with a shift; prompts, references and edit sources are dropped at
+/// random for guidance; EMA weights are what it
 /// ships. Checkpoints (weights, EMA, optimizer, step) resume exactly; per-modality losses go to losses.csv and .png;
 /// with --sample-every it renders a validation prompt to samples/step-N.mp4 with the EMA weights.
 /// </summary>
@@ -67,12 +71,20 @@ public static class ModelTrainer
             throw new ArgumentException($"the autoencoders in {o.Autoencoders} make {codec.Video.Config.LatentChannels}/{codec.Audio.Config.LatentChannels} latent channels; preset {o.Preset} expects {config.VideoLatentChannels}/{config.AudioLatentChannels}");
         int unit = codec.Video.Config.SpatialRatio * config.Patch;
         if (o.Width % unit != 0 || o.Height % unit != 0) throw new ArgumentException($"--size must be a multiple of {unit} on both sides");
-        RunFolder.Claim(o.Out, JsonSerializer.Serialize(new { o.Preset, o.Seed, o.Width, o.Height, o.Seconds, o.Batch, Data = RunFolder.DataName(o.Data), config }, Json));
         var folder = o.Data == "world" ? null : new Canter.Training.Data.FolderClips(o.Data);
-        var examples = new WorldExamples(codec, config, o.Width, o.Height, o.Seconds, folder);
+        // edit pairs come from the world or from a folder's entries that have one: a run without them trains no edit mode
+        bool pairs = folder is null || folder.Entries.Any(e => e.Edit is not null);
+        var edits = config.Edit && pairs && o.EditShare > 0 ? new EditPlan(o.Seed, o.Batch, o.EditShare) : null;
+        if (config.Edit && edits is null) config = config with { Edit = false };
+        RunFolder.Claim(o.Out, config.Edit
+            ? JsonSerializer.Serialize(new { o.Preset, o.Seed, o.Width, o.Height, o.Seconds, o.Batch, Data = RunFolder.DataName(o.Data), config, o.EditShare }, Json)
+            : JsonSerializer.Serialize(new { o.Preset, o.Seed, o.Width, o.Height, o.Seconds, o.Batch, Data = RunFolder.DataName(o.Data), config }, Json));
+        var examples = new WorldExamples(codec, config, o.Width, o.Height, o.Seconds, folder, edits);
         int ratio = codec.Video.Config.SpatialRatio;
-        var layout = new SequenceLayout(config, codec.Video.Config.LatentFrames(examples.Frames), o.Height / ratio / config.Patch, o.Width / ratio / config.Patch,
-            examples.Samples / codec.Audio.Config.Hop, config.MaxReferences);
+        SequenceLayout Layout(bool source) => new(config, codec.Video.Config.LatentFrames(examples.Frames), o.Height / ratio / config.Patch, o.Width / ratio / config.Patch,
+            examples.Samples / codec.Audio.Config.Hop, config.MaxReferences, source);
+        var layout = Layout(source: false);
+        var editLayout = config.Edit ? Layout(source: true) : null;
 
         // vocabulary and latent statistics: fixed at the first start, kept in the run folder
         var vocabPath = Path.Combine(o.Out, "vocabulary.json");
@@ -118,7 +130,8 @@ public static class ModelTrainer
             }
             log($"resuming from step {start} of {o.Steps}");
         }
-        log($"training canter {o.Preset} ({model.ParameterCount:N0} parameters, {text.Rows} text rows) on {(folder is null ? "the world" : folder.Describe())} at {o.Width}x{o.Height}, {examples.Frames} frames, batch {o.Batch}, device {device.Name}");
+        log($"training canter {o.Preset} ({model.ParameterCount:N0} parameters, {text.Rows} text rows) on {(folder is null ? "the world" : folder.Describe())} at {o.Width}x{o.Height}, {examples.Frames} frames, batch {o.Batch}, device {device.Name}, "
+            + (edits is null ? "no edit pairs" : $"edit pairs in {o.EditShare:P0} of the steps"));
 
         var schedule = new CosineSchedule(o.LearningRate, o.WarmupSteps, o.Steps);
         var csv = new TrainingLog(Path.Combine(o.Out, "losses.csv"), ["loss", "video", "audio", "lr", "seconds"], start);
@@ -151,7 +164,7 @@ public static class ModelTrainer
                     ? Enumerable.Range(0, o.Batch).Select(j => examples.Encode(first + j, stats)).ToList()
                     : examples.Encode(drawn, stats);
                 dataSeconds += dataClock.Elapsed.TotalSeconds;
-                var (loss, video, audio) = Step(model, config, text, items, layout, s, o);
+                var (loss, video, audio) = Step(model, config, text, items, items.Any(e => e.Source is not null) ? editLayout! : layout, s, o);
                 loss.Backward();
                 GradClip.ClipByGlobalNorm(model.Parameters().Select(p => p.Value), 1f);
                 optimizer.Step();
@@ -211,29 +224,54 @@ public static class ModelTrainer
     internal static (Tensor Loss, double Video, double Audio) Step(UnifiedTransformer model, UnifiedConfig config, TextTokens text, IReadOnlyList<Example> items,
         SequenceLayout layout, long step, ModelTrainingOptions o)
     {
+        var fb = BuildBatch(config, text, items, layout, step, o.Seed, model.TextTable.Backend);
+        int b = items.Count, dv = config.VisualTokenSize, da = config.AudioLatentChannels;
+        var (pv, pa) = model.Forward(fb.Sequence, layout, layout.Rope());   // (B, Nvideo, Dv), (B, Na, Da)
+        var backend = model.TextTable.Backend;
+        var videoLoss = WeightedMse(pv, Tensor.FromArray(fb.VideoTarget, [b, layout.VideoCount, dv], backend), fb.VideoWeight, [b, layout.VideoCount, 1]);
+        var audioLoss = WeightedMse(pa, Tensor.FromArray(fb.AudioTarget, [b, layout.AudioCount, da], backend), fb.AudioWeight, [b, layout.AudioCount, 1]);
+        var loss = Ops.Add(videoLoss, audioLoss);
+        return (loss, videoLoss.Item(), audioLoss.Item());
+    }
+
+    /// <summary>
+    /// The sequences of one batch: each item's mode drawn (an item with a source video is an edit), its prompt (dropped
+    /// 10 % of the time for guidance), references, source, flow time and noise; the velocity targets and the loss
+    /// weights of the video and audio tokens (0 for clean ones). Conditions (references, an edit's source video) are
+    /// put in clean, at flow time 0, and have no target: the model predicts video and audio tokens only.
+    /// </summary>
+    public static FlowBatch BuildBatch(UnifiedConfig config, TextTokens text, IReadOnlyList<Example> items, SequenceLayout layout, long step, ulong seed,
+        IBackend backend)
+    {
         int b = items.Count;
         int dv = config.VisualTokenSize, da = config.AudioLatentChannels;
         int perImage = layout.TokensPerImage, videoCount = layout.VideoCount, audioCount = layout.AudioCount, groups = layout.VideoGroups;
         foreach (var item in items)
+        {
             if (item.Video.Length != videoCount * dv || item.Audio.Length != audioCount * da)
                 throw new InvalidDataException("a training clip's latents do not fit the sequence layout (clips must share size and duration)");
+            if (item.Source is not null && (!layout.HasSource || item.Source.Length != videoCount * dv))
+                throw new InvalidDataException("an edit pair's source video does not fit the sequence layout (the layout needs a source block of the target's size)");
+        }
         int n = layout.Count, nv = layout.VisualCount;
         var rows = new int[b * layout.TextCount];
         var visual = new float[b * nv * dv];
-        var target = new float[b * nv * dv];
-        var visualWeight = new float[b * nv];
+        var target = new float[b * videoCount * dv];
+        var visualWeight = new float[b * videoCount];
         var audio = new float[b * audioCount * da];
         var audioTarget = new float[b * audioCount * da];
         var audioWeight = new float[b * audioCount];
         var times = new float[b * n];
         var textLengths = new int[b];
         var refsPresent = new int[b];
+        var sourcePresent = new bool[b];
+        var modes = new Mode[b];
         for (int j = 0; j < b; j++)
         {
             var item = items[j];
-            var rng = new WorldRandom(o.Seed * 0x9E3779B97F4A7C15UL ^ (ulong)(step * 131 + j));
+            var rng = new WorldRandom(seed * 0x9E3779B97F4A7C15UL ^ (ulong)(step * 131 + j));
             double u = rng.NextFloat();
-            var mode = u switch
+            var mode = item.Source is not null ? Mode.Edit : u switch
             {
                 < 0.40 => Mode.TextToVideo,
                 < 0.55 => Mode.ImageToVideo,
@@ -242,14 +280,23 @@ public static class ModelTrainer
                 < 0.90 => Mode.ReferenceToVideo,
                 _ => Mode.AudioDriven,
             };
+            modes[j] = mode;
             string caption = item.Captions[rng.Next(item.Captions.Count)];
             var (r, len) = TextTokens.Encode(caption).Count <= layout.TextCount ? text.ToRows(caption, layout.TextCount) : text.ToRows(item.Captions[0], layout.TextCount);
             if (rng.NextFloat() < 0.1f) { r = new int[layout.TextCount]; len = 0; }   // prompt dropped: the unconditional branch of guidance
             Array.Copy(r, 0, rows, j * layout.TextCount, layout.TextCount);
             textLengths[j] = len;
+            // references: most reference-to-video items, and some edits (an edit may come with references of the result)
             int refs = mode == Mode.ReferenceToVideo && rng.NextFloat() >= 0.1f ? Math.Min(item.References.Count, config.MaxReferences) : 0;
+            if (mode == Mode.Edit && rng.NextFloat() < 0.3f) refs = Math.Min(item.References.Count, config.MaxReferences);
             refsPresent[j] = refs;
             for (int k = 0; k < refs; k++) Array.Copy(item.References[k], 0, visual, (j * nv + k * perImage) * dv, perImage * dv);
+            if (mode == Mode.Edit)
+            {
+                // the source video, clean at t = 0 (times stay 0), unless dropped for the source's guidance branch
+                sourcePresent[j] = rng.NextFloat() >= 0.1f;
+                if (sourcePresent[j]) Array.Copy(item.Source!, 0, visual, (j * nv + layout.SourceOffset) * dv, videoCount * dv);
+            }
 
             // logit-normal flow time, shifted toward noise (more tokens than an image: harder to denoise early)
             double normal = Math.Sqrt(-2 * Math.Log(Math.Max(1e-7, rng.NextFloat()))) * Math.Cos(2 * Math.PI * rng.NextFloat());
@@ -259,21 +306,22 @@ public static class ModelTrainer
             if (mode is Mode.ImageToVideo or Mode.FirstLastFrame) cleanGroups[0] = true;
             if (mode == Mode.FirstLastFrame) cleanGroups[groups - 1] = true;
             if (mode == Mode.Extension) for (int g = 0; g < 1 + rng.Next(Math.Max(1, groups / 2)); g++) cleanGroups[g] = true;
-            bool audioClean = mode == Mode.AudioDriven;
+            // audio-driven and edit: the given sound (an edit keeps the source's sound) is a clean condition
+            bool audioClean = mode is Mode.AudioDriven or Mode.Edit;
 
             var noise = new float[videoCount * dv + audioCount * da];
-            Canter.Tensors.Rng.Philox.FillNormal(noise, o.Seed ^ 0xA5A5UL, (ulong)((step * b + j) * noise.Length), 1f);
+            Canter.Tensors.Rng.Philox.FillNormal(noise, seed ^ 0xA5A5UL, (ulong)((step * b + j) * noise.Length), 1f);
             for (int tok = 0; tok < videoCount; tok++)
             {
                 bool clean = cleanGroups[tok / perImage];
                 int vi = layout.VideoOffset + tok;
                 times[j * n + layout.TextCount + vi] = clean ? 0 : t;
-                visualWeight[j * nv + vi] = clean ? 0 : 1;
+                visualWeight[j * videoCount + tok] = clean ? 0 : 1;
                 for (int k = 0; k < dv; k++)
                 {
                     float x0 = item.Video[tok * dv + k], e = noise[tok * dv + k];
                     visual[(j * nv + vi) * dv + k] = clean ? x0 : (1 - t) * x0 + t * e;
-                    target[(j * nv + vi) * dv + k] = e - x0;
+                    target[(j * videoCount + tok) * dv + k] = e - x0;
                 }
             }
             for (int a = 0; a < audioCount; a++)
@@ -288,14 +336,9 @@ public static class ModelTrainer
                 }
             }
         }
-        var backend = model.TextTable.Backend;
-        var batch = new SequenceBatch(rows, Tensor.FromArray(visual, [b, nv, dv], backend), Tensor.FromArray(audio, [b, audioCount, da], backend), times,
-            layout.Segments(textLengths, refsPresent));
-        var (pv, pa) = model.Forward(batch, layout, layout.Rope());   // (B, Nv, Dv), (B, Na, Da)
-        var videoLoss = WeightedMse(pv, Tensor.FromArray(target, [b, nv, dv], backend), visualWeight, [b, nv, 1]);
-        var audioLoss = WeightedMse(pa, Tensor.FromArray(audioTarget, [b, audioCount, da], backend), audioWeight, [b, audioCount, 1]);
-        var loss = Ops.Add(videoLoss, audioLoss);
-        return (loss, videoLoss.Item(), audioLoss.Item());
+        var sequence = new SequenceBatch(rows, Tensor.FromArray(visual, [b, nv, dv], backend), Tensor.FromArray(audio, [b, audioCount, da], backend), times,
+            layout.Segments(textLengths, refsPresent, sourcePresent));
+        return new FlowBatch(sequence, target, visualWeight, audioTarget, audioWeight, modes, sourcePresent);
     }
 
     /// <summary>Mean squared error over the tokens whose weight is 1: sum(w (p - y)^2) / (sum(w) D).</summary>

@@ -3,14 +3,52 @@ using Canter.World;
 
 namespace Canter.Training.Unified;
 
-/// <summary>How a training item conditions the generation: the modes of DESIGN.md as noise patterns.</summary>
-public enum Mode { TextToVideo, ImageToVideo, FirstLastFrame, Extension, ReferenceToVideo, AudioDriven }
+/// <summary>How a training item conditions the generation: the modes of DESIGN.md as noise patterns. Append only.</summary>
+public enum Mode { TextToVideo, ImageToVideo, FirstLastFrame, Extension, ReferenceToVideo, AudioDriven, Edit }
 
-/// <summary>One encoded training clip: normalised video tokens (G h' w', Dv), audio tokens (A, Da), reference tokens per subject, its captions.</summary>
-public sealed record Example(float[] Video, float[] Audio, IReadOnlyList<float[]> References, IReadOnlyList<string> Captions, int Subjects);
+/// <summary>
+/// One encoded training clip: normalised video tokens (G h' w', Dv), audio tokens (A, Da), reference tokens per subject,
+/// its captions. An edit pair also has <paramref name="Source"/>, the source video's tokens (G h' w', Dv): then Video is
+/// the edited target, Audio the source's sound, the captions the instruction.
+/// </summary>
+public sealed record Example(float[] Video, float[] Audio, IReadOnlyList<float[]> References, IReadOnlyList<string> Captions, int Subjects, float[]? Source = null);
 
-/// <summary>A training clip drawn on the CPU: frames (RGB bytes, H*W*3 each), mono sound at the codec's rate, reference images, captions.</summary>
-public sealed record RenderedClip(byte[][] Frames, float[] Sound, IReadOnlyList<byte[]> References, IReadOnlyList<string> Captions);
+/// <summary>
+/// A training clip drawn on the CPU: frames (RGB bytes, H*W*3 each), mono sound at the codec's rate, reference images,
+/// captions; for an edit pair the source's frames too (Frames are then the edited target's).
+/// </summary>
+public sealed record RenderedClip(byte[][] Frames, float[] Sound, IReadOnlyList<byte[]> References, IReadOnlyList<string> Captions, byte[][]? SourceFrames = null);
+
+/// <summary>A training clip's latents before normalisation: video (Z, G, h, w), audio (Za, A), references, captions, and an edit's source video.</summary>
+public sealed record RawExample(float[] Video, float[] Audio, List<float[]> References, IReadOnlyList<string> Captions, float[]? Source = null);
+
+/// <summary>
+/// Which training items are edit pairs: a share <paramref name="StepShare"/> of the steps (drawn from the seed) carry
+/// edit pairs, in their even batch slots (so such a step mixes edits with the other modes); the other steps have none.
+/// Grouping edits into some steps keeps the source block, which doubles the video tokens, out of most steps.
+/// Item <c>i</c> is step <c>i / Batch</c>, slot <c>i % Batch</c>, as the trainer numbers them.
+/// </summary>
+public sealed record EditPlan(ulong Seed, int Batch, float StepShare)
+{
+    public bool IsEdit(long index)
+    {
+        if (StepShare <= 0 || index < 0) return false;
+        long step = index / Batch;
+        if (index % Batch % 2 != 0) return false;
+        var rng = new WorldRandom(Seed ^ 0xED17_5EEDUL ^ (ulong)step * 0x9E3779B97F4A7C15UL);
+        return rng.NextFloat() < StepShare;
+    }
+
+    /// <summary>Whether step <paramref name="step"/> carries edit pairs.</summary>
+    public bool EditStep(long step) => IsEdit(step * Batch);
+}
+
+/// <summary>The inputs, targets and loss weights of one training batch (see <see cref="ModelTrainer.BuildBatch"/>).</summary>
+/// <param name="VideoTarget">(B, Nvideo, Dv) velocity targets e - x0.</param>
+/// <param name="VideoWeight">(B, Nvideo) 1 for noisy video tokens (in the loss), 0 for clean ones.</param>
+/// <param name="AudioTarget">(B, Na, Da) velocity targets.</param>
+/// <param name="AudioWeight">(B, Na) 1 for noisy audio tokens.</param>
+public sealed record FlowBatch(SequenceBatch Sequence, float[] VideoTarget, float[] VideoWeight, float[] AudioTarget, float[] AudioWeight, Mode[] Modes, bool[] SourcePresent);
 
 /// <summary>
 /// Draws the world's clips ahead of the trainer on the thread pool: the clips of the next <c>lookahead</c> indices are
@@ -40,9 +78,12 @@ public sealed class ClipPrefetcher(WorldExamples examples, int lookahead)
 /// <summary>
 /// Training clips encoded with the model's autoencoders: scenes of the world's train split (rendered, with reference
 /// images of their subjects) or, given a folder, the user's clips and captions (decoded at the training size and rate;
-/// they have no references, so reference-to-video items train as text-to-video).
+/// they have no references, so reference-to-video items train as text-to-video). Items that <paramref name="edits"/>
+/// marks are edit pairs: of the world (<see cref="Variations.Edit"/>: the source scene and the edited one both drawn)
+/// or of the folder (entries with an <c>edit</c>), with the source's sound and the instruction as the caption.
 /// </summary>
-public sealed class WorldExamples(LatentCodec codec, UnifiedConfig config, int width, int height, float seconds, Canter.Training.Data.FolderClips? folder = null)
+public sealed class WorldExamples(LatentCodec codec, UnifiedConfig config, int width, int height, float seconds, Canter.Training.Data.FolderClips? folder = null,
+    EditPlan? edits = null)
 {
     public int Width => width;
     public int Height => height;
@@ -70,46 +111,67 @@ public sealed class WorldExamples(LatentCodec codec, UnifiedConfig config, int w
         ulong seed = Splits.Seed(Split.Train, index);
         var scene = SceneGenerator.Generate(seed, seconds);
         if (seed % 3 == 0) scene = Variations.MultiShot(scene);
+        var pair = edits?.IsEdit(index) == true ? Variations.Edit(scene, seed) : null;
+        var shown = pair?.Target ?? scene;
+        var frames = Draw(shown);
+        var sound = AudioSynth.Synthesize(scene, codec.Audio.Config.SampleRate);   // an edit keeps the source's sound
+        Array.Resize(ref sound, Samples);
+        var references = Enumerable.Range(0, Math.Min(shown.Subjects.Count, config.MaxReferences))
+            .Select(s => Variations.Reference(shown, s, (int)(index % 3), width, height).Pixels).ToList();
+        return pair is null
+            ? new RenderedClip(frames, sound, references, [.. CaptionsOf(scene)])
+            : new RenderedClip(frames, sound, references, [pair.Instruction], Draw(pair.Source));
+    }
+
+    private byte[][] Draw(SceneSpec scene)
+    {
         var frames = new byte[Frames][];
         Parallel.For(0, Frames, f => frames[f] = Renderer.Render(scene, (float)(f / config.FrameRate), width, height));
-        var sound = AudioSynth.Synthesize(scene, codec.Audio.Config.SampleRate);
-        Array.Resize(ref sound, Samples);
-        var references = Enumerable.Range(0, Math.Min(scene.Subjects.Count, config.MaxReferences))
-            .Select(s => Variations.Reference(scene, s, (int)(index % 3), width, height).Pixels).ToList();
-        return new RenderedClip(frames, sound, references, [.. CaptionsOf(scene)]);
+        return frames;
     }
 
     /// <summary>Whether <see cref="Render"/> serves this source (the world; a folder of clips is decoded at encode time).</summary>
     public bool Renders => folder is null;
 
     /// <summary>Latents of scene <paramref name="index"/> of the train split, before normalisation (for statistics and for examples).</summary>
-    public (float[] Video, float[] Audio, List<float[]> References, IReadOnlyList<string> Captions) EncodeRaw(long index) =>
+    public RawExample EncodeRaw(long index) =>
         folder is not null ? EncodeFolderClip(index) : EncodeRaw([Render(index)])[0];
 
-    /// <summary>Latents of drawn clips, encoded as one batch per modality (video, sound, all reference images together) on the codec's device.</summary>
-    private List<(float[] Video, float[] Audio, List<float[]> References, IReadOnlyList<string> Captions)> EncodeRaw(IReadOnlyList<RenderedClip> clips)
+    /// <summary>
+    /// Latents of drawn clips, encoded as one batch per modality (video with the edit pairs' sources, sound, all reference
+    /// images together) on the codec's device.
+    /// </summary>
+    private List<RawExample> EncodeRaw(IReadOnlyList<RenderedClip> clips)
     {
-        var video = codec.EncodeFrames([.. clips.Select(c => (IReadOnlyList<byte[]>)c.Frames)], width, height);
+        var sources = clips.Where(c => c.SourceFrames is not null).Select(c => (IReadOnlyList<byte[]>)c.SourceFrames!).ToList();
+        var video = codec.EncodeFrames([.. clips.Select(c => (IReadOnlyList<byte[]>)c.Frames), .. sources], width, height);
         var audio = codec.EncodeAudio([.. clips.Select(c => c.Sound)]);
         var references = codec.EncodeFrames([.. clips.SelectMany(c => c.References).Select(r => (IReadOnlyList<byte[]>)[r])], width, height);
-        var result = new List<(float[], float[], List<float[]>, IReadOnlyList<string>)>(clips.Count);
-        int next = 0;
+        var result = new List<RawExample>(clips.Count);
+        int next = 0, nextSource = clips.Count;
         for (int i = 0; i < clips.Count; i++)
         {
-            result.Add((video[i], audio[i], references.Skip(next).Take(clips[i].References.Count).ToList(), clips[i].Captions));
+            var source = clips[i].SourceFrames is null ? null : video[nextSource++];
+            result.Add(new RawExample(video[i], audio[i], references.Skip(next).Take(clips[i].References.Count).ToList(), clips[i].Captions, source));
             next += clips[i].References.Count;
         }
         return result;
     }
 
-    private (float[] Video, float[] Audio, List<float[]> References, IReadOnlyList<string> Captions) EncodeFolderClip(long index)
+    private RawExample EncodeFolderClip(long index)
     {
         var clip = folder!.Get(index, 0, Frames, width, height, config.FrameRate, 0);
         var video = codec.EncodeFrames(clip.Frames, width, height);
         var sound = folder.Audio(index, codec.Audio.Config.SampleRate);
         Array.Resize(ref sound, Samples);
-        var caption = folder.Entries[(int)(index % folder.Entries.Count)].Caption;
-        return (video, codec.EncodeAudio(sound), [], [caption]);
+        var entry = folder.Entries[(int)(index % folder.Entries.Count)];
+        if (entry.Edit is not null && edits?.IsEdit(index) == true)
+        {
+            // the folder's edit pair: its clip is the source (with its sound), the edit video the target, the instruction the caption
+            var target = codec.EncodeFrames(folder.EditFrames(index, 0, Frames, width, height, config.FrameRate), width, height);
+            return new RawExample(target, codec.EncodeAudio(sound), [], [entry.Edit.Instruction], video);
+        }
+        return new RawExample(video, codec.EncodeAudio(sound), [], [entry.Caption]);
     }
 
     public Example Encode(long index, LatentStats stats) => Normalise(EncodeRaw(index), stats);
@@ -117,11 +179,11 @@ public sealed class WorldExamples(LatentCodec codec, UnifiedConfig config, int w
     /// <summary>Drawn clips encoded as one batch per modality: what a GPU trains on.</summary>
     public IReadOnlyList<Example> Encode(IReadOnlyList<RenderedClip> clips, LatentStats stats) => [.. EncodeRaw(clips).Select(raw => Normalise(raw, stats))];
 
-    private Example Normalise((float[] Video, float[] Audio, List<float[]> References, IReadOnlyList<string> Captions) raw, LatentStats stats)
+    private Example Normalise(RawExample raw, LatentStats stats)
     {
-        var (video, audio, references, captions) = raw;
+        var (video, audio, references, captions, source) = raw;
         int p = config.Patch, s = codec.Video.Config.SpatialRatio, h = height / s, w = width / s;
         return new Example(stats.VideoTokens(video, p, h, w), stats.AudioTokens(audio), references.Select(r => stats.VideoTokens(r, p, h, w)).ToList(),
-            captions, references.Count);
+            captions, references.Count, source is null ? null : stats.VideoTokens(source, p, h, w));
     }
 }
