@@ -147,5 +147,53 @@ public sealed class FileTests : IDisposable
         Assert.Same(edit.EditSource, edit.EditSourceClip!.Scene);
         Assert.Equal(24, edit.EditSourceClip.Video.Frames.Count);
         Assert.Equal(24000, edit.EditSourceClip.Audio.SampleRate);
+        // task 5 of a conditioned mode has a long prompt: the file says so and the score follows it
+        Assert.Equal(PromptLength.Long, ClipFiles.LoadPromptLength(PathOf(Path.Combine("run", "clips", task.Name + ".json"))));
+        Assert.Equal(1, report[M.PromptAdherenceLong]!.Count);
+        Assert.Equal(report[M.AdherenceLong]!.Value, report[M.PromptAdherenceLong]!.Value, 9);
+        Assert.Null(report[M.PromptAdherenceShort]);
+    }
+
+    [Fact]
+    public void EveryModeAsksShortAndLongPrompts()
+    {
+        foreach (var suite in Enum.GetValues<BenchSuite>())
+        {
+            var (even, odd) = (Suites.Task(suite, 0, 32, 32, 12, 1f), Suites.Task(suite, 1, 32, 32, 12, 1f));
+            switch (suite)
+            {
+                case BenchSuite.T2vShort:
+                    Assert.All(new[] { even, odd }, t => Assert.Equal((PromptLength.Short, Captions.Short(t.Scene)), (t.Length, t.Prompt)));
+                    break;
+                case BenchSuite.T2vLong:
+                    Assert.All(new[] { even, odd }, t => Assert.Equal((PromptLength.Long, Captions.Long(t.Scene)), (t.Length, t.Prompt)));
+                    break;
+                case BenchSuite.MultiShot:
+                    Assert.All(new[] { even, odd }, t => Assert.Equal(PromptLength.Long, t.Length));
+                    break;
+                case BenchSuite.Edit:
+                    var instruction = Variations.Edit(even.EditSource!, 0).Instruction;
+                    Assert.Equal((PromptLength.Short, instruction), (even.Length, even.Prompt));
+                    Assert.Equal(PromptLength.Long, odd.Length);
+                    Assert.Equal($"{Variations.Edit(odd.EditSource!, 1).Instruction} {Captions.Long(odd.Scene)}", odd.Prompt);
+                    break;
+                default:
+                    Assert.Equal((PromptLength.Short, Captions.Short(even.Scene)), (even.Length, even.Prompt));
+                    Assert.Equal((PromptLength.Long, Captions.Long(odd.Scene)), (odd.Length, odd.Prompt));
+                    break;
+            }
+        }
+    }
+
+    [Fact]
+    public void APromptLengthOtherThanShortOrLongIsAnError()
+    {
+        File.WriteAllText(PathOf("lengths.json"), """{ "prompt_length": "medium" }""");
+        var e = Assert.Throws<InvalidDataException>(() => ClipFiles.LoadPromptLength(PathOf("lengths.json")));
+        Assert.Contains("prompt_length", e.Message);
+        File.WriteAllText(PathOf("lengths.json"), """{ "prompt_length": "SHORT" }""");
+        Assert.Equal(PromptLength.Short, ClipFiles.LoadPromptLength(PathOf("lengths.json")));
+        File.WriteAllText(PathOf("lengths.json"), """{ "caption": "a red ball" }""");
+        Assert.Null(ClipFiles.LoadPromptLength(PathOf("lengths.json")));
     }
 }

@@ -39,6 +39,30 @@ public sealed class MetricTests
         Assert.True(double.IsNaN(AvSync.Lag(new double[300], heard).OffsetMs));
     }
 
+    [Fact]
+    public void SyncLagOfPeriodicEventsIsTheNearestOfTheNearHighestPeaks()
+    {
+        // a bounce every 43 grid steps heard 10 steps (100 ms) late; one more heard event lines up a period earlier,
+        // so the alias at 10 - 43 = -33 steps matches six events where the true lag matches five
+        var seen = new double[300];
+        foreach (int t in new[] { 50, 93, 136, 179, 222, 265 }) seen[t] = 1;
+        var heard = new double[300];
+        foreach (int t in new[] { 17, 60, 103, 146, 189, 232 }) heard[t] = 1;
+        var (s, h) = (AvSync.Smooth(seen, 3), AvSync.Smooth(heard, 3));
+        var (offset, peak) = AvSync.Lag(s, h);
+        Assert.InRange(offset, 99, 101);
+        Assert.True(peak > AvSync.MinPeak);
+        // the alias is the highest peak: the plain argmax would have answered -330 ms
+        Assert.True(Correlation(s, h, -33) > Correlation(s, h, 10), "the test needs the alias to peak higher");
+    }
+
+    private static double Correlation(double[] seen, double[] heard, int lag)
+    {
+        double ms = seen.Average(), mh = heard.Average(), sum = 0;
+        for (int t = Math.Max(0, -lag); t < seen.Length && t + lag < heard.Length; t++) sum += (seen[t] - ms) * (heard[t + lag] - mh);
+        return sum;
+    }
+
     private static ParsedScene Tracked(params (float X, float Y)[] positions) =>
         new(Background.Studio, Lighting.Day, Camera.Static,
             [new ParsedSubject(SubjectClass.Ball, SubjectColor.Red, Pattern.Solid, Canter.World.Action.Move, 0, 1, positions.Length)

@@ -9,12 +9,13 @@ namespace Canter.Eval.Metrics;
 /// </summary>
 /// <remarks>
 /// The offset compares two event signals on a 10 ms grid. Heard: the rise of the audio's RMS loudness from one 10 ms
-/// window to the next (impacts jump at once; a syllable rises with its envelope). Seen: for each tracked subject,
-/// the change of velocity at each frame (|second difference| of position and radius times the frame rate, in scene
-/// units per second: a bounce's contact or a landing is a spike) plus ten times the rise of its dark share (a mouth
-/// opening). Both are smoothed by the same Gaussian (0.6 frame) so that the frame grid does not quantise the answer,
-/// and the lag in [-500, 500] ms with the highest normalised cross-correlation, refined by a parabola through its
-/// neighbours, is the offset: positive when the sound comes after the picture.
+/// window to the next (impacts jump at once; a syllable rises with its envelope). Seen: for each tracked subject, the
+/// downward speed it loses at each frame (<see cref="Impact"/>, scene units per second: a bounce's contact or a
+/// landing is a spike; a take-off or the end of a sideways move, which make no sound, are not) plus ten times the
+/// rise of its dark share (a mouth opening). Both are smoothed by the same Gaussian (0.6 frame) so that the frame grid does not quantise the answer,
+/// and the lag in [-500, 500] ms with the highest normalised cross-correlation (or, when events repeat, the nearest
+/// to zero of the peaks nearly as high: <see cref="AliasShare"/>), refined by a parabola through its neighbours, is
+/// the offset: positive when the sound comes after the picture.
 /// </remarks>
 public static class AvSync
 {
@@ -23,6 +24,13 @@ public static class AvSync
 
     /// <summary>Weight of a mouth's dark-share rise against a change of velocity (scene units per second).</summary>
     public const double MouthWeight = 10;
+
+    /// <summary>
+    /// Downward speed (scene units per second) a subject must lose at a frame to count as struck: the parser's position
+    /// jitter stays under it, a landing of the world's jump (about 1 unit/s) or a bounce's contact (2 to 4) are well
+    /// over it. What is over it counts.
+    /// </summary>
+    public const double MinImpactSpeed = 0.3;
 
     /// <summary>
     /// Correlation peak below which a clip has no usable events and its offset is NaN: sounds without a visible cause
@@ -72,16 +80,20 @@ public static class AvSync
                 if (b.Frame - a.Frame != 1) continue;
                 double value = MouthWeight * Math.Max(0, b.Dark - a.Dark);
                 if (i + 1 < track.Count && track[i + 1].Frame - b.Frame == 1)
-                {
-                    var c = track[i + 1];
-                    double ax = c.X - 2 * b.X + a.X, ay = c.Y - 2 * b.Y + a.Y, ar = c.Radius - 2 * b.Radius + a.Radius;
-                    value += (Math.Sqrt(ax * ax + ay * ay) + Math.Abs(ar)) * frameRate;
-                }
+                    value += Math.Max(0, Impact(a.Y, b.Y, track[i + 1].Y) * frameRate - MinImpactSpeed);
                 Spread(result, b.Frame / frameRate * GridRate, value);
             }
         }
         return result;
     }
+
+    /// <summary>
+    /// Downward speed lost at the middle of three sightings (y grows downwards; scene units per frame): what a landing
+    /// or a bounce's contact stops, and what makes it heard. A take-off, a start or a stop of sideways motion, or a
+    /// turn at the top of a jump loses none, since nothing is struck there.
+    /// </summary>
+    public static double Impact(double yBefore, double y, double yAfter) =>
+        Math.Max(0, Math.Max(0, y - yBefore) - Math.Max(0, yAfter - y));
 
     private static void Spread(double[] grid, double position, double value)
     {
@@ -123,7 +135,7 @@ public static class AvSync
             for (int t = Math.Max(0, -lag); t < n && t + lag < n; t++) s += v[t] * a[t + lag];
             scores[lag + maxLag] = s / norm;
         }
-        int best = Array.IndexOf(scores, scores.Max());
+        int best = Nearest(scores, maxLag);
         double peak = scores[best], refined = best;
         if (best > 0 && best < scores.Length - 1)
         {
@@ -132,6 +144,29 @@ public static class AvSync
         }
         if (peak < MinPeak) return (double.NaN, peak);
         return ((refined - maxLag) / GridRate * 1000, peak);
+    }
+
+    /// <summary>
+    /// Share of the highest correlation that another local peak needs to be taken instead of it when it lies nearer to
+    /// zero lag. Periodic events (a subject that bounces every 0.43 s) make the correlation periodic: the true lag and
+    /// its aliases a period away peak about as high, and on a 2-second clip the alias can win by a little because fewer
+    /// events overlap at the true lag's edges. No measure tells an offset from the same offset plus a period, so the
+    /// nearest of the near-highest peaks is taken; an offset of half an event period or more is read as the smaller one.
+    /// </summary>
+    public const double AliasShare = 0.8;
+
+    /// <summary>Index of the peak taken: among local maxima within <see cref="AliasShare"/> of the highest, the one nearest to <paramref name="zero"/>.</summary>
+    private static int Nearest(double[] scores, int zero)
+    {
+        double top = scores.Max();
+        int chosen = Array.IndexOf(scores, top);
+        if (!(top > 0)) return chosen;
+        for (int i = 0; i < scores.Length; i++)
+        {
+            bool local = (i == 0 || scores[i] >= scores[i - 1]) && (i == scores.Length - 1 || scores[i] >= scores[i + 1]);
+            if (local && scores[i] >= AliasShare * top && Math.Abs(i - zero) < Math.Abs(chosen - zero)) chosen = i;
+        }
+        return chosen;
     }
 
     /// <summary>

@@ -22,6 +22,8 @@ public static class MetricCatalogue
     public const string AdherenceShort = "t2v_adherence_short";
     public const string AdherenceLong = "t2v_adherence_long";
     public const string AdherencePrefix = "adherence_";
+    public const string PromptAdherenceShort = "prompt_adherence_short";
+    public const string PromptAdherenceLong = "prompt_adherence_long";
     public const string IdentityConsistency = "identity_consistency";
     public const string ReferenceIdentity = "r2v_identity";
     public const string ReferenceIdentityExact = "r2v_identity_exact";
@@ -62,6 +64,8 @@ public static class MetricCatalogue
         new(Flicker, Better.Lower, Aggregate.Mean, "levels", "mean |median per-pixel luma change| between frames, steps with an asked flash or cut left out"),
         new(SyncOffset, Better.Zero, Aggregate.Median, "ms", "median over clips of the lag of audio onsets behind visual events (velocity changes, mouth openings) at the cross-correlation peak (+ = audio late)"),
         new(LipSync, Better.Higher, Aggregate.Mean, "-1..1", "correlation of speaking subjects' mouth opening with the audio loudness at frame times"),
+        new(PromptAdherenceShort, Better.Higher, Aggregate.Mean, "share", "t2v_adherence_short over the clips whose prompt was a short caption (any mode)"),
+        new(PromptAdherenceLong, Better.Higher, Aggregate.Mean, "share", "t2v_adherence_long over the clips whose prompt was a long caption (any mode)"),
         new(FrechetDistance, Better.Lower, Aggregate.Mean, "units^2", "Frechet distance of colour, motion and sound features of the clips against real renders of the same prompts"),
     ];
 

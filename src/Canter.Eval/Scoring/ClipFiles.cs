@@ -49,6 +49,23 @@ public static class ClipFiles
         return Check(spec, path);
     }
 
+    /// <summary>
+    /// The <c>prompt_length</c> ("short" or "long") a bench run writes beside the scene; null when the file has none (a
+    /// spec written by hand, or by <c>canter world preview</c>). Any other value is an error naming the file.
+    /// </summary>
+    public static PromptLength? LoadPromptLength(string path)
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(path));
+        if (doc.RootElement.ValueKind != JsonValueKind.Object || !TryProperty(doc.RootElement, "prompt_length", out var value)) return null;
+        if (value.ValueKind == JsonValueKind.String)
+            switch (value.GetString()?.ToLowerInvariant())
+            {
+                case "short": return PromptLength.Short;
+                case "long": return PromptLength.Long;
+            }
+        throw new InvalidDataException($"{path}: prompt_length is {value.GetRawText()}; expected \"short\" or \"long\"");
+    }
+
     private static bool TryProperty(JsonElement element, string name, out JsonElement value)
     {
         foreach (var p in element.EnumerateObject())
@@ -123,6 +140,7 @@ public static class ClipFiles
         var (video, audio) = ReadVideo(videoPath, spec);
         return new ClipUnderTest(Path.GetFileName(videoPath), video, audio, spec)
         {
+            PromptLength = LoadPromptLength(specPath),
             FirstFrame = firstFrame is null ? null : ReadImage(firstFrame, video.Width, video.Height),
             LastFrame = lastFrame is null ? null : ReadImage(lastFrame, video.Width, video.Height),
             References = [.. (references ?? []).Select(r => ReadImage(r))],

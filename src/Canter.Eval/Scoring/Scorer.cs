@@ -23,6 +23,9 @@ public sealed record ClipUnderTest(string Name, VideoClip Video, AudioTrack? Aud
 
     /// <summary>For an audio-driven clip: the track the picture had to follow (sync is measured against it, not the file's sound).</summary>
     public AudioTrack? DrivingAudio { get; init; }
+
+    /// <summary>How much the prompt asked, when known: adherence is then also reported for what that prompt asked.</summary>
+    public PromptLength? PromptLength { get; init; }
 }
 
 /// <summary>A scored clip: each metric's value (NaN where it does not apply), what the parser read, and what the report draws.</summary>
@@ -53,6 +56,8 @@ public static class Scorer
         var parsed = Parser.Parse(video, clip.Audio);
         var values = new Dictionary<string, double>();
         foreach (var (name, value) in PromptAdherence.Score(spec, parsed, video.FrameRate)) values[name] = value;
+        if (clip.PromptLength == PromptLength.Short) values[MetricCatalogue.PromptAdherenceShort] = values[MetricCatalogue.AdherenceShort];
+        if (clip.PromptLength == PromptLength.Long) values[MetricCatalogue.PromptAdherenceLong] = values[MetricCatalogue.AdherenceLong];
 
         var tracked = Tracked.Subjects(parsed);   // specks of texture read as subjects left out of motion, identity and sync
         var descriptions = Identity.SubjectDescriptions(video, parsed);

@@ -11,11 +11,20 @@ namespace Canter.Eval.Scoring;
 public enum BenchSuite { T2vShort, T2vLong, MultiShot, I2v, Flf2v, R2v, A2v, Extend, Edit }
 
 /// <summary>
+/// How much a task's prompt says: a short caption names each subject's colour, class and action; a long one also the
+/// background, lighting, camera, patterns and the order of events (for an edit: the instruction alone, or the
+/// instruction followed by the long caption of the result). Written into run folders: append only.
+/// </summary>
+public enum PromptLength { Short, Long }
+
+/// <summary>
 /// One task of a suite: the asked scene, the prompt, and what the mode gives the system (images, a track, a clip to
 /// extend, the scene before an edit). A system answers with a video and its sound.
 /// </summary>
 public sealed record SuiteTask(string Name, BenchSuite Suite, SceneSpec Scene, string Prompt)
 {
+    public PromptLength Length { get; init; } = PromptLength.Long;
+
     public RgbImage? FirstFrame { get; init; }
     public RgbImage? LastFrame { get; init; }
     public IReadOnlyList<RgbImage> References { get; init; } = [];
@@ -39,12 +48,17 @@ public static class Suites
     {
         var scene = SceneGenerator.Generate(Splits.Seed(Split.Test, index), seconds);
         string name = $"{suite.ToString().ToLowerInvariant()}-{index:D4}";
-        var task = new SuiteTask(name, suite, scene, Captions.Long(scene));
+        // t2v has a suite for each prompt length; every other conditioned mode takes turns: even tasks short, odd long
+        var length = suite switch
+        {
+            BenchSuite.T2vShort => PromptLength.Short,
+            BenchSuite.T2vLong or BenchSuite.MultiShot => PromptLength.Long,
+            _ => index % 2 == 0 ? PromptLength.Short : PromptLength.Long,
+        };
+        var task = new SuiteTask(name, suite, scene, length == PromptLength.Short ? Captions.Short(scene) : Captions.Long(scene)) { Length = length };
         int frames = Math.Max(1, (int)Math.Round(seconds * fps));
         switch (suite)
         {
-            case BenchSuite.T2vShort:
-                return task with { Prompt = Captions.Short(scene) };
             case BenchSuite.MultiShot:
                 {
                     var shots = Variations.MultiShot(scene);
@@ -72,7 +86,8 @@ public static class Suites
                     var pair = Variations.Edit(scene, (ulong)index);
                     return task with
                     {
-                        Scene = pair.Target, EditSource = pair.Source, Prompt = pair.Instruction,
+                        Scene = pair.Target, EditSource = pair.Source,
+                        Prompt = length == PromptLength.Short ? pair.Instruction : $"{pair.Instruction} {Captions.Long(pair.Target)}",
                         EditSourceClip = WorldClip.Render(pair.Source, width, height, fps, sampleRate),
                     };
                 }
@@ -114,7 +129,8 @@ public static class Suites
     /// <summary>
     /// The figures of several suites in one list: each mode's own metric from its suite (t2v adherence from the
     /// text-to-video suites, first-frame fidelity from I2v, identity from R2v, edits from Edit, shot cuts from
-    /// MultiShot, continuity from Extend), and the metrics every clip has (sync, lip-sync, motion, flicker, the
+    /// MultiShot, continuity from Extend), each conditioned mode's adherence to its short and its long prompts
+    /// (<c>i2v_adherence_short</c>, ...), and the metrics every clip has (sync, lip-sync, motion, flicker, the
     /// distribution distance) pooled as the mean over suites, weighted by clips.
     /// </summary>
     public static IReadOnlyList<(string Name, double Value)> Headlines(IReadOnlyList<(BenchSuite Suite, BenchReport Report)> reports)
@@ -136,6 +152,14 @@ public static class Suites
         foreach (var (suite, report) in reports)
             foreach (var name in own.GetValueOrDefault(suite, []))
                 if (report.Metrics.FirstOrDefault(m => m.Name == name) is { } m) figures.Add((name, m.Value));
+        // the conditioned modes take turns between short and long prompts: each one's adherence to what its prompts asked
+        foreach (var (suite, report) in reports)
+        {
+            if (suite is BenchSuite.T2vShort or BenchSuite.T2vLong or BenchSuite.MultiShot) continue;
+            string mode = suite.ToString().ToLowerInvariant();
+            if (report[MetricCatalogue.PromptAdherenceShort] is { } s) figures.Add(($"{mode}_adherence_short", s.Value));
+            if (report[MetricCatalogue.PromptAdherenceLong] is { } l) figures.Add(($"{mode}_adherence_long", l.Value));
+        }
         foreach (var name in pooled)
         {
             var values = reports.Select(r => (r.Report.Metrics.FirstOrDefault(m => m.Name == name)?.Value ?? double.NaN, r.Report.Clips.Count))
@@ -159,7 +183,7 @@ public static class Suites
             Mp4Writer.Write(stem + ".mp4", video, audio, new Mp4Metadata(t.Prompt, $"canter bench {t.Suite} seed={t.Scene.Seed}"));
             File.WriteAllText(stem + ".json", JsonSerializer.Serialize(new
             {
-                scene = t.Scene, caption = t.Prompt, suite = t.Suite, split = Splits.Of(t.Scene.Seed).ToString(), events = Motion.Events(t.Scene),
+                scene = t.Scene, caption = t.Prompt, prompt_length = t.Length, suite = t.Suite, split = Splits.Of(t.Scene.Seed).ToString(), events = Motion.Events(t.Scene),
             }, Json));
             string? Image(RgbImage? image, string suffix)
             {
