@@ -6,10 +6,12 @@ namespace Canter.Tensors;
 public static class Engine
 {
     private static int _threads = Math.Max(1, Environment.ProcessorCount);
-    private static int _serialDepth;
-    private static readonly Lock Gate = new();
 
-    /// <summary>Threads used by CPU kernels and by OpenBLAS. Defaults to the processor count.</summary>
+    /// <summary>
+    /// Threads used by CPU kernels, GEMMs included. Defaults to the processor count. OpenBLAS
+    /// stays on one thread whatever this is: the engine splits GEMMs itself, in blocks that do
+    /// not depend on this count, so results are the same bits for any setting.
+    /// </summary>
     public static int Threads
     {
         get => _threads;
@@ -17,34 +19,13 @@ public static class Engine
         {
             if (value < 1) throw new ArgumentOutOfRangeException(nameof(value), "thread count must be at least 1");
             _threads = value;
-            OpenBlas.SetNumThreads(value);
         }
     }
 
-    /// <summary>Applies the thread setting to OpenBLAS (call once at start-up).</summary>
+    /// <summary>Sets the thread count and loads OpenBLAS (call once at start-up).</summary>
     public static void Initialize(int? threads = null)
     {
         Threads = threads ?? _threads;
-    }
-
-    /// <summary>Keeps OpenBLAS on one thread while the engine runs its own threads over BLAS calls.</summary>
-    internal static SerialBlasScope SerialBlas()
-    {
-        lock (Gate)
-        {
-            if (_serialDepth++ == 0) OpenBlas.SetNumThreads(1);
-        }
-        return new SerialBlasScope();
-    }
-
-    internal readonly struct SerialBlasScope : IDisposable
-    {
-        public void Dispose()
-        {
-            lock (Gate)
-            {
-                if (--_serialDepth == 0) OpenBlas.SetNumThreads(_threads);
-            }
-        }
+        OpenBlas.EnsureLoaded();
     }
 }

@@ -33,7 +33,7 @@ public sealed unsafe partial class CpuBackend
             float* xb = px + (long)b * d.Cin * d.InputVolume;
             Vol2Col(cols, xb, d, p0, len);
             // y[b][:, p0 : p0 + len] = w (Cout, CinK) @ cols (CinK, len)
-            OpenBlas.Sgemm(OpenBlas.RowMajor, OpenBlas.NoTrans, OpenBlas.NoTrans, d.Cout, len, d.ColumnRows, 1f,
+            Sgemm(OpenBlas.NoTrans, OpenBlas.NoTrans, d.Cout, len, d.ColumnRows, 1f,
                 pw, d.ColumnRows, cols, len, 0f, py + (long)b * d.Cout * d.OutputVolume + p0, d.OutputVolume);
         });
     }
@@ -46,7 +46,7 @@ public sealed unsafe partial class CpuBackend
         ForEachChunk(d, (cols, b, p0, len) =>
         {
             // cols (CinK, len) = w^T (CinK, Cout) @ dy[b][:, p0 : p0 + len]
-            OpenBlas.Sgemm(OpenBlas.RowMajor, OpenBlas.Trans, OpenBlas.NoTrans, d.ColumnRows, len, d.Cout, 1f,
+            Sgemm(OpenBlas.Trans, OpenBlas.NoTrans, d.ColumnRows, len, d.Cout, 1f,
                 pw, d.ColumnRows, pdy + (long)b * d.Cout * d.OutputVolume + p0, d.OutputVolume, 0f, cols, len);
             Col2Vol(pdx + (long)b * d.Cin * d.InputVolume, cols, d, p0, len);
         });
@@ -61,7 +61,7 @@ public sealed unsafe partial class CpuBackend
         {
             Vol2Col(cols, px + (long)b * d.Cin * d.InputVolume, d, p0, len);
             // dw (Cout, CinK) += dy[b][:, p0 : p0 + len] @ cols^T
-            OpenBlas.Sgemm(OpenBlas.RowMajor, OpenBlas.NoTrans, OpenBlas.Trans, d.Cout, d.ColumnRows, len, 1f,
+            Sgemm(OpenBlas.NoTrans, OpenBlas.Trans, d.Cout, d.ColumnRows, len, 1f,
                 pdy + (long)b * d.Cout * d.OutputVolume + p0, d.OutputVolume, cols, len, 1f, pdw, d.ColumnRows);
         });
     }

@@ -5,6 +5,53 @@ public sealed unsafe partial class CpuBackend
     /// <summary>Work (M*N*K) under which a batch of GEMMs runs one matrix per thread instead of threading each call.</summary>
     private const long SmallGemmWork = 1L << 21;
 
+    /// <summary>Least work (M*N*K) of one block of a partitioned GEMM.</summary>
+    private const long GemmBlockWork = 1L << 20;
+
+    /// <summary>Most blocks one GEMM is cut into.</summary>
+    private const int MaxGemmBlocks = 32;
+
+    /// <summary>Rows (or columns) of C in a block are a multiple of this.</summary>
+    private const int GemmBlockQuantum = 16;
+
+    /// <summary>
+    /// One row-major SGEMM, C = alpha A B + beta C, with the engine's threads over blocks of C's rows
+    /// (or columns, when C is wider than tall) and OpenBLAS on one thread inside each block.
+    /// The blocks depend on (m, n, k) only, never on the thread count or on other callers, so the
+    /// result is the same bits however loaded the process is. (OpenBLAS threading its own GEMM
+    /// gives results that depend on its thread count, which is process-wide state.)
+    /// </summary>
+    internal static void Sgemm(int ta, int tb, int m, int n, int k, float alpha, float* a, int lda,
+        float* b, int ldb, float beta, float* c, int ldc)
+    {
+        long work = (long)m * n * k;
+        int wanted = (int)Math.Min(MaxGemmBlocks, work / GemmBlockWork);
+        bool byRows = m >= n;
+        int extent = byRows ? m : n;
+        int size = wanted <= 1 ? extent
+            : (int)(((long)extent + wanted - 1) / wanted + GemmBlockQuantum - 1) / GemmBlockQuantum * GemmBlockQuantum;
+        int blocks = (extent + size - 1) / size;
+        if (blocks <= 1)
+        {
+            OpenBlas.Sgemm(OpenBlas.RowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+            return;
+        }
+        CpuParallel.ForWithSerialBlas(blocks, i =>
+        {
+            int start = i * size, len = Math.Min(size, extent - start);
+            if (byRows)
+            {
+                float* ai = ta == OpenBlas.NoTrans ? a + (long)start * lda : a + start;
+                OpenBlas.Sgemm(OpenBlas.RowMajor, ta, tb, len, n, k, alpha, ai, lda, b, ldb, beta, c + (long)start * ldc, ldc);
+            }
+            else
+            {
+                float* bj = tb == OpenBlas.NoTrans ? b + start : b + (long)start * ldb;
+                OpenBlas.Sgemm(OpenBlas.RowMajor, ta, tb, m, len, k, alpha, a, lda, bj, ldb, beta, c + start, ldc);
+            }
+        });
+    }
+
     public void Gemm(Tensor c, Tensor a, Tensor b, float alpha, float beta)
     {
         int m = c.Shape[^2], n = c.Shape[^1];
@@ -40,7 +87,7 @@ public sealed unsafe partial class CpuBackend
         if (batch == 1 || (long)m * n * k >= SmallGemmWork)
         {
             for (int i = 0; i < batch; i++)
-                OpenBlas.Sgemm(OpenBlas.RowMajor, ta, tb, m, n, k, alpha, pa + i * sa, lda, pb + i * sb, ldb, beta, pc + i * sc, ldc);
+                Sgemm(ta, tb, m, n, k, alpha, pa + i * sa, lda, pb + i * sb, ldb, beta, pc + i * sc, ldc);
             return;
         }
         CpuParallel.ForWithSerialBlas(batch, i =>

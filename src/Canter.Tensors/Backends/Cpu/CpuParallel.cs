@@ -29,8 +29,9 @@ public static class CpuParallel
     }
 
     /// <summary>
-    /// Runs body(index) for every index with BLAS kept to one thread inside, for loops whose
-    /// items each call BLAS (batched matmul of small matrices, attention tiles).
+    /// Runs body(index) for every index on the engine's threads, for loops whose items each
+    /// call BLAS (blocks of a GEMM, batched matmul of small matrices, attention tiles).
+    /// OpenBLAS itself always runs on one thread (see <see cref="OpenBlas"/>).
     /// </summary>
     public static void ForWithSerialBlas(int count, Action<int> body)
     {
@@ -40,7 +41,6 @@ public static class CpuParallel
             for (int i = 0; i < count; i++) body(i);
             return;
         }
-        using var _ = Engine.SerialBlas();
         var options = new ParallelOptions { MaxDegreeOfParallelism = threads };
         Parallel.For(0, count, options, body);
     }

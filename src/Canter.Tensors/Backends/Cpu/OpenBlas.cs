@@ -6,6 +6,9 @@ namespace Canter.Tensors.Backends.Cpu;
 /// <summary>
 /// P/Invoke bindings to OpenBLAS (Debian package libopenblas0-pthread). The library is
 /// looked up by its usual sonames; a missing library gives an error that says what to install.
+/// OpenBLAS is kept on one thread: its threaded SGEMM gives results that depend on its
+/// (process-wide) thread count, so two generations sharing a process could differ in the last
+/// bits. The engine threads GEMMs itself instead (<c>CpuBackend.Sgemm</c>).
 /// </summary>
 public static unsafe partial class OpenBlas
 {
@@ -29,6 +32,14 @@ public static unsafe partial class OpenBlas
     static OpenBlas()
     {
         NativeLibrary.SetDllImportResolver(typeof(OpenBlas).Assembly, Resolve);
+        try
+        {
+            SetNumThreadsNative(1);
+        }
+        catch (DllNotFoundException)
+        {
+            // reported with its install hint by the first call that needs the library
+        }
     }
 
     private static nint Resolve(string name, Assembly assembly, DllImportSearchPath? path)
@@ -53,7 +64,7 @@ public static unsafe partial class OpenBlas
         float alpha, float* a, int lda, float* b, int ldb, float beta, float* c, int ldc);
 
     [LibraryImport(Lib, EntryPoint = "openblas_set_num_threads")]
-    public static partial void SetNumThreads(int threads);
+    private static partial void SetNumThreadsNative(int threads);
 
     [LibraryImport(Lib, EntryPoint = "openblas_get_num_threads")]
     public static partial int GetNumThreads();
