@@ -163,22 +163,11 @@ public static class AttentionBench
     private static TorchTimes TimeTorch(AttentionShape s, AttentionBenchOptions options)
     {
         var script = Path.Combine(EngineBench.FindRepoRoot(), "bench", "torch", "attention.py");
-        var psi = new ProcessStartInfo(ReferencePython.Executable,
+        var json = ReferencePython.RunJson(
         [
             script, "--batch", $"{s.Batch}", "--heads", $"{s.Heads}", "--tokens", $"{s.Tokens}", "--dim", $"{s.HeadDim}",
             "--segments", $"{s.Segments}", "--repeats", $"{options.Repeats}", "--warmup", $"{options.Warmup}", "--device", "cuda",
-        ])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        using var p = Process.Start(psi) ?? throw new InvalidOperationException("could not start python3");
-        var err = p.StandardError.ReadToEndAsync();
-        var stdout = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        if (p.ExitCode != 0)
-            throw new InvalidOperationException($"the PyTorch side of the attention benchmark failed (is torch with CUDA installed?): {err.Result}");
-        var json = JsonNode.Parse(stdout.Trim().Split('\n')[^1])!.AsObject();
+        ], "the PyTorch side of the attention benchmark failed (is torch with CUDA installed?)").AsObject();
         var paths = new List<(string, (double, double))>();
         var notes = new List<string> { $"{json["version"]} on {json["device"]}" };
         foreach (var path in new[] { "sdpa", "math" })

@@ -227,23 +227,12 @@ public static class EngineBench
     private static TorchTimes TimeTorch(EngineBenchOptions options, DitConfig config, string device = "cpu")
     {
         var script = Path.Combine(FindRepoRoot(), "bench", "torch", "dit.py");
-        var psi = new ProcessStartInfo(ReferencePython.Executable,
+        var json = ReferencePython.RunJson(
         [
             script, "time", "--width", $"{config.Width}", "--blocks", $"{config.Blocks}", "--heads", $"{config.Heads}",
             "--batch", $"{options.Batch}", "--tokens", $"{options.Tokens}", "--threads", $"{options.Threads}",
             "--repeats", $"{options.Repeats}", "--warmup", $"{options.Warmup}", "--device", device,
-        ])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        using var p = Process.Start(psi) ?? throw new InvalidOperationException("could not start python3");
-        var err = p.StandardError.ReadToEndAsync();
-        var stdout = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        if (p.ExitCode != 0)
-            throw new InvalidOperationException($"the PyTorch side of the benchmark failed (is python3-torch installed?): {err.Result}");
-        var json = JsonNode.Parse(stdout.Trim().Split('\n')[^1])!;
+        ], "the PyTorch side of the benchmark failed (is python3-torch installed?)");
         return new TorchTimes(json["forward_s"]!.GetValue<double>(), json["train_step_s"]!.GetValue<double>(),
             json["threads"]!.GetValue<int>(), json["version"]!.GetValue<string>(), json["peak_rss_mb"]!.GetValue<double>());
     }
