@@ -62,7 +62,7 @@ public static class MetricCatalogue
         new(MotionSmoothness, Better.Higher, Aggregate.Mean, "0..1", "1 - mean cost of tracked subjects' deviation from the best of three predictions from neighbouring frames (1 radius = a whole frame)"),
         new(FrozenFrames, Better.Lower, Aggregate.Mean, "share", "frame steps that show no change although the asked scene moves by a pixel or more"),
         new(Flicker, Better.Lower, Aggregate.Mean, "levels", "mean |median per-pixel luma change| between frames, steps with an asked flash or cut left out"),
-        new(SyncOffset, Better.Zero, Aggregate.Median, "ms", "median over clips of the lag of audio onsets behind visual events (velocity changes, mouth openings) at the cross-correlation peak (+ = audio late)"),
+        new(SyncOffset, Better.Zero, Aggregate.Median, "ms", "median over clips of the lag of audio onsets behind visual events (impacts: downward speed lost; mouth openings) at the nearest of the near-highest cross-correlation peaks (+ = audio late)"),
         new(LipSync, Better.Higher, Aggregate.Mean, "-1..1", "correlation of speaking subjects' mouth opening with the audio loudness at frame times"),
         new(PromptAdherenceShort, Better.Higher, Aggregate.Mean, "share", "t2v_adherence_short over the clips whose prompt was a short caption (any mode)"),
         new(PromptAdherenceLong, Better.Higher, Aggregate.Mean, "share", "t2v_adherence_long over the clips whose prompt was a long caption (any mode)"),
