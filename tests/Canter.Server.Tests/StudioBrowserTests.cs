@@ -25,7 +25,7 @@ public sealed class StudioBrowserTests(ChromiumFixture chromium) : IClassFixture
 
         var page = session.Page;
         Assert.True(await page.Locator("[data-mode=edit]").IsDisabledAsync());
-        Assert.Contains("not trained into this model yet", await page.Locator("[data-mode=edit]").InnerTextAsync());
+        Assert.Contains("this model has no edit mode", await page.Locator("[data-mode=edit]").InnerTextAsync());
         await page.EvaluateAsync("""
             () => {
               window.seen = { progress: [], states: [] };
