@@ -97,6 +97,33 @@ public sealed class StudioBrowserTests(ChromiumFixture chromium) : IClassFixture
     }
 
     [Fact]
+    public async Task TheEditModeIsOfferedWhereTheModelEdits()
+    {
+        using var model = new EditModel();
+        await using var server = await TestServer.StartAsync(model.Generator);
+        var source = Path.Combine(server.DataDir, "source.mp4");
+        await File.WriteAllBytesAsync(source, EditModel.Clip(server.DataDir, 1f));
+        await using var session = await chromium.OpenAsync(server, "/");
+        var page = session.Page;
+
+        await page.Locator("[data-mode=edit]:not([disabled])").WaitForAsync();   // enabled once /api/model says edit
+        await page.ClickAsync("[data-mode=edit]");
+        await page.FillAsync("#prompt", "Make the red ball blue.");
+        await page.FillAsync("#seconds", "0.5");
+        await page.FillAsync("#size", "32x32");
+        await page.FillAsync("#steps", "1");
+        await page.ClickAsync("#generate");
+        await page.Locator("#notice").Filter(new() { HasTextString = "This mode needs a video to edit" }).WaitForAsync();
+
+        await page.SetInputFilesAsync("input[name=edit]", source);
+        await page.ClickAsync("#generate");
+        await page.Locator("#result video").WaitForAsync(new() { Timeout = 60_000 });
+        var id = (await server.GetAsync("/api/tasks?limit=1")).GetProperty("data")[0].GetProperty("id").GetString()!;
+        Assert.Equal("upload:source.mp4", (await server.GetAsync($"/api/tasks/{id}/record")).GetProperty("edit").GetString());
+        session.AssertNoErrors();
+    }
+
+    [Fact]
     public async Task ImageToVideoUploadsTheFirstFrame()
     {
         await using var server = await TestServer.StartAsync(new FakeGenerator(TimeSpan.FromMilliseconds(1)));
