@@ -143,7 +143,7 @@ public static class CanterServer
         app.MapGet("/api/model", (IVideoGenerator generator) =>
         {
             var i = generator.Info;
-            return TypedResults.Ok(new ModelView(i.Model, "model", i.WeightsSha256, i.FrameRate, i.SampleRate, $"{i.DefaultWidth}x{i.DefaultHeight}", i.DefaultSeconds));
+            return TypedResults.Ok(new ModelView(i.Model, "model", i.WeightsSha256, i.FrameRate, i.SampleRate, $"{i.DefaultWidth}x{i.DefaultHeight}", i.DefaultSeconds, i.Edit));
         }).AddEndpointFilter<ApiKeyFilter>();
         app.MapCanterStudio();   // the studio at / and /studio/, the arena routes, the route list at /api
         return app;

@@ -125,7 +125,7 @@ public sealed class DashScopeTests
             ("""{"model": "wan2.6-t2v", "input": {"prompt": "A ball"}, "parameters": {"size": "32*32", "shot_type": "multi"}}""", HttpStatusCode.BadRequest, "InvalidParameter", "timecoded beats"),
             ("""{"model": "wan2.6-t2v", "input": {"prompt": "A ball"}, "parameters": {"size": "32*32", "shot_type": "many"}}""", HttpStatusCode.BadRequest, "InvalidParameter", "not single or multi"),
             ("""{"model": "wan2.6-t2v", "input": {"prompt": "A ball"}, "parameters": {"size": "32*32", "audio": "loud"}}""", HttpStatusCode.BadRequest, "InvalidParameter", "parameters.audio: 'loud' is not true or false"),
-            ("""{"model": "wan2.7-videoedit", "input": {"prompt": "Make it blue", "media": [{"type": "video", "url": "task:video_1"}]}}""", HttpStatusCode.BadRequest, "InvalidParameter", "does not edit video yet"),
+            ("""{"model": "wan2.7-videoedit", "input": {"prompt": "Make it blue", "media": [{"type": "video", "url": "task:video_1"}]}}""", HttpStatusCode.BadRequest, "InvalidParameter", "this model has no edit mode"),
             ("""{"model": "wan2.6-i2v", "input": {"prompt": "A ball", "media": [{"type": "mask", "url": "task:video_1"}]}}""", HttpStatusCode.BadRequest, "InvalidParameter", "type 'mask' is not one of"),
             ("""{"model": "wan2.6-i2v", "input": {"prompt": "A ball", "media": ["task:video_1"]}}""", HttpStatusCode.BadRequest, "InvalidParameter", "every item is"),
             ("""{"model": "wan2.6-i2v", "input": {"prompt": "A ball", "img_url": "https://example.com/first.png"}, "parameters": {"size": "32*32"}}""", HttpStatusCode.BadRequest, "InvalidParameter", "does not fetch URLs"),

@@ -31,7 +31,7 @@ public sealed class InputTests
             ("""{"prompt":"A ball","sampler":"dpm"}""", "sampler 'dpm' is not euler or heun", null),
             ("""{"prompt":"A ball","colour":"red"}""", "unknown field 'colour'", "colour"),
             ("""{"prompt":"A ball","fps":30}""", "24 frames per second", "fps"),
-            ("""{"prompt":"A ball","edit":"task:x"}""", "editing is not trained", "edit"),
+            ("""{"prompt":"A ball","edit":"task:x"}""", "has no edit mode", "edit"),
             ("""{"prompt":"A ball","model":"gpt-video"}""", "is not served here", "model"),
             ($$"""{"prompt":"{{new string('a', 2001)}}"}""", "over the limit of 2000", "prompt"),
             ($$"""{"prompt":"{{string.Join(' ', Enumerable.Repeat("red ball", 40))}}"}""", "tokens", null),

@@ -108,7 +108,7 @@ public sealed class SdkTests
 
         // refusals arrive as the SDK's typed errors with the server's message
         Assert.Equal((400, "BadRequestError", "unsupported"), (o.GetProperty("edit").GetProperty("status").GetInt32(), S(o.GetProperty("edit"), "type"), S(o.GetProperty("edit"), "code")));
-        Assert.Contains("not trained into this model", S(o.GetProperty("edit"), "message"));
+        Assert.Contains("has no edit mode", S(o.GetProperty("edit"), "message"));
         Assert.Equal((404, "NotFoundError"), (o.GetProperty("notFound").GetProperty("status").GetInt32(), S(o.GetProperty("notFound"), "type")));
         Assert.Equal((401, "AuthenticationError"), (o.GetProperty("badKey").GetProperty("status").GetInt32(), S(o.GetProperty("badKey"), "type")));
         Assert.Equal((S(o.GetProperty("remix"), "id"), "video.deleted", true),

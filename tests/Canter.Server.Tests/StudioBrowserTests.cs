@@ -25,7 +25,7 @@ public sealed class StudioBrowserTests(ChromiumFixture chromium) : IClassFixture
 
         var page = session.Page;
         Assert.True(await page.Locator("[data-mode=edit]").IsDisabledAsync());
-        Assert.Contains("not trained into this model yet", await page.Locator("[data-mode=edit]").InnerTextAsync());
+        Assert.Contains("this model has no edit mode", await page.Locator("[data-mode=edit]").InnerTextAsync());
         await page.EvaluateAsync("""
             () => {
               window.seen = { progress: [], states: [] };
@@ -93,6 +93,33 @@ public sealed class StudioBrowserTests(ChromiumFixture chromium) : IClassFixture
         Assert.True(await page.Locator("#result").IsHiddenAsync());
         Assert.False(await page.Locator("#generate").IsDisabledAsync());
         Assert.InRange(fake.StepsRun, 1, 199);
+        session.AssertNoErrors();
+    }
+
+    [Fact]
+    public async Task TheEditModeIsOfferedWhereTheModelEdits()
+    {
+        using var model = new EditModel();
+        await using var server = await TestServer.StartAsync(model.Generator);
+        var source = Path.Combine(server.DataDir, "source.mp4");
+        await File.WriteAllBytesAsync(source, EditModel.Clip(server.DataDir, 1f));
+        await using var session = await chromium.OpenAsync(server, "/");
+        var page = session.Page;
+
+        await page.Locator("[data-mode=edit]:not([disabled])").WaitForAsync();   // enabled once /api/model says edit
+        await page.ClickAsync("[data-mode=edit]");
+        await page.FillAsync("#prompt", "Make the red ball blue.");
+        await page.FillAsync("#seconds", "0.5");
+        await page.FillAsync("#size", "32x32");
+        await page.FillAsync("#steps", "1");
+        await page.ClickAsync("#generate");
+        await page.Locator("#notice").Filter(new() { HasTextString = "This mode needs a video to edit" }).WaitForAsync();
+
+        await page.SetInputFilesAsync("input[name=edit]", source);
+        await page.ClickAsync("#generate");
+        await page.Locator("#result video").WaitForAsync(new() { Timeout = 60_000 });
+        var id = (await server.GetAsync("/api/tasks?limit=1")).GetProperty("data")[0].GetProperty("id").GetString()!;
+        Assert.Equal("upload:source.mp4", (await server.GetAsync($"/api/tasks/{id}/record")).GetProperty("edit").GetString());
         session.AssertNoErrors();
     }
 

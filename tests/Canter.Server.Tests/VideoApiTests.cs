@@ -202,7 +202,7 @@ public sealed class VideoApiTests
     }
 
     [Fact]
-    public async Task EditsAreRefusedBecauseTheModelDoesNotEdit()
+    public async Task EditsAreRefusedByAModelWithoutEditMode()
     {
         await using var server = await TestServer.StartAsync(new FakeGenerator(TimeSpan.Zero));
         using var form = new MultipartFormDataContent
@@ -211,10 +211,10 @@ public sealed class VideoApiTests
             { new ByteArrayContent(Media.Mp4(server.DataDir, 32, 32)), "video", "clip.mp4" },
         };
         using var edit = await server.Http.PostAsync("/v1/videos/edits", form);
-        var problem = await AssertProblem(edit, HttpStatusCode.BadRequest, "editing a video is not trained into this model yet");
+        var problem = await AssertProblem(edit, HttpStatusCode.BadRequest, "video: this model has no edit mode");
         Assert.Equal(("unsupported", "video"), (problem.GetProperty("error").GetProperty("code").GetString(), problem.GetProperty("error").GetProperty("param").GetString()));
         using var byId = await server.Http.PostAsJsonAsync("/v1/videos/edits", new { prompt = "Make the ball blue", video = new { id = "video_1" } });
-        await AssertProblem(byId, HttpStatusCode.BadRequest, "not trained into this model");
+        await AssertProblem(byId, HttpStatusCode.BadRequest, "has no edit mode");
         using var odd = await server.Http.PostAsJsonAsync("/v1/videos/edits", new { prompt = "Make the ball blue", mask = "x" });
         await AssertProblem(odd, HttpStatusCode.BadRequest, "unknown field 'mask'");
         var all = await server.GetAsync("/v1/videos");

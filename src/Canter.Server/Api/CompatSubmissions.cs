@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 using Canter.Media;
+using Canter.Models.Unified;
 using Canter.Server.Tasks;
 
 namespace Canter.Server.Api;
@@ -21,7 +22,7 @@ public sealed partial class Submissions
         "parameters.prompt_extend",
     ];
 
-    /// <summary>The <c>type</c>s of Model Studio's <c>input.media</c> items; <c>video</c> (an editing source) is refused.</summary>
+    /// <summary>The <c>type</c>s of Model Studio's <c>input.media</c> items; <c>video</c> is an editing source (refused by a model without edit mode).</summary>
     public static readonly string[] DashScopeMediaTypes = ["first_frame", "last_frame", "driving_audio", "first_clip", "reference_image", "video"];
 
     /// <summary>
@@ -41,8 +42,8 @@ public sealed partial class Submissions
         // Model Studio clients name Model Studio's models (wan2.x-...); they get the one model served here
         if (model != Generator.Info.Model && !model.StartsWith("wan", StringComparison.OrdinalIgnoreCase))
             throw ApiException.BadRequest($"Model not exist: '{model}' is not served here; this server serves '{Generator.Info.Model}' (any wan model name is served by it too)", "model", "model_not_found");
-        if (f.Has("input.media.video"))
-            throw ApiException.BadRequest("input.media: type 'video' asks to edit a video, and this model does not edit video yet; use first_clip to continue a clip, or reference_image", "input.media", "unsupported");
+        if (f.Has("input.media.video") && !Generator.Info.Edit)
+            throw ApiException.BadRequest($"input.media: type 'video' asks to edit a video, and {UnifiedConfig.NoEditMode}; use first_clip to continue a clip, or reference_image", "input.media", "unsupported");
         if (f.Bool("parameters.watermark") == true)
             throw ApiException.BadRequest("parameters.watermark: this server draws no visible watermark; every video is marked as machine-generated in its MP4 metadata instead. Send false or leave it out", "parameters.watermark", "unsupported");
         f.Bool("parameters.prompt_extend");   // checked, then ignored: no prompt rewriter here (orig_prompt is what ran)
@@ -68,11 +69,13 @@ public sealed partial class Submissions
         var last = await OneOfAsync(f, ["input.last_frame_url", "input.media.last_frame"], dir, "last_frame", "poster", owner, cancel);
         var driving = await OneOfAsync(f, ["input.audio_url", "input.media.driving_audio"], dir, "audio", "video", owner, cancel);
         var extend = await OneOfAsync(f, ["input.media.first_clip"], dir, "extend", "video", owner, cancel);
+        var edit = await OneOfAsync(f, ["input.media.video"], dir, "edit", "video", owner, cancel);
         var refs = new List<TaskInputFile>();
         foreach (var url in f.Texts("input.media.reference_image"))
             refs.Add(await FetchAsync(url, dir, $"ref-{refs.Count}", "input.media reference_image", "poster", owner, cancel));
-        var spec = new TaskSpec(prompt, w, h, f.Float("parameters.duration", 0.5f, 15f) ?? Generator.Info.DefaultSeconds, f.ULong("parameters.seed") ?? 0, 8, 3f, 1.5f,
-            negative, f.Bool("parameters.audio") ?? true, "heun", image, last, refs.Count > 0 ? refs : null, driving, extend);
+        float seconds = f.Float("parameters.duration", 0.5f, 15f) ?? (edit is null ? Generator.Info.DefaultSeconds : SourceSeconds(dir, "input.media video"));
+        var spec = new TaskSpec(prompt, w, h, seconds, f.ULong("parameters.seed") ?? 0, 8, 3f, 1.5f,
+            negative, f.Bool("parameters.audio") ?? true, "heun", image, last, refs.Count > 0 ? refs : null, driving, extend, edit);
         Check(spec, dir);
         return spec;
     }
@@ -110,6 +113,56 @@ public sealed partial class Submissions
         var spec = new TaskSpec(prompt, info.Width, info.Height, total, 0, 8, 3f, 1.5f, "", true, "heun", Extend: clip);
         Check(spec, dir);
         return spec;
+    }
+
+    /// <summary>
+    /// OpenAI's video edit: <c>video</c> (an upload, or <c>{id}</c> of a completed video) edited by the prompt with the
+    /// model's edit mode, at the source's size and length (up to 15 s), its sound kept. A model without edit mode refuses
+    /// it once the fields are known to be OpenAI's, before the source is fetched.
+    /// </summary>
+    public async Task<TaskSpec> OpenAiEditAsync(RequestFields f, string id, string? owner, CancellationToken cancel)
+    {
+        var unknown = f.Names.FirstOrDefault(n => n is not ("prompt" or "video" or "video.id" or "model"));
+        if (unknown is not null) throw ApiException.BadRequest($"unknown field '{unknown}'; an edit takes prompt and video", unknown, "unknown_field");
+        CheckModel(f.Text("model"));
+        if (!Generator.Info.Edit)
+            throw ApiException.BadRequest($"video: {UnifiedConfig.NoEditMode}. POST /v1/videos/{{id}}/remix makes a new video from a new prompt " +
+                "and the source's settings, and POST /v1/videos/extensions continues one", "video", "unsupported");
+        var prompt = Prompt(f);
+        var dir = Files.Inputs(id);
+        TaskInputFile source;
+        if (f.Text("video.id") is { } sourceId)
+        {
+            if (f.Has("video")) throw ApiException.BadRequest("video: give a file or {\"id\": VIDEO_ID}, not both", "video");
+            source = await FetchAsync($"task:{sourceId}/video", dir, "edit", "video.id", "video", owner, cancel);
+        }
+        else
+        {
+            source = await InputAsync(f, "video", dir, "edit", "video", owner, cancel)
+                ?? throw ApiException.BadRequest("video: give the video to edit: an upload, or {\"id\": VIDEO_ID} of a completed video", "video");
+        }
+        var info = ProbeVideo(Path.Combine(dir, "edit"), "video");
+        var spec = new TaskSpec(prompt, info.Width, info.Height, SourceSeconds(dir, "video"), 0, 8, 3f, 1.5f, "", true, "heun", Edit: source);
+        Check(spec, dir);
+        return spec;
+    }
+
+    /// <summary>An edit's length when none is asked: its source's, to the hundredth of a second below, at most 15 s.</summary>
+    private float SourceSeconds(string dir, string field)
+    {
+        var info = ProbeVideo(Path.Combine(dir, "edit"), field);
+        float seconds = MathF.Min(15f, MathF.Floor((float)info.Seconds * 100f) / 100f);
+        if (seconds < 0.5f) throw ApiException.BadRequest($"{field}: the video is {info.Seconds:0.##} s; an edit needs 0.5 s at least", field, "invalid_input");
+        return seconds;
+    }
+
+    private MediaInfo ProbeVideo(string path, string field)
+    {
+        MediaInfo info;
+        try { info = MediaProbe.Probe(path, Options.MediaLimits); }
+        catch (MediaException) { throw ApiException.BadRequest($"{field}: not a readable video", field, "invalid_input"); }
+        if (!info.HasVideo || !(info.Seconds > 0)) throw ApiException.BadRequest($"{field}: the file has no video stream", field, "invalid_input");
+        return info;
     }
 
     /// <summary>OpenAI's character: <c>name</c> and <c>video</c> (a clip or an image, uploaded or referenced).</summary>

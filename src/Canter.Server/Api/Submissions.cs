@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 using Canter.Media;
+using Canter.Models.Unified;
 using Canter.Server.Generation;
 using Canter.Server.Storage;
 using Canter.Server.Tasks;
@@ -21,7 +22,7 @@ public sealed partial class Submissions(ITaskStore store, TaskFiles files, IVide
     CharacterStore characters, IResultStore results)
 {
     private static readonly string[] NativeFields =
-        ["prompt", "negative", "seconds", "size", "fps", "seed", "steps", "sampler", "guidance", "ref_guidance", "no_audio", "image", "last_frame", "refs", "extend", "audio", "edit", "model",
+        ["prompt", "negative", "seconds", "size", "fps", "seed", "steps", "sampler", "guidance", "ref_guidance", "no_audio", "image", "last_frame", "refs", "extend", "audio", "edit", "source_guidance", "model",
          "webhook_url", "webhook_events"];   // read by WebhookSubscriptions
 
     private static readonly string[] OpenAiFields = ["prompt", "model", "seconds", "size", "input_reference", "input_reference.image_url", "input_reference.file_id", "character_ids"];
@@ -33,12 +34,18 @@ public sealed partial class Submissions(ITaskStore store, TaskFiles files, IVide
     private IVideoGenerator Generator => generator;
     private CharacterStore Characters => characters;
 
-    /// <summary>The native API: every parameter of <c>canter generate</c>, inputs uploaded or referenced.</summary>
+    /// <summary>
+    /// The native API: every parameter of <c>canter generate</c>, inputs uploaded or referenced. <c>edit</c> (a source
+    /// video, its sound kept) and <c>source_guidance</c> need a model with edit mode; any other model refuses them here.
+    /// </summary>
     public async Task<TaskSpec> NativeAsync(RequestFields f, string id, string? owner, CancellationToken cancel)
     {
         Known(f, NativeFields);
         CheckModel(f.Text("model"));
-        if (f.Has("edit")) throw ApiException.BadRequest("edit: video editing is not trained into this model yet", "edit", "unsupported");
+        // a model without edit mode refuses an edit before its source is read or a task exists
+        if (f.Has("edit") && !generator.Info.Edit) throw ApiException.BadRequest($"edit: {UnifiedConfig.NoEditMode}", "edit", "unsupported");
+        var sourceGuidance = f.Float("source_guidance", 0, 20);
+        if (sourceGuidance is not null && !f.Has("edit")) throw ApiException.BadRequest("source_guidance: applies to an edit only; give the source video as edit", "source_guidance");
         if (f.Float("fps", 1, 240) is { } fps && fps != generator.Info.FrameRate)
             throw ApiException.BadRequest($"fps: this model makes {generator.Info.FrameRate} frames per second", "fps");
         var (w, h) = Size(f.Text("size"));
@@ -54,7 +61,8 @@ public sealed partial class Submissions(ITaskStore store, TaskFiles files, IVide
             await InputAsync(f, "last_frame", dir, "last_frame", "poster", owner, cancel),
             refs,
             await InputAsync(f, "audio", dir, "audio", "video", owner, cancel),
-            await InputAsync(f, "extend", dir, "extend", "video", owner, cancel));
+            await InputAsync(f, "extend", dir, "extend", "video", owner, cancel),
+            await InputAsync(f, "edit", dir, "edit", "video", owner, cancel), sourceGuidance);
         if (spec.Negative.Length > Options.MaxPromptChars) throw ApiException.BadRequest($"negative: {spec.Negative.Length} characters is over the limit of {Options.MaxPromptChars}", "negative");
         Check(spec, dir);
         return spec;
@@ -78,7 +86,7 @@ public sealed partial class Submissions(ITaskStore store, TaskFiles files, IVide
         return spec;
     }
 
-    /// <summary>A new prompt on the settings and inputs of an earlier task (OpenAI's remix; this model does not edit, so it generates anew).</summary>
+    /// <summary>A new prompt on the settings and inputs of an earlier task (OpenAI's remix: it generates anew; an edit's source stays its source).</summary>
     public TaskSpec Remix(TaskRecord source, string prompt, string id)
     {
         if (string.IsNullOrWhiteSpace(prompt)) throw ApiException.BadRequest("prompt: the prompt is empty", "prompt");

@@ -49,5 +49,5 @@ public sealed record ListPage<T>(string Object, IReadOnlyList<T> Data, string? F
         new("list", page.Tasks.Select(view).ToList(), page.Tasks.FirstOrDefault()?.Id, page.Tasks.LastOrDefault()?.Id, page.HasMore);
 }
 
-/// <summary>What the server serves.</summary>
-public sealed record ModelView(string Id, string Object, string WeightsSha256, int FrameRate, int SampleRate, string DefaultSize, float DefaultSeconds);
+/// <summary>What the server serves; <see cref="Edit"/> says whether the model has edit mode (takes a source video to edit).</summary>
+public sealed record ModelView(string Id, string Object, string WeightsSha256, int FrameRate, int SampleRate, string DefaultSize, float DefaultSeconds, bool Edit);

@@ -9,8 +9,8 @@ namespace Canter.Server.Api;
 /// <summary>
 /// The rest of OpenAI's <c>videos</c> resource (openai-node 6.x: edit, extend, createCharacter, getCharacter):
 /// extensions continue a video with the model's extend mode; characters are reference pictures that
-/// <c>character_ids</c> in a create turns into the model's references (r2v); edits are refused, because the model
-/// does not edit video yet.
+/// <c>character_ids</c> in a create turns into the model's references (r2v); edits run the model's edit mode, and
+/// are refused where the served model has none.
 /// </summary>
 public static class VideoCompatEndpoints
 {
@@ -23,14 +23,18 @@ public static class VideoCompatEndpoints
         return videos;
     }
 
-    /// <summary>Refused at submit, after the body is read (so a wrong field or an oversized upload is still named as such).</summary>
-    public static async Task<ProblemHttpResult> Edit(HttpContext http, CancellationToken cancel)
+    /// <summary>
+    /// An edit of <c>video</c> (an upload, or <c>{id}</c> of a completed video) by the prompt, with the model's edit
+    /// mode. A model without one refuses it at submit, after the body is read (so a wrong field or an oversized upload
+    /// is still named as such) and before any task exists.
+    /// </summary>
+    public static async Task<Results<Ok<VideoView>, ProblemHttpResult>> Edit(HttpContext http, TaskService service, Submissions submissions,
+        [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey, CancellationToken cancel)
     {
         var fields = await RequestFields.ReadAsync(http.Request, cancel);
-        var unknown = fields.Names.FirstOrDefault(n => n is not ("prompt" or "video" or "video.id" or "model"));
-        if (unknown is not null) throw ApiException.BadRequest($"unknown field '{unknown}'; an edit takes prompt and video", unknown, "unknown_field");
-        throw ApiException.BadRequest("video: editing a video is not trained into this model yet; POST /v1/videos/{id}/remix makes a new video from a new prompt " +
-            "and the source's settings, and POST /v1/videos/extensions continues one", "video", "unsupported");
+        var owner = ApiKeyFilter.Owner(http);
+        var (task, _) = await service.SubmitAsync(id => submissions.OpenAiEditAsync(fields, id, owner, cancel), owner, idempotencyKey, null, cancel);
+        return TypedResults.Ok(VideoView.Of(task));
     }
 
     public static async Task<Results<Ok<VideoView>, ProblemHttpResult>> Extend(HttpContext http, TaskService service, Submissions submissions,

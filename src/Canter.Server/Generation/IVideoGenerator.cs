@@ -2,8 +2,12 @@ using Canter.Training.Unified;
 
 namespace Canter.Server.Generation;
 
-/// <summary>What the served model is: its name and weights (for records and the API), and the rates it makes.</summary>
-public sealed record GeneratorInfo(string Model, string WeightsSha256, int FrameRate, int SampleRate, int DefaultWidth, int DefaultHeight, float DefaultSeconds);
+/// <summary>
+/// What the served model is: its name and weights (for records and the API), the rates it makes, and whether it has
+/// edit mode (<see cref="Canter.Models.Unified.UnifiedConfig.Edit"/>: trained with edit pairs, so it takes a source video).
+/// </summary>
+public sealed record GeneratorInfo(string Model, string WeightsSha256, int FrameRate, int SampleRate, int DefaultWidth, int DefaultHeight, float DefaultSeconds,
+    bool Edit = false);
 
 /// <summary>
 /// The model behind the server. <see cref="ModelGenerator"/> runs the shipped model; tests put a fast fake here.
@@ -44,7 +48,7 @@ public sealed class ModelGenerator : IVideoGenerator
         if (target != Canter.Tensors.Device.Cpu) _serial = new SemaphoreSlim(1, 1);
         var m = _model.Manifest;
         Info = new GeneratorInfo(Path.GetFileName(Path.GetFullPath(modelDir).TrimEnd('/')), GenerationOutput.WeightsHash(modelDir), (int)m.Config.FrameRate,
-            _model.Codec.Audio.Config.SampleRate, m.Width, m.Height, m.Seconds);
+            _model.Codec.Audio.Config.SampleRate, m.Width, m.Height, m.Seconds, m.Config.Edit);
     }
 
     public GeneratorInfo Info { get; }

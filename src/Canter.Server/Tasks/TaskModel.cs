@@ -33,6 +33,8 @@ public sealed record TaskInputFile(string Source, string Sha256);
 /// <summary>
 /// Everything a task will generate from: the parameters of <c>canter generate</c> and its input files, which are kept
 /// under the data folder (inputs/ID/) so a task can run, or run again after a restart, without the client.
+/// <see cref="Edit"/> (a source video to edit) and <see cref="SourceGuidance"/> are left out of the JSON when absent,
+/// so tasks stored before edits read, and hash for idempotency, as they did.
 /// </summary>
 public sealed record TaskSpec(
     string Prompt,
@@ -50,7 +52,9 @@ public sealed record TaskSpec(
     TaskInputFile? LastFrame = null,
     IReadOnlyList<TaskInputFile>? Refs = null,
     TaskInputFile? DrivingAudio = null,
-    TaskInputFile? Extend = null)
+    TaskInputFile? Extend = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] TaskInputFile? Edit = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] float? SourceGuidance = null)
 {
     /// <summary>Snake case, as the API and the database both write it.</summary>
     public static readonly JsonSerializerOptions Json = new()
@@ -67,6 +71,7 @@ public sealed record TaskSpec(
         for (int i = 0; i < (Refs?.Count ?? 0); i++) yield return ($"refs[{i}]", $"ref-{i}", Refs![i]);
         if (DrivingAudio is not null) yield return ("audio", "audio", DrivingAudio);
         if (Extend is not null) yield return ("extend", "extend", Extend);
+        if (Edit is not null) yield return ("edit", "edit", Edit);
     }
 
     public string ToJson() => JsonSerializer.Serialize(this, Json);

@@ -21,8 +21,9 @@ const help = {
   refs: 'Upload 1 to 9 reference images of what should appear; the prompt says what it does.',
   extend: 'Upload a clip; the video continues it.',
   audio: 'Upload a sound; the video is made to match it.',
+  edit: 'Upload a video; the prompt says what to change (for example "Make the red ball blue."). Its sound is kept.',
 };
-const modeFields = { image: ['image', 'last_frame'], refs: ['refs', 'ref_guidance'], extend: ['extend'], audio: ['audio'] };
+const modeFields = { image: ['image', 'last_frame'], refs: ['refs', 'ref_guidance'], extend: ['extend'], audio: ['audio'], edit: ['edit', 'source_guidance'] };
 const always = ['prompt', 'negative', 'seconds', 'size', 'seed', 'steps', 'guidance'];
 
 let mode = 'text';
@@ -37,8 +38,13 @@ function setMode(next) {
   document.getElementById('mode-help').textContent = help[mode];
 }
 
-/** The served model's defaults, in the fields the user has not changed. */
+/** The served model's defaults, in the fields the user has not changed; the edit mode only where the model has one. */
 export function setDefaults(model) {
+  const editTab = document.querySelector('.modes [data-mode=edit]');
+  editTab.disabled = !model.edit;
+  editTab.title = model.edit ? 'Edit a video by the prompt' : 'this model has no edit mode';
+  editTab.querySelector('small')?.toggleAttribute('hidden', Boolean(model.edit));
+  if (!model.edit && mode === 'edit') setMode('text');
   const size = document.getElementById('size');
   const seconds = document.getElementById('seconds');
   if (!size.value) size.value = model.default_size;
@@ -67,8 +73,9 @@ function fields() {
 
 function check() {
   if (!document.getElementById('prompt').value.trim()) return ['prompt', 'Write a prompt first.'];
-  const need = { image: 'image', refs: 'refs', extend: 'extend', audio: 'audio' }[mode];
-  if (need && !form.elements[need].files.length) return [need, `This mode needs ${need === 'image' ? 'a first frame' : need === 'refs' ? 'reference images' : need === 'extend' ? 'a clip' : 'a sound'}.`];
+  const need = { image: 'image', refs: 'refs', extend: 'extend', audio: 'audio', edit: 'edit' }[mode];
+  const what = { image: 'a first frame', refs: 'reference images', extend: 'a clip', audio: 'a sound', edit: 'a video to edit' };
+  if (need && !form.elements[need].files.length) return [need, `This mode needs ${what[need]}.`];
   if (mode === 'refs' && form.elements.refs.files.length > 9) return ['refs', 'Give at most 9 reference images.'];
   return null;
 }
