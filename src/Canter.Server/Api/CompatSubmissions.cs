@@ -91,17 +91,7 @@ public sealed partial class Submissions
         CheckModel(f.Text("model"));
         var prompt = Prompt(f);
         var dir = Files.Inputs(id);
-        TaskInputFile clip;
-        if (f.Text("video.id") is { } sourceId)
-        {
-            if (f.Has("video")) throw ApiException.BadRequest("video: give a file or {\"id\": VIDEO_ID}, not both", "video");
-            clip = await FetchAsync($"task:{sourceId}/video", dir, "extend", "video.id", "video", owner, cancel);
-        }
-        else
-        {
-            clip = await InputAsync(f, "video", dir, "extend", "video", owner, cancel)
-                ?? throw ApiException.BadRequest("video: give the video to extend: an upload, or {\"id\": VIDEO_ID} of a completed video", "video");
-        }
+        var clip = await VideoFieldAsync(f, dir, "extend", owner, cancel);
         MediaInfo info;
         try { info = MediaProbe.Probe(Path.Combine(dir, "extend"), Options.MediaLimits); }
         catch (MediaException) { throw ApiException.BadRequest("video: not a readable video", "video", "invalid_input"); }
@@ -113,6 +103,21 @@ public sealed partial class Submissions
         var spec = new TaskSpec(prompt, info.Width, info.Height, total, 0, 8, 3f, 1.5f, "", true, "heun", Extend: clip);
         Check(spec, dir);
         return spec;
+    }
+
+    /// <summary>
+    /// OpenAI's <c>video</c> field of an extension or an edit, stored in <paramref name="dir"/> as <paramref name="use"/>
+    /// (<c>extend</c> or <c>edit</c>): an upload, or <c>{id}</c> of a completed video of the caller's.
+    /// </summary>
+    private async Task<TaskInputFile> VideoFieldAsync(RequestFields f, string dir, string use, string? owner, CancellationToken cancel)
+    {
+        if (f.Text("video.id") is { } sourceId)
+        {
+            if (f.Has("video")) throw ApiException.BadRequest("video: give a file or {\"id\": VIDEO_ID}, not both", "video");
+            return await FetchAsync($"task:{sourceId}/video", dir, use, "video.id", "video", owner, cancel);
+        }
+        return await InputAsync(f, "video", dir, use, "video", owner, cancel)
+            ?? throw ApiException.BadRequest($"video: give the video to {use}: an upload, or {{\"id\": VIDEO_ID}} of a completed video", "video");
     }
 
     /// <summary>
@@ -130,17 +135,7 @@ public sealed partial class Submissions
                 "and the source's settings, and POST /v1/videos/extensions continues one", "video", "unsupported");
         var prompt = Prompt(f);
         var dir = Files.Inputs(id);
-        TaskInputFile source;
-        if (f.Text("video.id") is { } sourceId)
-        {
-            if (f.Has("video")) throw ApiException.BadRequest("video: give a file or {\"id\": VIDEO_ID}, not both", "video");
-            source = await FetchAsync($"task:{sourceId}/video", dir, "edit", "video.id", "video", owner, cancel);
-        }
-        else
-        {
-            source = await InputAsync(f, "video", dir, "edit", "video", owner, cancel)
-                ?? throw ApiException.BadRequest("video: give the video to edit: an upload, or {\"id\": VIDEO_ID} of a completed video", "video");
-        }
+        var source = await VideoFieldAsync(f, dir, "edit", owner, cancel);
         var info = ProbeVideo(Path.Combine(dir, "edit"), "video");
         var spec = new TaskSpec(prompt, info.Width, info.Height, SourceSeconds(dir, "video"), 0, 8, 3f, 1.5f, "", true, "heun", Edit: source);
         Check(spec, dir);
