@@ -93,7 +93,13 @@ public static class EngineBench
             using var _ = Tape.NoGrad();
             Ops.Linear(x, w);
         }
-        void Direct() => OpenBlas.Sgemm(OpenBlas.RowMajor, OpenBlas.NoTrans, OpenBlas.Trans, m, n, k, 1f, px, k, pw, k, 0f, py, n);
+        void Direct()
+        {
+            // the reference is OpenBLAS on its own threads (as many as ours), as a program calling it would run it
+            OpenBlas.BeginReferenceThreads(options.Threads);
+            try { OpenBlas.Sgemm(OpenBlas.RowMajor, OpenBlas.NoTrans, OpenBlas.Trans, m, n, k, 1f, px, k, pw, k, 0f, py, n); }
+            finally { OpenBlas.EndReferenceThreads(); }
+        }
         // interleave the two so that both see the same machine state (other load, clock, caches)
         var oursTimes = new List<double>();
         var blasTimes = new List<double>();

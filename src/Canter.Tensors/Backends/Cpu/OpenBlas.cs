@@ -66,6 +66,16 @@ public static unsafe partial class OpenBlas
     [LibraryImport(Lib, EntryPoint = "openblas_set_num_threads")]
     private static partial void SetNumThreadsNative(int threads);
 
+    /// <summary>
+    /// For a benchmark that times OpenBLAS itself as the reference: its own threads for the calls that follow, until
+    /// <see cref="EndReferenceThreads"/> sets it back to one. The count is process-wide and OpenBLAS rounds differently
+    /// with another count, so only between engine work, never while the engine runs GEMMs on other threads.
+    /// </summary>
+    public static void BeginReferenceThreads(int threads) => SetNumThreadsNative(Math.Max(1, threads));
+
+    /// <summary>Back to one OpenBLAS thread, as the engine needs it (its own threads split each GEMM).</summary>
+    public static void EndReferenceThreads() => SetNumThreadsNative(1);
+
     [LibraryImport(Lib, EntryPoint = "openblas_get_num_threads")]
     public static partial int GetNumThreads();
 
