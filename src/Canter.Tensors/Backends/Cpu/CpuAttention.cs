@@ -17,7 +17,7 @@ public sealed unsafe partial class CpuBackend
         int bCount = q.Shape[0], hCount = q.Shape[1], nq = q.Shape[2], d = q.Shape[3], nk = k.Shape[2];
         int qTiles = (nq + QueryTile - 1) / QueryTile;
         float* pl = Ptr(lse);
-        CpuParallel.ForWithSerialBlas(bCount * hCount * qTiles, task =>
+        CpuParallel.ForEachItem(bCount * hCount * qTiles, task =>
         {
             int tile = task % qTiles, bh = task / qTiles, b = bh / hCount, h = bh % hCount;
             int q0 = tile * QueryTile, tq = Math.Min(QueryTile, nq - q0);
@@ -112,7 +112,7 @@ public sealed unsafe partial class CpuBackend
         int bCount = q.Shape[0], hCount = q.Shape[1], nq = q.Shape[2], d = q.Shape[3], nk = k.Shape[2];
         float* pl = Ptr(lse);
         // one task per (b, h): dK and dV of a head are written by one thread only
-        CpuParallel.ForWithSerialBlas(bCount * hCount, bh =>
+        CpuParallel.ForEachItem(bCount * hCount, bh =>
         {
             int b = bh / hCount, h = bh % hCount;
             var (qBase, qs) = HeadMatrix(q, b, h);

@@ -36,7 +36,7 @@ public sealed unsafe partial class CpuBackend
             OpenBlas.Sgemm(OpenBlas.RowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
             return;
         }
-        CpuParallel.ForWithSerialBlas(blocks, i =>
+        CpuParallel.ForEachItem(blocks, i =>
         {
             int start = i * size, len = Math.Min(size, extent - start);
             if (byRows)
@@ -90,7 +90,7 @@ public sealed unsafe partial class CpuBackend
                 Sgemm(ta, tb, m, n, k, alpha, pa + i * sa, lda, pb + i * sb, ldb, beta, pc + i * sc, ldc);
             return;
         }
-        CpuParallel.ForWithSerialBlas(batch, i =>
+        CpuParallel.ForEachItem(batch, i =>
             OpenBlas.Sgemm(OpenBlas.RowMajor, ta, tb, m, n, k, alpha, pa + i * sa, lda, pb + i * sb, ldb, beta, pc + i * sc, ldc));
     }
 }

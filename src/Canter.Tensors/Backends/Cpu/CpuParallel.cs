@@ -29,11 +29,12 @@ public static class CpuParallel
     }
 
     /// <summary>
-    /// Runs body(index) for every index on the engine's threads, for loops whose items each
-    /// call BLAS (blocks of a GEMM, batched matmul of small matrices, attention tiles).
-    /// OpenBLAS itself always runs on one thread (see <see cref="OpenBlas"/>).
+    /// Runs body(index) for every index on the engine's threads, one item at a time, for loops
+    /// whose items are each a sizeable piece of work such as a BLAS call (blocks of a GEMM,
+    /// batched matmul of small matrices, attention tiles). OpenBLAS itself always runs on one
+    /// thread (see <see cref="OpenBlas"/>), so nothing needs switching around these loops.
     /// </summary>
-    public static void ForWithSerialBlas(int count, Action<int> body)
+    public static void ForEachItem(int count, Action<int> body)
     {
         int threads = Engine.Threads;
         if (threads <= 1 || count == 1)
