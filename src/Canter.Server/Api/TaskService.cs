@@ -27,15 +27,15 @@ public sealed class TaskService(ITaskStore store, TaskFiles files, TaskNotifier 
         var id = NewId();
         TaskSpec spec;
         try { spec = await build(id); }
-        catch { files.Delete(id); throw; }
+        catch { files.DeleteInputs(id); throw; }
         var hash = submissions.Hash(spec);
         TaskRecord task;
         bool created;
         try { (task, created) = await admission.AddAsync(new NewTask(id, spec, generator.Info.Model, hash, owner, idempotencyKey, remixedFrom), cancel); }
-        catch { files.Delete(id); throw; }   // over a key's limits
+        catch { files.DeleteInputs(id); throw; }   // over a key's limits
         if (!created)
         {
-            files.Delete(id);
+            files.DeleteInputs(id);
             if (task.RequestHash != hash)
                 throw new ApiException(409, "idempotency_key_reused", $"Idempotency-Key '{idempotencyKey}' was used for another request (task {task.Id}); use a new key for a new request", "Idempotency-Key");
             return (retention.Stamp(task), false);
@@ -86,7 +86,7 @@ public sealed class TaskService(ITaskStore store, TaskFiles files, TaskNotifier 
             worker.Cancel(id);
         }
         await store.DeleteAsync(id, cancel);
-        files.Delete(id);
+        files.DeleteInputs(id);
         try { await results.DeleteAsync(id, CancellationToken.None); }
         catch (ResultStoreException e) { throw new ApiException(503, "result_store_unavailable", $"task '{id}' is deleted, but its results could not be removed yet: {e.Message}"); }
         notifier.Notify();

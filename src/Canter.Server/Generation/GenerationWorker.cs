@@ -123,7 +123,7 @@ public sealed class GenerationWorker(ITaskStore store, TaskFiles files, TaskNoti
                 log.LogInformation("task {Id} succeeded in {Seconds:F1} s", task.Id, result.Seconds);
             else if (await GoneAsync(task.Id))
             {
-                files.Delete(task.Id);   // deleted while it ran
+                files.DeleteInputs(task.Id);   // deleted while it ran
                 await results.DeleteAsync(task.Id, CancellationToken.None);
             }
             else

@@ -40,12 +40,7 @@ public sealed class RetentionSweeper(ITaskStore tasks, TaskFiles files, ResultRe
             if (task is null || !retention.IsDue(task)) continue;
             await expired.MarkAsync(id, cancel);   // first: from here on it is a 410, not a missing file
             await results.DeleteAllButAsync(id, Keep, cancel);
-            var inputs = files.Inputs(id);
-            if (Directory.Exists(inputs))
-            {
-                try { Directory.Delete(inputs, recursive: true); }
-                catch (IOException) { }
-            }
+            files.DeleteInputs(id);
             swept++;
         }
         int gone = 0;

@@ -27,14 +27,14 @@ public sealed class TaskFiles
 
     public string Result(string id, string file) => Path.Combine(Results(id), file);
 
-    /// <summary>Removes everything of a task; missing folders are fine.</summary>
-    public void Delete(string id)
+    /// <summary>
+    /// Removes a task's inputs; a missing folder is fine. Its results go through the result store
+    /// (<see cref="Storage.IResultStore.DeleteAsync"/>), wherever they are kept.
+    /// </summary>
+    public void DeleteInputs(string id)
     {
-        foreach (var dir in new[] { Inputs(id), Results(id) })
-        {
-            try { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
-            catch (IOException) { }   // a file still open by a download: the folder goes with the next delete or restart
-        }
+        try { if (Directory.Exists(Inputs(id))) Directory.Delete(Inputs(id), recursive: true); }
+        catch (IOException) { }   // a file still open: the folder goes with the next delete or restart
     }
 
     /// <summary>Removes what a task made (its inputs stay); a missing folder is fine.</summary>
