@@ -60,6 +60,7 @@ public sealed class AutoencoderTests
     [Theory]
     [InlineData(1, 1, 45, 2, 2)]    // the default layout: tiles in space, pieces in time that start after group 0 with context
     [InlineData(0, 0, 41, 2, 3)]    // shallow model: the time pieces start after group 0 with context
+    [InlineData(0, 2, 45, 2, 2)]    // the shipped 4x layout: one level, two residual blocks (temporal reach 4 latent frames)
     public void TiledEqualsOnePiece(int downsamples, int blocks, int frames, int maxGroups, int maxSide)
     {
         using var _ = Tape.NoGrad();

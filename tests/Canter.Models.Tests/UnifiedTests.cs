@@ -10,6 +10,19 @@ public sealed class UnifiedTests
     private static readonly UnifiedConfig Small = new(Width: 48, Blocks: 2, Heads: 2, TextTokens: 6, TextRows: 32, VideoLatentChannels: 2, AudioLatentChannels: 3, Patch: 2, MaxReferences: 1);
 
     [Fact]
+    public void PresetTokensStaySixteenPixelsWideWhateverTheAutoencodersRatio()
+    {
+        Assert.Equal(2, UnifiedConfig.Tiny.Patch);
+        Assert.Equal(2, UnifiedConfig.Tiny.ForSpatialRatio(8).Patch);
+        Assert.Equal(4, UnifiedConfig.Tiny.ForSpatialRatio(4).Patch);
+        Assert.Equal(1, UnifiedConfig.Tiny.ForSpatialRatio(16).Patch);
+        Assert.Equal(UnifiedConfig.Tiny with { Patch = 4 }, UnifiedConfig.Tiny.ForSpatialRatio(4));
+        Assert.Equal(8 * 4 * 4, UnifiedConfig.Tiny.ForSpatialRatio(4).VisualTokenSize);
+        foreach (int bad in new[] { 0, 3, 32 })
+            Assert.Throws<ArgumentException>(() => UnifiedConfig.Tiny.ForSpatialRatio(bad));
+    }
+
+    [Fact]
     public void PatchesRoundTrip()
     {
         int z = 3, g = 2, h = 4, w = 6, p = 2;

@@ -25,6 +25,46 @@ public sealed class ModelTrainerTests
         CheckpointEvery: 100, LogEvery: 1, Width: 16, Height: 16, Seconds: 1f, EmaDecay: 0.5f, Config: Tiny);
 
     [Fact]
+    public void RunStartsFromAModelKeepingItsVocabularyAndRefreshingOnlyTheVisualProjections()
+    {
+        using var tmp = new TempFolder("model-init");
+        var vae = Autoencoders(tmp);
+        var first = Options(tmp.Sub("a"), vae) with { Steps = 2 };
+        ModelTrainer.Run(first, _ => { });
+
+        // another patch (as after a new video autoencoder): every tensor but the visual projections' weights and output bias is copied
+        var patch1 = Tiny with { Patch = 1 };
+        var log = new List<string>();
+        var second = Options(tmp.Sub("b"), vae) with { Steps = 1, Config = patch1, Init = first.Out };
+        ModelTrainer.Run(second, log.Add);
+        var line = Assert.Single(log, l => l.StartsWith("initialised from", StringComparison.Ordinal));
+        Assert.Contains("fresh (shape changed): ", line);
+        Assert.Contains("visual_in.weight", line);
+        Assert.Contains("visual_out.weight", line);
+        Assert.Contains("visual_out.bias", line);
+        Assert.DoesNotContain("text_embedding", line);
+        Assert.Equal(File.ReadAllText(Path.Combine(first.Out, "vocabulary.json")), File.ReadAllText(Path.Combine(second.Out, "vocabulary.json")));
+        Assert.Contains("\"Init\"", File.ReadAllText(Path.Combine(second.Out, "run.json")));
+
+        // what LoadInto copies and what it leaves as initialised
+        var trained = Canter.Tensors.IO.SafeTensors.LoadAll(Path.Combine(first.Out, "transformer.safetensors"));
+        var model = new UnifiedTransformer(patch1, seed: 5);
+        var before = model.StateDict()["visual_in.weight"].ToArray();
+        TransformerInit.Read(first.Out, patch1).LoadInto(model);
+        Assert.Equal(trained["text_embedding"].ToArray(), model.StateDict()["text_embedding"].ToArray());
+        Assert.Equal(trained["stack.blocks.0.attn.qkv.weight"].ToArray(), model.StateDict()["stack.blocks.0.attn.qkv.weight"].ToArray());
+        Assert.Equal(before, model.StateDict()["visual_in.weight"].ToArray());
+
+        // another transformer is refused before anything is written; so is a folder without a model
+        var wider = Options(tmp.Sub("c"), vae) with { Config = Tiny with { Width = 64 }, Init = first.Out };
+        var e = Assert.Throws<ArgumentException>(() => ModelTrainer.Run(wider, _ => { }));
+        Assert.Contains("only the video latent channels and the patch may differ", e.Message);
+        Assert.False(Directory.Exists(wider.Out));
+        e = Assert.Throws<ArgumentException>(() => ModelTrainer.Run(Options(tmp.Sub("d"), vae) with { Init = tmp.Sub("nothing") }, _ => { }));
+        Assert.Contains("no transformer.safetensors", e.Message);
+    }
+
+    [Fact]
     public void ResumedRunEndsWithTheWeightsOfAnUninterruptedOne()
     {
         using var tmp = new TempFolder("model-resume");

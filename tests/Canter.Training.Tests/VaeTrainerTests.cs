@@ -157,4 +157,31 @@ public sealed class VaeTrainerTests
         var model = AutoencoderFiles.LoadVideo(o.WeightsPath);
         Assert.Equal(TinyVideo, model.Config);
     }
+
+    [Fact]
+    public void EdgeWeightIsLoggedChangesTrainingAndIsValidated()
+    {
+        using var tmp = new TempFolder("vae-edge");
+        var plain = Video(tmp.Sub("plain"), 3);
+        var edged = Video(tmp.Sub("edge"), 3) with { EdgeWeight = 1f };
+
+        VaeTrainer.Run(plain, _ => { });
+        VaeTrainer.Run(edged, _ => { });
+
+        var rows = File.ReadAllLines(Path.Combine(edged.Out, "losses.csv"));
+        var header = rows[0].Split(',');
+        int loss = Array.IndexOf(header, "loss"), l1 = Array.IndexOf(header, "l1"), edge = Array.IndexOf(header, "edge"), kl = Array.IndexOf(header, "kl");
+        Assert.True(edge > 0, rows[0]);
+        foreach (var row in rows.Skip(1).Select(r => r.Split(',').Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray()))
+        {
+            Assert.True(row[edge] > 0, $"edge term {row[edge]}");
+            // the total is l1 + 1 * edge + kl weight * kl
+            Assert.Equal(row[l1] + row[edge] + edged.KlWeight * row[kl], row[loss], 3);
+        }
+        Assert.False(File.ReadAllBytes(plain.WeightsPath).AsSpan().SequenceEqual(File.ReadAllBytes(edged.WeightsPath)));
+
+        var e = Assert.Throws<ArgumentException>(() => VaeTrainer.Run(edged with { Out = tmp.Sub("bad"), EdgeWeight = -1f }, _ => { }));
+        Assert.Contains("--edge-weight", e.Message);
+        Assert.False(Directory.Exists(tmp.Sub("bad")) && Directory.EnumerateFileSystemEntries(tmp.Sub("bad")).Any());
+    }
 }

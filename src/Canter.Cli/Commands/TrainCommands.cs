@@ -37,15 +37,20 @@ public static class TrainCommands
             Description = "Share of steps that carry world edit pairs (edit mode); 0 trains a model without edit mode (and resumes runs made before edit mode).",
             DefaultValueFactory = _ => 0.2f,
         };
+        var modelInit = new Option<string?>("--init")
+        {
+            Description = "Start from this model folder's transformer (and its vocabulary), e.g. models/canter-tiny to fine-tune it on your own clips; "
+                + "tensors whose shape changed (the visual projections, after a new video autoencoder) start fresh, and the log names them.",
+        };
         var command = new Command("model", "Train the unified transformer on the world with rectified flow, all modes mixed (rerun to resume).")
-            { output, steps, preset, autoencoders, batch, lr, seed, checkpointEvery, logEvery, sampleEvery, size, seconds, emaDecay, modelDevice, modelData, editShare };
+            { output, steps, preset, autoencoders, batch, lr, seed, checkpointEvery, logEvery, sampleEvery, size, seconds, emaDecay, modelDevice, modelData, editShare, modelInit };
         command.SetAction((result, cancel) =>
         {
             var (w, h) = WorldCommands.ParseSize(result.GetValue(size)!);
             var options = new Canter.Training.Unified.ModelTrainingOptions(result.GetValue(output)!, result.GetValue(steps), result.GetValue(preset)!,
                 result.GetValue(autoencoders)!, result.GetValue(batch), result.GetValue(lr), 50, result.GetValue(seed), result.GetValue(checkpointEvery),
                 result.GetValue(logEvery), result.GetValue(sampleEvery), w, h, result.GetValue(seconds), result.GetValue(emaDecay), null, result.GetValue(modelDevice)!, result.GetValue(modelData)!,
-                result.GetValue(editShare));
+                result.GetValue(editShare), result.GetValue(modelInit));
             var clock = System.Diagnostics.Stopwatch.StartNew();
             long done = Canter.Training.Unified.ModelTrainer.Run(options, Console.WriteLine, cancel);
             Console.WriteLine($"steps: {done}");
@@ -74,22 +79,30 @@ public static class TrainCommands
         var fps = new Option<double>("--fps") { Description = "Frame rate of the training clips.", DefaultValueFactory = _ => 24 };
         var audioSeconds = new Option<float>("--audio-seconds") { Description = "Seconds of sound per audio item.", DefaultValueFactory = _ => 1f };
         var latent = new Option<int>("--latent-channels") { Description = "Latent channels (default 16).", DefaultValueFactory = _ => 16 };
-        var ratio = new Option<int>("--spatial-ratio") { Description = "Video spatial compression: 8 or 16.", DefaultValueFactory = _ => 8 };
+        var ratio = new Option<int>("--spatial-ratio") { Description = "Video spatial compression: 4, 8 or 16.", DefaultValueFactory = _ => 8 };
+        var channels = new Option<int>("--channels") { Description = "Video: channels at the first level (the levels below have twice as many).", DefaultValueFactory = _ => VideoAutoencoderConfig.Default.Channels };
+        var blocks = new Option<int>("--blocks") { Description = "Video: residual blocks per level, 0 to 4.", DefaultValueFactory = _ => VideoAutoencoderConfig.Default.BlocksPerLevel };
+        var edge = new Option<float>("--edge-weight") { Description = "Video: weight of the L1 of pixel differences (edges, small patterns) beside the plain L1.", DefaultValueFactory = _ => 0f };
         var device = new Option<string>("--device") { Description = "cpu or cuda.", DefaultValueFactory = _ => "cpu" };
         var init = new Option<string?>("--init") { Description = "Start from these trained weights (.safetensors with its .json), e.g. to fine-tune on your own clips." };
         var command = new Command("vae", "Train the video or audio autoencoder, with checkpoint and resume, losses to CSV and PNG.")
-            { modality, data, output, steps, batch, lr, warmup, seed, checkpointEvery, logEvery, kl, frames, crop, size, fps, audioSeconds, latent, ratio, device, init };
+            { modality, data, output, steps, batch, lr, warmup, seed, checkpointEvery, logEvery, kl, frames, crop, size, fps, audioSeconds, latent, ratio, channels, blocks, edge, device, init };
         command.SetAction((result, cancel) =>
         {
             var (w, h) = WorldCommands.ParseSize(result.GetValue(size)!);
             int spatial = result.GetValue(ratio);
-            if (spatial is not (8 or 16)) throw new ArgumentException($"--spatial-ratio {spatial} must be 8 or 16");
-            var video = VideoAutoencoderConfig.Default with { LatentChannels = result.GetValue(latent), Downsamples = spatial == 8 ? 1 : 2 };
+            if (spatial is not (4 or 8 or 16)) throw new ArgumentException($"--spatial-ratio {spatial} must be 4, 8 or 16");
+            int width = result.GetValue(channels);
+            var video = VideoAutoencoderConfig.Default with
+            {
+                LatentChannels = result.GetValue(latent), Downsamples = spatial switch { 4 => 0, 8 => 1, _ => 2 },
+                Channels = width, InnerChannels = 2 * width, BlocksPerLevel = result.GetValue(blocks),
+            };
             var audio = AudioAutoencoderConfig.Default with { LatentChannels = result.GetValue(latent) };
             var options = new VaeTrainingOptions(result.GetValue(modality), result.GetValue(output)!, result.GetValue(steps), result.GetValue(data)!,
                 result.GetValue(batch), result.GetValue(lr), result.GetValue(warmup), result.GetValue(seed), result.GetValue(checkpointEvery),
                 result.GetValue(logEvery), result.GetValue(kl), result.GetValue(frames), result.GetValue(crop), w, h, result.GetValue(fps),
-                result.GetValue(audioSeconds), result.GetValue(device)!, video, audio, result.GetValue(init));
+                result.GetValue(audioSeconds), result.GetValue(device)!, video, audio, result.GetValue(init), result.GetValue(edge));
             var outcome = VaeTrainer.Run(options, Console.WriteLine, cancel);
             Console.WriteLine(outcome.Interrupted ? $"stopped at step {outcome.Step}; rerun the same command to resume" : $"done: {outcome.Step} steps");
             Console.WriteLine($"steps: {outcome.Step}");

@@ -40,6 +40,18 @@ public sealed record UnifiedConfig(
 
     public static UnifiedConfig Base { get; } = new(Width: 768, Blocks: 24, Heads: 12, MlpRatio: 4, TextTokens: 96, TextRows: 8192, MaxReferences: 9, Edit: true);
 
+    /// <summary>Pixels on a side of one visual token in the presets: the patch follows the autoencoder's spatial ratio.</summary>
+    public const int PresetTokenPixels = 16;
+
+    /// <summary>
+    /// This config with the patch that makes a visual token <see cref="PresetTokenPixels"/> pixels wide over latents of
+    /// <paramref name="spatialRatio"/> (8x: 2x2 latents, 4x: 4x4, 16x: 1), so the token count does not depend on the autoencoder.
+    /// </summary>
+    public UnifiedConfig ForSpatialRatio(int spatialRatio) =>
+        spatialRatio is > 0 and <= PresetTokenPixels && PresetTokenPixels % spatialRatio == 0
+            ? this with { Patch = PresetTokenPixels / spatialRatio }
+            : throw new ArgumentException($"an autoencoder of spatial ratio {spatialRatio} does not divide {PresetTokenPixels}-pixel tokens");
+
     public static UnifiedConfig Preset(string name) => name.ToLowerInvariant() switch
     {
         "tiny" => Tiny,

@@ -29,7 +29,8 @@ public sealed record ModelTrainingOptions(
     UnifiedConfig? Config = null,
     string Device = "cpu",
     string Data = "world",
-    float EditShare = 0.2f)
+    float EditShare = 0.2f,
+    string? Init = null)
 {
     /// <summary>The preset's config unless a config is given (tests and experiments).</summary>
     public UnifiedConfig ModelConfig => Config ?? UnifiedConfig.Preset(Preset);
@@ -43,6 +44,8 @@ public sealed record ModelTrainingOptions(
         if (!(Seconds > 0.5f && Seconds <= 15f)) throw new ArgumentException($"--seconds {Seconds} must be over 0.5 and at most 15");
         if (!(EmaDecay is >= 0f and < 1f)) throw new ArgumentException($"--ema {EmaDecay} must be in [0, 1)");
         if (!(EditShare is >= 0f and <= 1f)) throw new ArgumentException($"--edit-share {EditShare} must be in [0, 1]");
+        if (Init is not null && !File.Exists(Path.Combine(Init, "transformer.safetensors")))
+            throw new ArgumentException($"--init {Init} has no transformer.safetensors: give a model folder (such as models/canter-tiny)");
         UnifiedConfig.Preset(Preset);
         return this;
     }
@@ -67,6 +70,7 @@ public static class ModelTrainer
         var config = o.ModelConfig.Validate();
         var device = Canter.Tensors.Device.Parse(o.Device);
         var codec = LatentCodec.Load(o.Autoencoders, device);
+        if (o.Config is null) config = config.ForSpatialRatio(codec.Video.Config.SpatialRatio);
         if (codec.Video.Config.LatentChannels != config.VideoLatentChannels || codec.Audio.Config.LatentChannels != config.AudioLatentChannels)
             throw new ArgumentException($"the autoencoders in {o.Autoencoders} make {codec.Video.Config.LatentChannels}/{codec.Audio.Config.LatentChannels} latent channels; preset {o.Preset} expects {config.VideoLatentChannels}/{config.AudioLatentChannels}");
         int unit = codec.Video.Config.SpatialRatio * config.Patch;
@@ -76,9 +80,17 @@ public static class ModelTrainer
         bool pairs = folder is null || folder.Entries.Any(e => e.Edit is not null);
         var edits = config.Edit && pairs && o.EditShare > 0 ? new EditPlan(o.Seed, o.Batch, o.EditShare) : null;
         if (config.Edit && edits is null) config = config with { Edit = false };
-        RunFolder.Claim(o.Out, config.Edit
+        var init = o.Init is null ? null : TransformerInit.Read(o.Init, config);
+        var claim = config.Edit
             ? JsonSerializer.Serialize(new { o.Preset, o.Seed, o.Width, o.Height, o.Seconds, o.Batch, Data = RunFolder.DataName(o.Data), config, o.EditShare }, Json)
-            : JsonSerializer.Serialize(new { o.Preset, o.Seed, o.Width, o.Height, o.Seconds, o.Batch, Data = RunFolder.DataName(o.Data), config }, Json));
+            : JsonSerializer.Serialize(new { o.Preset, o.Seed, o.Width, o.Height, o.Seconds, o.Batch, Data = RunFolder.DataName(o.Data), config }, Json);
+        if (init is not null)
+        {
+            var node = System.Text.Json.Nodes.JsonNode.Parse(claim)!.AsObject();
+            node["Init"] = init.Folder;
+            claim = node.ToJsonString(Json);
+        }
+        RunFolder.Claim(o.Out, claim);
         var examples = new WorldExamples(codec, config, o.Width, o.Height, o.Seconds, folder, edits);
         int ratio = codec.Video.Config.SpatialRatio;
         SequenceLayout Layout(bool source) => new(config, codec.Video.Config.LatentFrames(examples.Frames), o.Height / ratio / config.Patch, o.Width / ratio / config.Patch,
@@ -89,6 +101,8 @@ public static class ModelTrainer
         // vocabulary and latent statistics: fixed at the first start, kept in the run folder
         var vocabPath = Path.Combine(o.Out, "vocabulary.json");
         var statsPath = Path.Combine(o.Out, "latent_stats.json");
+        // a run that starts from a model reads text with that model's vocabulary (its embedding rows are trained for it)
+        if (!File.Exists(vocabPath) && init is not null) File.WriteAllText(vocabPath, JsonSerializer.Serialize(init.Manifest.TextIds));
         if (!File.Exists(vocabPath))
         {
             var captions = Enumerable.Range(0, 3000).SelectMany(i =>
@@ -111,6 +125,7 @@ public static class ModelTrainer
         var checkpointFolder = RunFolder.Checkpoint(o.Out);
         var model = new UnifiedTransformer(config, o.Seed);
         if (checkpointFolder is not null) model.Load(Path.Combine(checkpointFolder, "model.safetensors"));
+        else if (init is not null) log(init.LoadInto(model));
         model.To(device);
         var ema = new Ema(model, o.EmaDecay);
         var optimizer = new AdamW(model.Parameters(), new AdamWOptions(o.LearningRate, 0.9f, 0.99f, 1e-8f, 0.01f));

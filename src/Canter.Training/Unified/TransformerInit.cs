@@ -1,0 +1,72 @@
+using Canter.Models.Unified;
+using Canter.Tensors.IO;
+
+namespace Canter.Training.Unified;
+
+/// <summary>
+/// The model a training run starts from (<c>canter train model --init DIR</c>): its transformer weights and vocabulary.
+/// The new run's config must have the same transformer (width, blocks, heads, MLP, text and reference slots, audio
+/// latents); only the visual token may differ (another video autoencoder: latent channels or patch), and then the two
+/// visual projections, whose shapes change, start fresh while every other tensor is copied.
+/// </summary>
+public sealed class TransformerInit
+{
+    private TransformerInit(string folder, TransformerManifest manifest)
+    {
+        Folder = folder;
+        Manifest = manifest;
+    }
+
+    public string Folder { get; }
+
+    public TransformerManifest Manifest { get; }
+
+    public static TransformerInit Read(string folder, UnifiedConfig config)
+    {
+        var full = Path.GetFullPath(folder);
+        TransformerManifest manifest;
+        try
+        {
+            manifest = ModelBundle.ReadManifest(full);
+        }
+        catch (Exception e) when (e is InvalidDataException or FileNotFoundException)
+        {
+            throw new ArgumentException($"--init {folder}: {e.Message}", e);
+        }
+        var from = manifest.Config;
+        var comparable = config with { VideoLatentChannels = from.VideoLatentChannels, Patch = from.Patch, Edit = from.Edit };
+        if (comparable != from)
+            throw new ArgumentException($"--init {folder}: its transformer ({Describe(from)}) is not the one this run trains ({Describe(config)}); "
+                + "only the video latent channels and the patch may differ");
+        return new TransformerInit(full, manifest);
+    }
+
+    private static string Describe(UnifiedConfig c) =>
+        $"width {c.Width}, {c.Blocks} blocks, {c.Heads} heads, MLP x{c.MlpRatio}, {c.TextTokens} text tokens over {c.TextRows} rows, "
+        + $"{c.AudioLatentChannels} audio channels, {c.MaxReferences} references, {c.FrameRate} fps, {c.AudioLatentRate} audio latents/s";
+
+    /// <summary>Copies every tensor of the same name and shape into <paramref name="model"/>; returns the log line that says what started fresh.</summary>
+    public string LoadInto(UnifiedTransformer model)
+    {
+        var path = Path.Combine(Folder, "transformer.safetensors");
+        var loaded = SafeTensors.LoadAll(path);
+        try
+        {
+            var own = model.StateDict();
+            var unknown = loaded.Keys.Where(k => !own.ContainsKey(k)).Order(StringComparer.Ordinal).ToList();
+            var missing = own.Keys.Where(k => !loaded.ContainsKey(k)).Order(StringComparer.Ordinal).ToList();
+            if (unknown.Count > 0 || missing.Count > 0)
+                throw new InvalidDataException($"{path}: tensor names differ from the model's (unexpected: {string.Join(", ", unknown.DefaultIfEmpty("none"))}; "
+                    + $"missing: {string.Join(", ", missing.DefaultIfEmpty("none"))})");
+            var same = loaded.Where(p => Canter.Tensors.ShapeUtil.SameShape(p.Value.Shape, own[p.Key].Shape)).ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
+            var fresh = own.Where(p => !same.ContainsKey(p.Key)).Select(p => $"{p.Key} {loaded[p.Key].ShapeString} -> {p.Value.ShapeString}").ToList();
+            model.LoadStateDict(same, strict: false);
+            return $"initialised from {Folder}: {same.Count} of {own.Count} tensors copied"
+                + (fresh.Count == 0 ? "" : $"; fresh (shape changed): {string.Join(", ", fresh)}");
+        }
+        finally
+        {
+            foreach (var t in loaded.Values) t.Dispose();
+        }
+    }
+}
