@@ -2,6 +2,7 @@ using System.Globalization;
 using Canter.Models.Autoencoders;
 using Canter.Tensors.IO;
 using Canter.Training.Autoencoders;
+using Canter.Training.Data;
 using Canter.World;
 
 namespace Canter.Training.Tests;
@@ -183,5 +184,52 @@ public sealed class VaeTrainerTests
         var e = Assert.Throws<ArgumentException>(() => VaeTrainer.Run(edged with { Out = tmp.Sub("bad"), EdgeWeight = -1f }, _ => { }));
         Assert.Contains("--edge-weight", e.Message);
         Assert.False(Directory.Exists(tmp.Sub("bad")) && Directory.EnumerateFileSystemEntries(tmp.Sub("bad")).Any());
+    }
+
+    [Fact]
+    public void FrozenEncoderKeepsTheLatentsAndTrainsTheDecoder()
+    {
+        using var tmp = new TempFolder("vae-freeze");
+        var first = Video(tmp.Sub("a"), 2);
+        VaeTrainer.Run(first, _ => { });
+
+        var tuned = Video(tmp.Sub("b"), 3) with { Init = first.WeightsPath, FreezeEncoder = true, EdgeWeight = 0.5f };
+        var lines = new List<string>();
+        VaeTrainer.Run(tuned, lines.Add);
+        Assert.Contains(lines, l => l.Contains("the encoder frozen", StringComparison.Ordinal));
+
+        var before = SafeTensors.LoadAll(first.WeightsPath);
+        var after = SafeTensors.LoadAll(tuned.WeightsPath);
+        Assert.Equal(before.Keys.Order(StringComparer.Ordinal), after.Keys.Order(StringComparer.Ordinal));
+        foreach (var name in before.Keys)
+        {
+            bool same = before[name].ToArray().AsSpan().SequenceEqual(after[name].ToArray());
+            if (name.StartsWith("encoder.", StringComparison.Ordinal)) Assert.True(same, $"{name} changed with the encoder frozen");
+        }
+        Assert.Contains(before.Keys, name => name.StartsWith("decoder.", StringComparison.Ordinal) && !before[name].ToArray().AsSpan().SequenceEqual(after[name].ToArray()));
+
+        Assert.Contains("--init", Assert.Throws<ArgumentException>(() => VaeTrainer.Run(Video(tmp.Sub("c"), 2) with { FreezeEncoder = true }, _ => { })).Message);
+        Assert.Contains("video", Assert.Throws<ArgumentException>(() => VaeTrainer.Run(Audio(tmp.Sub("d"), 2) with { FreezeEncoder = true, Init = first.WeightsPath }, _ => { })).Message);
+    }
+
+    [Fact]
+    public void DetailCropsPickMoreDetailedPlacesThanRandomOnes()
+    {
+        var clips = new WorldClips(1f);
+        static double MeanEdge(float[] x, int crop)
+        {
+            double sum = 0;
+            int rows = x.Length / crop;
+            for (int r = 0; r < rows; r++)
+                for (int c = 0; c + 1 < crop; c++) sum += Math.Abs(x[r * crop + c + 1] - x[r * crop + c]);
+            return sum / (rows * (crop - 1));
+        }
+        double plain = 0, detailed = 0;
+        for (int step = 0; step < 6; step++)
+        {
+            plain += MeanEdge(new VideoWindows(clips, 2, 5, 16, 64, 64, 24, 7).Make(step, Canter.Tensors.Backends.Cpu.CpuBackend.Instance).ToArray(), 16);
+            detailed += MeanEdge(new VideoWindows(clips, 2, 5, 16, 64, 64, 24, 7, DetailCrops: 8).Make(step, Canter.Tensors.Backends.Cpu.CpuBackend.Instance).ToArray(), 16);
+        }
+        Assert.True(detailed > 1.5 * plain, $"mean edge of detailed crops {detailed / 6:G3}, of random crops {plain / 6:G3}");
     }
 }

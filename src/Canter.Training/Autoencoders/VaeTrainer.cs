@@ -40,7 +40,9 @@ public sealed record VaeTrainingOptions(
     VideoAutoencoderConfig? Video = null,
     AudioAutoencoderConfig? Audio = null,
     string? Init = null,
-    float EdgeWeight = 0f)
+    float EdgeWeight = 0f,
+    bool FreezeEncoder = false,
+    int DetailCrops = 1)
 {
     public VideoAutoencoderConfig VideoConfig => Video ?? VideoAutoencoderConfig.Default;
 
@@ -56,6 +58,9 @@ public sealed record VaeTrainingOptions(
         if (CheckpointEvery < 1 || LogEvery < 1) throw new ArgumentException("--checkpoint-every and --log-every must be positive");
         if (!(KlWeight >= 0 && KlWeight < 1)) throw new ArgumentException($"--kl {KlWeight} must be in [0, 1)");
         if (!(EdgeWeight >= 0 && EdgeWeight <= 100)) throw new ArgumentException($"--edge-weight {EdgeWeight} must be in [0, 100]");
+        if (DetailCrops < 1 || DetailCrops > 16) throw new ArgumentException($"--detail-crops {DetailCrops} must be in [1, 16]");
+        if (FreezeEncoder && Modality != VaeModality.Video) throw new ArgumentException("--freeze-encoder is for the video autoencoder");
+        if (FreezeEncoder && Init is null) throw new ArgumentException("--freeze-encoder needs --init: it fine-tunes the decoder of trained weights, whose latents stay as they were");
         if (string.IsNullOrWhiteSpace(Out)) throw new ArgumentException("--out is required");
         if (Modality == VaeModality.Video)
         {
@@ -117,7 +122,9 @@ public static class VaeTrainer
             log($"starting from {o.Init}");
         }
         model.To(device);
-        var optimizer = new AdamW(model.Parameters(), new AdamWOptions(o.LearningRate, 0.9f, 0.99f, 1e-8f, 0f));
+        // a frozen encoder keeps the latents (and every transformer trained on them) as they were: only the decoder learns
+        var trained = o.FreezeEncoder ? model.Parameters().Where(p => p.Name.StartsWith("decoder.", StringComparison.Ordinal)).ToList() : model.Parameters().ToList();
+        var optimizer = new AdamW(trained, new AdamWOptions(o.LearningRate, 0.9f, 0.99f, 1e-8f, 0f));
         if (start > 0)
         {
             optimizer.Load(Path.Combine(checkpoint!, "optimizer.safetensors"));
@@ -125,10 +132,10 @@ public static class VaeTrainer
         }
         var schedule = new CosineSchedule(o.LearningRate, o.WarmupSteps, o.Steps);
         var clips = TrainingClips.Open(o.Data);
-        log($"training the {o.Modality.ToString().ToLowerInvariant()} autoencoder ({model.ParameterCount:N0} parameters) on {clips.Describe()}, device {device.Name}");
+        log($"training the {o.Modality.ToString().ToLowerInvariant()} autoencoder ({model.ParameterCount:N0} parameters{(o.FreezeEncoder ? $", {trained.Sum(p => (long)p.Value.Count):N0} of them in the decoder, the encoder frozen" : "")}) on {clips.Describe()}, device {device.Name}");
 
         using var step = o.Modality == VaeModality.Video
-            ? (IVaeStep)new VideoStep((VideoAutoencoder)model, new VideoWindows(clips, o.Batch, o.Frames, o.Crop, o.RenderWidth, o.RenderHeight, o.Fps, o.Seed), o.KlWeight, o.EdgeWeight)
+            ? (IVaeStep)new VideoStep((VideoAutoencoder)model, new VideoWindows(clips, o.Batch, o.Frames, o.Crop, o.RenderWidth, o.RenderHeight, o.Fps, o.Seed, o.DetailCrops), o.KlWeight, o.EdgeWeight, o.FreezeEncoder)
             : new AudioStep((AudioAutoencoder)model, new AudioWindows(clips, o.Batch, o.AudioSamples, o.AudioConfig.SampleRate, o.Seed), o.KlWeight, device.Backend);
         var csv = new TrainingLog(Path.Combine(o.Out, "losses.csv"), [.. step.Columns, "lr", "grad_norm", "seconds"], start);
         if (Environment.GetEnvironmentVariable("CANTER_PROFILE") == "1") Tape.Profile = [];
@@ -156,7 +163,7 @@ public static class VaeTrainer
                     Tape.Profile["(forward)"] = Tape.Profile.GetValueOrDefault("(forward)") + Stopwatch.GetElapsedTime(t0, t1).TotalMilliseconds;
                     Tape.Profile["(backward)"] = Tape.Profile.GetValueOrDefault("(backward)") + Stopwatch.GetElapsedTime(t1, t2).TotalMilliseconds;
                 }
-                gradNorm = GradClip.ClipByGlobalNorm(model.Parameters().Select(p => p.Value), 1f);
+                gradNorm = GradClip.ClipByGlobalNorm(trained.Select(p => p.Value), 1f);
                 optimizer.Step();
                 model.ZeroGrad();
                 for (int i = 0; i < parts.Length; i++) sums[i] += parts[i];
@@ -219,14 +226,17 @@ internal interface IVaeStep : IDisposable
 /// (weighted by <c>edgeWeight</c>; it keeps edges and small patterns that plain L1 lets blur, since a blurred small
 /// subject costs little L1), plus a small KL term.
 /// </summary>
-internal sealed class VideoStep(VideoAutoencoder model, VideoWindows windows, float klWeight, float edgeWeight) : IVaeStep
+internal sealed class VideoStep(VideoAutoencoder model, VideoWindows windows, float klWeight, float edgeWeight, bool freezeEncoder) : IVaeStep
 {
     public IReadOnlyList<string> Columns { get; } = ["loss", "l1", "edge", "kl"];
 
     public (Tensor Loss, double[] Parts) Loss(long step, IBackend backend)
     {
         var x = windows.Make(step, backend);                                  // (B, 3, T, S, S)
-        var posterior = model.Encode(x);
+        LatentDistribution posterior;
+        if (freezeEncoder)
+            using (Tape.NoGrad()) posterior = model.Encode(x);
+        else posterior = model.Encode(x);
         var recon = model.Decode(posterior.Sample((ulong)step * 31 + 5));     // (B, 3, T, S, S)
         var l1 = Ops.MeanAll(Ops.Abs(Ops.Sub(recon, x)));
         var edge = Ops.Add(EdgeL1(recon, x, 3), EdgeL1(recon, x, 4));
