@@ -86,6 +86,35 @@ public sealed class UnifiedTests
         Assert.NotEqual(x1[^1], v3.ToArray()[^1]);
     }
 
+    [Fact]
+    public void EmptyReferenceSlotsPredictAsNoSlotsAtAll()
+    {
+        // the generator leaves out the slots of references a request does not give: that must change nothing
+        using var _ = Tape.NoGrad();
+        var config = Small with { MaxReferences = 2 };
+        var model = new UnifiedTransformer(config, seed: 3);
+        foreach (var (name, p) in model.Parameters().Where(p => p.Name.EndsWith("_out.weight", StringComparison.Ordinal)))
+            p.Backend.Copy(p, Tensor.Randn(p.Shape, seed: 9, std: 0.5f));
+        var slots = new SequenceLayout(config, videoGroups: 2, rows: 2, cols: 2, audioLatents: 4, referenceSlots: 2);
+        var none = new SequenceLayout(config, videoGroups: 2, rows: 2, cols: 2, audioLatents: 4, referenceSlots: 0);
+        Assert.Equal(slots.Count - 2 * slots.TokensPerImage, none.Count);
+        int dv = config.VisualTokenSize;
+        var video = Tensor.Randn([1, none.VideoCount, dv], seed: 2).ToArray();
+        var references = Tensor.Randn([1, slots.VideoOffset, dv], seed: 4).ToArray();
+        var audio = Tensor.Randn([1, none.AudioCount, config.AudioLatentChannels], seed: 5);
+        (float[] Video, float[] Audio) Run(SequenceLayout l, float[] visual)
+        {
+            var times = Enumerable.Range(0, l.Count).Select(i => l.Kinds[i] is TokenKind.Video or TokenKind.Audio ? 0.6f : 0f).ToArray();
+            var batch = new SequenceBatch([5, 6, 7, 0, 0, 0], Tensor.FromArray(visual, [1, l.VisualCount, dv]), audio, times, l.Segments([3], [0]));
+            var (v, a) = model.Forward(batch, l, l.Rope());
+            return (v.ToArray(), a.ToArray());
+        }
+        var withSlots = Run(slots, [.. references, .. video]);
+        var without = Run(none, video);
+        for (int i = 0; i < without.Video.Length; i++) Assert.Equal(withSlots.Video[i], without.Video[i], tolerance: 1e-4);
+        for (int i = 0; i < without.Audio.Length; i++) Assert.Equal(withSlots.Audio[i], without.Audio[i], tolerance: 1e-4);
+    }
+
     private static readonly UnifiedConfig SmallEdit = Small with { Edit = true };
 
     [Fact]

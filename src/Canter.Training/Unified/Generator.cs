@@ -116,7 +116,8 @@ public static class Generator
         int samples = (int)Math.Round(r.Seconds * rate / hop) * hop, audioCount = samples / hop;
         int refs = r.References?.Count ?? 0;
         bool edit = r.Source is not null;
-        var layout = new SequenceLayout(c, groups, lh / p, lw / p, audioCount, c.MaxReferences, source: edit);
+        // only the reference slots the request fills: empty slots are masked out, so leaving them out changes nothing but the cost
+        var layout = new SequenceLayout(c, groups, lh / p, lw / p, audioCount, refs, source: edit);
         int dv = c.VisualTokenSize, da = c.AudioLatentChannels;
 
         // condition tokens and which visual / audio tokens are clean
