@@ -24,10 +24,10 @@ public sealed record ConvLayer(string Name, int Batch, int Cin, int Cout, int Fr
 }
 
 /// <summary>Settings of <see cref="ConvBench"/>.</summary>
-public sealed record ConvBenchOptions(int Threads = 2, int Batch = 8, int Repeats = 5, int Warmup = 1, bool SkipTorch = false)
+public sealed record ConvBenchOptions(int Threads = 2, int Batch = 8, int Repeats = 5, int Warmup = 3, bool SkipTorch = false)
 {
     /// <summary>A faster run with the same layers: batch 2, fewer repeats.</summary>
-    public static ConvBenchOptions Quick { get; } = new(Batch: 2, Repeats: 3, Warmup: 1);
+    public static ConvBenchOptions Quick { get; } = new(Batch: 2, Repeats: 3, Warmup: 3);
 }
 
 /// <summary>
@@ -65,6 +65,8 @@ public static class ConvBench
         {
             var inputs = layers.Select((l, i) => Inputs.Make(l, (ulong)(10 * i + 1))).ToList();
             for (int i = 0; i < layers.Count; i++) inputs[i].Write(Path.Combine(dir.FullName, layers[i].Name));
+            // one untimed pass over every layer first, so that no layer pays for the JIT or first allocations
+            for (int i = 0; i < layers.Count; i++) TimeOurs(layers[i], inputs[i], options with { Warmup = 0, Repeats = 1 });
             var ours = layers.Select((l, i) => TimeOurs(l, inputs[i], options)).ToList();
             TorchTimes? torch = options.SkipTorch ? null : TimeTorch(layers, dir.FullName, options);
 

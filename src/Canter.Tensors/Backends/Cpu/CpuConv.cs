@@ -18,10 +18,27 @@ public sealed unsafe partial class CpuBackend
         public int ColumnRows => Cin * KernelVolume;
         public int InputVolume => F * H * W;
         public int OutputVolume => Fo * Ho * Wo;
-        public int ChunkLength => Math.Clamp(ColumnBudget / Math.Max(ColumnRows, 1), 1, OutputVolume);
+        public int ChunkLength => Balanced(ColumnBudget);
 
-        /// <summary>Chunk when items run in parallel, each with its own buffer (a quarter of the budget each).</summary>
-        public int ItemChunkLength => Math.Clamp(ColumnBudget / 4 / Math.Max(ColumnRows, 1), 1, OutputVolume);
+        /// <summary>Chunk when items run in parallel, each with its own buffer (half the budget each).</summary>
+        public int ItemChunkLength => Balanced(ColumnBudget / 2);
+
+        /// <summary>
+        /// Output positions per chunk for a buffer of <paramref name="budget"/> floats: whole output frames where one
+        /// fits, and chunks of even length (no small remainder GEMM).
+        /// </summary>
+        private int Balanced(int budget)
+        {
+            int most = Math.Clamp(budget / Math.Max(ColumnRows, 1), 1, OutputVolume);
+            int frame = Ho * Wo;
+            if (frame <= most)
+            {
+                int frames = most / frame, chunks = (Fo + frames - 1) / frames;
+                return (Fo + chunks - 1) / chunks * frame;
+            }
+            int n = (OutputVolume + most - 1) / most;
+            return (OutputVolume + n - 1) / n;
+        }
 
         public static ConvDims Of(Tensor input, Tensor output, int cin, int cout, ConvGeometry g) =>
             new(input.Shape[0], cin, cout, input.Shape[2], input.Shape[3], input.Shape[4], output.Shape[2], output.Shape[3], output.Shape[4], g);
@@ -203,6 +220,11 @@ public sealed unsafe partial class CpuBackend
     /// <summary>Fills one column row: output positions [p0, p0 + len) walked row by row of Wo, without per-position division.</summary>
     private static void GatherRow(float* column, float* x, in ConvDims d, int row, int p0, int len)
     {
+        if (FramesAreContiguous(d, p0, len))
+        {
+            GatherFrames(column, x, d, row, p0 / (d.Ho * d.Wo), len / (d.Ho * d.Wo));
+            return;
+        }
         var g = d.G;
         var (channelOffset, kf, kh, kw) = RowOrigin(d, row);
         float* channel = x + channelOffset;
@@ -265,6 +287,11 @@ public sealed unsafe partial class CpuBackend
     /// <summary>Adds one column row into the input positions it was gathered from (the reverse of <see cref="GatherRow"/>).</summary>
     private static void ScatterRow(float* column, float* dx, in ConvDims d, int row, int p0, int len)
     {
+        if (FramesAreContiguous(d, p0, len))
+        {
+            ScatterFrames(column, dx, d, row, p0 / (d.Ho * d.Wo), len / (d.Ho * d.Wo));
+            return;
+        }
         var g = d.G;
         var (channelOffset, kf, kh, kw) = RowOrigin(d, row);
         float* channel = dx + channelOffset;
@@ -297,6 +324,100 @@ public sealed unsafe partial class CpuBackend
             done += count;
             ow = 0;
             if (++oh == d.Ho) { oh = 0; of++; }
+        }
+    }
+
+    /// <summary>
+    /// Whether the chunk is whole output frames of a convolution with stride 1 and dilation 1 in H and W and rows as
+    /// wide as the input's: then the rows of one frame of a column row are one contiguous run of the input, shifted.
+    /// </summary>
+    private static bool FramesAreContiguous(in ConvDims d, int p0, int len)
+    {
+        var g = d.G;
+        int frame = d.Ho * d.Wo;
+        return g.Stride[1] == 1 && g.Stride[2] == 1 && g.Dilation[1] == 1 && g.Dilation[2] == 1 && d.Wo == d.W
+            && p0 % frame == 0 && len % frame == 0;
+    }
+
+    /// <summary>
+    /// Where the output frame <paramref name="of"/> of a column row reads: the channel index of its first output
+    /// position (may lie outside the channel: those positions are padding), and the output rows [ohLo, ohHi)
+    /// that read inside the input; (0, 0) rows when the input frame is padding.
+    /// </summary>
+    private static (long Start, int OhLo, int OhHi) FrameOrigin(in ConvDims d, int of, int kf, int kh, int kw)
+    {
+        var g = d.G;
+        int f = of * g.Stride[0] - g.PadBefore[0] + kf * g.Dilation[0];
+        if ((uint)f >= (uint)d.F) return (0, 0, 0);
+        int h0 = kh - g.PadBefore[1], w0 = kw - g.PadBefore[2];
+        int ohLo = Math.Clamp(-h0, 0, d.Ho), ohHi = Math.Clamp(d.H - h0, ohLo, d.Ho);
+        return (((long)f * d.H + h0) * d.W + w0, ohLo, ohHi);
+    }
+
+    /// <summary>Output columns whose input column is inside the row: [owLo, owHi) (stride 1 in W).</summary>
+    private static (int OwLo, int OwHi) ColumnRange(in ConvDims d, int kw)
+    {
+        int w0 = kw - d.G.PadBefore[2];
+        int lo = Math.Clamp(-w0, 0, d.Wo);
+        return (lo, Math.Clamp(d.W - w0, lo, d.Wo));
+    }
+
+    /// <summary><see cref="GatherRow"/> for <see cref="FramesAreContiguous"/> chunks: one copy per frame, then the padding zeroed.</summary>
+    private static void GatherFrames(float* column, float* x, in ConvDims d, int row, int firstFrame, int frames)
+    {
+        var (channelOffset, kf, kh, kw) = RowOrigin(d, row);
+        float* channel = x + channelOffset;
+        long plane = d.InputVolume;
+        int wo = d.Wo, frame = d.Ho * wo;
+        var (owLo, owHi) = ColumnRange(d, kw);
+        for (int i = 0; i < frames; i++)
+        {
+            float* outFrame = column + (long)i * frame;
+            var (start, ohLo, ohHi) = FrameOrigin(d, firstFrame + i, kf, kh, kw);
+            new Span<float>(outFrame, ohLo * wo).Clear();
+            new Span<float>(outFrame + (long)ohHi * wo, (d.Ho - ohHi) * wo).Clear();
+            if (ohHi == ohLo) continue;
+            // positions [a, e) of the frame read channel[start + a .. start + e), clipped to the channel (what lies
+            // outside it is padding, zeroed below)
+            long a = Math.Max((long)ohLo * wo, -start), e = Math.Min((long)ohHi * wo, plane - start);
+            if (e > a) new ReadOnlySpan<float>(channel + start + a, (int)(e - a)).CopyTo(new Span<float>(outFrame + a, (int)(e - a)));
+            if (owLo == 0 && owHi == wo) continue;
+            for (int oh = ohLo; oh < ohHi; oh++)
+            {
+                float* r = outFrame + (long)oh * wo;
+                for (int c = 0; c < owLo; c++) r[c] = 0f;
+                for (int c = owHi; c < wo; c++) r[c] = 0f;
+            }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="ScatterRow"/> for <see cref="FramesAreContiguous"/> chunks: the padding entries of the column row
+    /// (scratch) are zeroed, then each frame is added in one run.
+    /// </summary>
+    private static void ScatterFrames(float* column, float* dx, in ConvDims d, int row, int firstFrame, int frames)
+    {
+        var (channelOffset, kf, kh, kw) = RowOrigin(d, row);
+        float* channel = dx + channelOffset;
+        long plane = d.InputVolume;
+        int wo = d.Wo, frame = d.Ho * wo;
+        var (owLo, owHi) = ColumnRange(d, kw);
+        for (int i = 0; i < frames; i++)
+        {
+            float* colFrame = column + (long)i * frame;
+            var (start, ohLo, ohHi) = FrameOrigin(d, firstFrame + i, kf, kh, kw);
+            if (ohHi == ohLo) continue;
+            if (owLo != 0 || owHi != wo)
+                for (int oh = ohLo; oh < ohHi; oh++)
+                {
+                    float* r = colFrame + (long)oh * wo;
+                    for (int c = 0; c < owLo; c++) r[c] = 0f;
+                    for (int c = owHi; c < wo; c++) r[c] = 0f;
+                }
+            long a = Math.Max((long)ohLo * wo, -start), e = Math.Min((long)ohHi * wo, plane - start);
+            if (e <= a) continue;
+            var target = new Span<float>(channel + start + a, (int)(e - a));
+            System.Numerics.Tensors.TensorPrimitives.Add(target, new ReadOnlySpan<float>(colFrame + a, (int)(e - a)), target);
         }
     }
 }
