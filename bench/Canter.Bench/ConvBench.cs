@@ -72,7 +72,7 @@ public static class ConvBench
 
             output.WriteLine();
             output.WriteLine("layer          shape                                     fwd ms  torch ms   fwd+bwd ms  torch ms   GFLOP/s  max |diff|");
-            double logForward = 0, logTrain = 0, trainFlops = 0, trainSeconds = 0, worst = 0;
+            double logForward = 0, logTrain = 0, trainFlops = 0, trainSeconds = 0, worst = 0, worstAbs = 0;
             for (int i = 0; i < layers.Count; i++)
             {
                 var l = layers[i];
@@ -85,11 +85,12 @@ public static class ConvBench
                     var (tf, tt) = torch.Layers[l.Name];
                     logForward += Math.Log(fwd / tf);
                     logTrain += Math.Log(train / tt);
-                    double d = Compare(l, inputs[i], Path.Combine(dir.FullName, l.Name));
+                    var (d, abs) = Compare(l, inputs[i], Path.Combine(dir.FullName, l.Name));
                     worst = Math.Max(worst, d);
+                    worstAbs = Math.Max(worstAbs, abs);
                     torchFwd = FormattableString.Invariant($"{tf * 1e3:0.00}");
                     torchTrain = FormattableString.Invariant($"{tt * 1e3:0.00}");
-                    diff = FormattableString.Invariant($"{d:0.0E+0}");
+                    diff = FormattableString.Invariant($"{abs:0.0E+0}");
                 }
                 output.WriteLine(FormattableString.Invariant(
                     $"{l.Name,-14} {l,-40} {fwd * 1e3,7:0.00}  {torchFwd,8}   {train * 1e3,10:0.00}  {torchTrain,8}   {3 * l.ForwardFlops / train / 1e9,7:0.0}  {diff}"));
@@ -102,6 +103,7 @@ public static class ConvBench
             {
                 figures.Add(("conv_forward_vs_torch", Math.Exp(logForward / layers.Count)));
                 figures.Add(("conv_train_vs_torch", Math.Exp(logTrain / layers.Count)));
+                figures.Add(("conv_max_abs_diff", worstAbs));
                 figures.Add(("conv_max_rel_diff", worst));
             }
             figures.Add(("conv_train_ms", trainSeconds * 1e3));
@@ -171,8 +173,11 @@ public static class ConvBench
         }
     }
 
-    /// <summary>Largest |ours - torch| over the output and the three gradients, relative to the largest |torch| value of each.</summary>
-    private static double Compare(ConvLayer l, Inputs inputs, string basePath)
+    /// <summary>
+    /// Largest |ours - torch| over the output and the three gradients: relative to the largest |torch| value of each,
+    /// and absolute.
+    /// </summary>
+    private static (double Relative, double Absolute) Compare(ConvLayer l, Inputs inputs, string basePath)
     {
         var x = Tensor.FromArray(inputs.X, inputs.XShape).AsParameter();
         var w = Tensor.FromArray(inputs.W, inputs.WShape).AsParameter();
@@ -182,10 +187,14 @@ public static class ConvBench
             using var scope = TensorScope.Begin();
             var y = Forward(l, x, w, b);
             y.Backward(Tensor.FromArray(inputs.Gy, inputs.YShape));
-            double worst = 0;
+            double relative = 0, absolute = 0;
             foreach (var (suffix, ours) in new[] { (".y", y), (".dx", x.Grad!), (".dw", w.Grad!), (".db", b.Grad!) })
-                worst = Math.Max(worst, RelativeDiff(ours.ToArray(), ReadFloats(basePath + suffix), $"{l.Name}{suffix}"));
-            return worst;
+            {
+                var (r, a) = Diff(ours.ToArray(), ReadFloats(basePath + suffix), $"{l.Name}{suffix}");
+                relative = Math.Max(relative, r);
+                absolute = Math.Max(absolute, a);
+            }
+            return (relative, absolute);
         }
         finally
         {
@@ -193,7 +202,7 @@ public static class ConvBench
         }
     }
 
-    private static double RelativeDiff(float[] ours, float[] torch, string what)
+    private static (double Relative, double Absolute) Diff(float[] ours, float[] torch, string what)
     {
         if (ours.Length != torch.Length) throw new InvalidOperationException($"conv bench: {what} has {ours.Length} values, PyTorch's {torch.Length}");
         double diff = 0, scale = 1e-12;
@@ -203,7 +212,7 @@ public static class ConvBench
             diff = Math.Max(diff, Math.Abs(ours[i] - torch[i]));
             scale = Math.Max(scale, Math.Abs(torch[i]));
         }
-        return diff / scale;
+        return (diff / scale, diff);
     }
 
     private static void WriteFloats(string path, float[] values)
