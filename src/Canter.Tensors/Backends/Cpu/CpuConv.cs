@@ -44,10 +44,12 @@ public sealed unsafe partial class CpuBackend
             new(input.Shape[0], cin, cout, input.Shape[2], input.Shape[3], input.Shape[4], output.Shape[2], output.Shape[3], output.Shape[4], g);
     }
 
-    public void ConvForward(Tensor y, Tensor x, Tensor w, ConvGeometry geometry)
+    public void ConvForward(Tensor y, Tensor x, Tensor w, ConvGeometry geometry) =>
+        Forward(Ptr(y), Ptr(x), Ptr(w), ConvDims.Of(x, y, x.Shape[1], w.Shape[0], geometry));
+
+    /// <summary>y (B, Cout, Fo, Ho, Wo) = conv(x (B, Cin, F, H, W), w (Cout, Cin, Kf, Kh, Kw)).</summary>
+    private static void Forward(float* py, float* px, float* pw, ConvDims d)
     {
-        var d = ConvDims.Of(x, y, x.Shape[1], w.Shape[0], geometry);
-        float* px = Ptr(x), pw = Ptr(w), py = Ptr(y);
         ForEachChunk(d, (cols, b, p0, len, blocked) =>
         {
             Vol2Col(cols, px + (long)b * d.Cin * d.InputVolume, d, p0, len, blocked);
@@ -61,6 +63,11 @@ public sealed unsafe partial class CpuBackend
     {
         var d = ConvDims.Of(dx, dy, dx.Shape[1], w.Shape[0], geometry);
         float* pdx = Ptr(dx), pw = Ptr(w), pdy = Ptr(dy);
+        if (TransposedGeometry(d) is { } transposed)
+        {
+            BackwardDataAsForward(pdx, pdy, pw, d, transposed);
+            return;
+        }
         Span(dx).Clear();
         ForEachChunk(d, (cols, b, p0, len, blocked) =>
         {
@@ -128,6 +135,54 @@ public sealed unsafe partial class CpuBackend
         finally
         {
             ArrayPool<float>.Shared.Return(partials);
+        }
+    }
+
+    /// <summary>
+    /// For stride 1 with padding no wider than the kernel's reach, the input gradient is itself a convolution: of dy
+    /// with the kernel flipped and its channel axes swapped, padded by reach - padding on each side. Returned then
+    /// (null otherwise), so that it runs as a forward convolution (a GEMM over Cout * kernel taps, no scatter)
+    /// instead of a GEMM over Cout alone followed by col2vol.
+    /// </summary>
+    private static ConvGeometry? TransposedGeometry(in ConvDims d)
+    {
+        var g = d.G;
+        var before = new int[3];
+        var after = new int[3];
+        for (int i = 0; i < 3; i++)
+        {
+            int reach = (g.Kernel[i] - 1) * g.Dilation[i];
+            if (g.Stride[i] != 1 || g.PadBefore[i] > reach || g.PadAfter[i] > reach) return null;
+            before[i] = reach - g.PadBefore[i];
+            after[i] = reach - g.PadAfter[i];
+        }
+        return new ConvGeometry(g.Kernel, g.Stride, g.Dilation, before, after);
+    }
+
+    /// <summary>dx = conv(dy, w flipped in F, H and W and transposed to (Cin, Cout, Kf, Kh, Kw)) with the <paramref name="transposed"/> geometry.</summary>
+    private static void BackwardDataAsForward(float* pdx, float* pdy, float* pw, ConvDims d, ConvGeometry transposed)
+    {
+        int kv = d.KernelVolume;
+        var flipped = ArrayPool<float>.Shared.Rent(d.Cin * d.Cout * kv);
+        try
+        {
+            fixed (float* pf = flipped)
+            {
+                // flipping all three kernel axes reverses the flat tap index
+                for (int co = 0; co < d.Cout; co++)
+                    for (int ci = 0; ci < d.Cin; ci++)
+                    {
+                        float* src = pw + ((long)co * d.Cin + ci) * kv;
+                        float* dst = pf + ((long)ci * d.Cout + co) * kv;
+                        for (int k = 0; k < kv; k++) dst[kv - 1 - k] = src[k];
+                    }
+                var t = new ConvDims(d.Batch, d.Cout, d.Cin, d.Fo, d.Ho, d.Wo, d.F, d.H, d.W, transposed);
+                Forward(pdx, pdy, pf, t);
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(flipped);
         }
     }
 
