@@ -45,6 +45,21 @@ public class ConvTests
             [Tensor.Randn([1, 2, 3, 4, 4], 13), Tensor.Randn([2, 2, 2, 3, 3], 14)], what: "conv3d");
     }
 
+    [Theory]
+    [InlineData(3, 3, 1)]   // several items: each on its own thread, weight gradient as partial sums
+    [InlineData(1, 3, 1)]
+    [InlineData(3, 1, 1)]   // one item: GEMM and column copies split over the threads
+    [InlineData(3, 9, 0)]   // more items than partial sums; W padding 0
+    public void Conv3dStrideOneMatchesTorch(int kf, int batch, int pw)
+    {
+        // stride 1 with rows as wide as the input's: the column copies move whole frames at once
+        var x = Tensor.Randn([batch, 4, 5, 6, 7], seed: 30);
+        var w = Tensor.Randn([5, 4, kf, 3, 2 * pw + 1], seed: 31, std: 0.2f);
+        var b = Tensor.Randn([5], seed: 32);
+        Check.Parity("conv3d", t => Ops.Conv3d(t[0], t[1], t[2], padding: (1, pw), causal: true), [("x", x), ("w", w), ("b", b)],
+            new { causal = true, replicate = false, ph = 1, pw, pf = 0, stride = new[] { 1, 1, 1 } }, atol: 1e-5f, gradAtol: 1e-4f);
+    }
+
     [Fact]
     public void CausalConv3dDoesNotSeeTheFuture()
     {

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Numerics.Tensors;
+using Canter.Tensors.Autograd;
 
 namespace Canter.Tensors.Tests;
 
@@ -61,6 +62,34 @@ public class DeterminismTests
             Engine.Threads = 2;
             var two = Ops.MatMul(a, b).ToArray();
             AssertBitIdentical(one, two, $"gemm {m}x{k}x{n} on 1 vs 2 BLAS threads");
+        }
+        finally { Engine.Threads = saved; }
+    }
+
+    [Theory]
+    [InlineData(1, 3)]   // one item: GEMM blocks and column copies over the threads
+    [InlineData(5, 3)]   // several items in parallel, weight gradient from partial sums
+    [InlineData(5, 1)]
+    public void ConvAndItsGradientsDoNotDependOnTheThreadCount(int batch, int kf)
+    {
+        int saved = Engine.Threads;
+        try
+        {
+            float[] Run(int threads)
+            {
+                Engine.Threads = threads;
+                using var scope = TensorScope.Begin();
+                var x = Tensor.Randn([batch, 24, 5, 12, 12], seed: 11).RequireGrad();
+                var w = Tensor.Randn([32, 24, kf, 3, 3], seed: 12, std: 0.1f).RequireGrad();
+                var down = Tensor.Randn([32, 32, 1, 3, 3], seed: 13, std: 0.1f).RequireGrad();
+                var h = Ops.Conv3d(x, w, padding: (1, 1), causal: true);
+                var y = Ops.Conv3d(h, down, stride: (1, 2, 2), padding: (1, 1), causal: true);
+                y.Backward(Tensor.Randn(y.Shape, seed: 14));
+                return [.. y.ToArray(), .. x.Grad!.ToArray(), .. w.Grad!.ToArray(), .. down.Grad!.ToArray()];
+            }
+            var one = Run(1);
+            foreach (int threads in new[] { 2, 3 })
+                AssertBitIdentical(one, Run(threads), $"conv batch {batch} kernel {kf}x3x3 on 1 vs {threads} threads");
         }
         finally { Engine.Threads = saved; }
     }

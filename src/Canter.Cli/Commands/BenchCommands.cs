@@ -10,6 +10,7 @@ public static class BenchCommands
     {
         var bench = new Command("bench", "Benchmarks; each ends with its figures, one per line, as 'name: value'.");
         bench.Subcommands.Add(Engine());
+        bench.Subcommands.Add(Conv());
         bench.Subcommands.Add(DeviceParity());
         bench.Subcommands.Add(Attention());
         bench.Subcommands.Add(World());
@@ -42,6 +43,30 @@ public static class BenchCommands
             if (r < 1) throw new ArgumentException("--repeats must be at least 1");
             var options = result.GetValue(quick) ? EngineBenchOptions.Quick with { Threads = t } : new EngineBenchOptions(Threads: t, Repeats: r);
             EngineBench.Run(options with { SkipTorch = result.GetValue(noTorch), Device = result.GetValue(device)! }, Console.Out);
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Conv()
+    {
+        var threads = new Option<int>("--threads") { Description = "Threads for Canter and PyTorch alike.", DefaultValueFactory = _ => 2 };
+        var repeats = new Option<int>("--repeats") { Description = "Timed runs per measurement (the median is reported).", DefaultValueFactory = _ => 5 };
+        var quick = new Option<bool>("--quick") { Description = "Batch 2 and 3 repeats instead of batch 8 (same layers and code paths)." };
+        var noTorch = new Option<bool>("--no-torch") { Description = "Skip the PyTorch comparison (and the check of the results against it)." };
+        var command = new Command("conv", "The video autoencoder's 3-D convolutions at training shapes (batch 8, 5 x 16x16 / 5 x 8x8), forward and "
+            + "forward + backward, against PyTorch's F.conv3d on the same inputs; results checked against PyTorch's. "
+            + "conv_forward_vs_torch and conv_train_vs_torch are Canter's time / PyTorch's (geometric mean over layers): lower is better, below 1 is faster.")
+        {
+            threads, repeats, quick, noTorch,
+        };
+        command.SetAction(result =>
+        {
+            int t = result.GetValue(threads), r = result.GetValue(repeats);
+            if (t < 1) throw new ArgumentException("--threads must be at least 1");
+            if (r < 1) throw new ArgumentException("--repeats must be at least 1");
+            var options = result.GetValue(quick) ? ConvBenchOptions.Quick with { Threads = t } : new ConvBenchOptions(Threads: t, Repeats: r);
+            ConvBench.Run(options with { SkipTorch = result.GetValue(noTorch) }, Console.Out);
             return 0;
         });
         return command;

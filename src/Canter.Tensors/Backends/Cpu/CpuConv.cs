@@ -18,22 +18,43 @@ public sealed unsafe partial class CpuBackend
         public int ColumnRows => Cin * KernelVolume;
         public int InputVolume => F * H * W;
         public int OutputVolume => Fo * Ho * Wo;
-        public int ChunkLength => Math.Clamp(ColumnBudget / Math.Max(ColumnRows, 1), 1, OutputVolume);
+        public int ChunkLength => Balanced(ColumnBudget);
+
+        /// <summary>Chunk when items run in parallel, each with its own buffer (half the budget each).</summary>
+        public int ItemChunkLength => Balanced(ColumnBudget / 2);
+
+        /// <summary>
+        /// Output positions per chunk for a buffer of <paramref name="budget"/> floats: whole output frames where one
+        /// fits, and chunks of even length (no small remainder GEMM).
+        /// </summary>
+        private int Balanced(int budget)
+        {
+            int most = Math.Clamp(budget / Math.Max(ColumnRows, 1), 1, OutputVolume);
+            int frame = Ho * Wo;
+            if (frame <= most)
+            {
+                int frames = most / frame, chunks = (Fo + frames - 1) / frames;
+                return (Fo + chunks - 1) / chunks * frame;
+            }
+            int n = (OutputVolume + most - 1) / most;
+            return (OutputVolume + n - 1) / n;
+        }
 
         public static ConvDims Of(Tensor input, Tensor output, int cin, int cout, ConvGeometry g) =>
             new(input.Shape[0], cin, cout, input.Shape[2], input.Shape[3], input.Shape[4], output.Shape[2], output.Shape[3], output.Shape[4], g);
     }
 
-    public void ConvForward(Tensor y, Tensor x, Tensor w, ConvGeometry geometry)
+    public void ConvForward(Tensor y, Tensor x, Tensor w, ConvGeometry geometry) =>
+        Forward(Ptr(y), Ptr(x), Ptr(w), ConvDims.Of(x, y, x.Shape[1], w.Shape[0], geometry));
+
+    /// <summary>y (B, Cout, Fo, Ho, Wo) = conv(x (B, Cin, F, H, W), w (Cout, Cin, Kf, Kh, Kw)).</summary>
+    private static void Forward(float* py, float* px, float* pw, ConvDims d)
     {
-        var d = ConvDims.Of(x, y, x.Shape[1], w.Shape[0], geometry);
-        float* px = Ptr(x), pw = Ptr(w), py = Ptr(y);
-        ForEachChunk(d, (cols, b, p0, len) =>
+        ForEachChunk(d, (cols, b, p0, len, blocked) =>
         {
-            float* xb = px + (long)b * d.Cin * d.InputVolume;
-            Vol2Col(cols, xb, d, p0, len);
+            Vol2Col(cols, px + (long)b * d.Cin * d.InputVolume, d, p0, len, blocked);
             // y[b][:, p0 : p0 + len] = w (Cout, CinK) @ cols (CinK, len)
-            Sgemm(OpenBlas.NoTrans, OpenBlas.NoTrans, d.Cout, len, d.ColumnRows, 1f,
+            Gemm(blocked, OpenBlas.NoTrans, OpenBlas.NoTrans, d.Cout, len, d.ColumnRows, 1f,
                 pw, d.ColumnRows, cols, len, 0f, py + (long)b * d.Cout * d.OutputVolume + p0, d.OutputVolume);
         });
     }
@@ -42,13 +63,18 @@ public sealed unsafe partial class CpuBackend
     {
         var d = ConvDims.Of(dx, dy, dx.Shape[1], w.Shape[0], geometry);
         float* pdx = Ptr(dx), pw = Ptr(w), pdy = Ptr(dy);
+        if (TransposedGeometry(d) is { } transposed)
+        {
+            BackwardDataAsForward(pdx, pdy, pw, d, transposed);
+            return;
+        }
         Span(dx).Clear();
-        ForEachChunk(d, (cols, b, p0, len) =>
+        ForEachChunk(d, (cols, b, p0, len, blocked) =>
         {
             // cols (CinK, len) = w^T (CinK, Cout) @ dy[b][:, p0 : p0 + len]
-            Sgemm(OpenBlas.Trans, OpenBlas.NoTrans, d.ColumnRows, len, d.Cout, 1f,
+            Gemm(blocked, OpenBlas.Trans, OpenBlas.NoTrans, d.ColumnRows, len, d.Cout, 1f,
                 pw, d.ColumnRows, pdy + (long)b * d.Cout * d.OutputVolume + p0, d.OutputVolume, 0f, cols, len);
-            Col2Vol(pdx + (long)b * d.Cin * d.InputVolume, cols, d, p0, len);
+            Col2Vol(pdx + (long)b * d.Cin * d.InputVolume, cols, d, p0, len, blocked);
         });
     }
 
@@ -56,31 +82,139 @@ public sealed unsafe partial class CpuBackend
     {
         var d = ConvDims.Of(x, dy, x.Shape[1], dw.Shape[0], geometry);
         float* px = Ptr(x), pdw = Ptr(dw), pdy = Ptr(dy);
-        Span(dw).Clear();
-        ForEachChunk(d, (cols, b, p0, len) =>
+        if (!ItemsInParallel(d))
         {
-            Vol2Col(cols, px + (long)b * d.Cin * d.InputVolume, d, p0, len);
-            // dw (Cout, CinK) += dy[b][:, p0 : p0 + len] @ cols^T
-            Sgemm(OpenBlas.NoTrans, OpenBlas.Trans, d.Cout, d.ColumnRows, len, 1f,
-                pdy + (long)b * d.Cout * d.OutputVolume + p0, d.OutputVolume, cols, len, 1f, pdw, d.ColumnRows);
-        });
-    }
-
-    private delegate void ChunkAction(float* cols, int batchItem, int firstPosition, int length);
-
-    /// <summary>Runs <paramref name="action"/> for each batch item and chunk of output positions with one reused column buffer.</summary>
-    private static void ForEachChunk(ConvDims d, ChunkAction action)
-    {
-        int chunk = d.ChunkLength;
-        var buffer = ArrayPool<float>.Shared.Rent(d.ColumnRows * chunk);
+            Span(dw).Clear();
+            ForEachChunk(d, (cols, b, p0, len, blocked) =>
+            {
+                Vol2Col(cols, px + (long)b * d.Cin * d.InputVolume, d, p0, len, blocked);
+                // dw (Cout, CinK) += dy[b][:, p0 : p0 + len] @ cols^T
+                Gemm(blocked, OpenBlas.NoTrans, OpenBlas.Trans, d.Cout, d.ColumnRows, len, 1f,
+                    pdy + (long)b * d.Cout * d.OutputVolume + p0, d.OutputVolume, cols, len, 1f, pdw, d.ColumnRows);
+            });
+            return;
+        }
+        // Items in parallel: partial sum s accumulates items s, s + S, s + 2S, ... in that order (S fixed by the batch
+        // size), then the partials are added in order 0..S-1; the same bits whatever the thread count.
+        int sums = Math.Min(d.Batch, PartialSums);
+        long size = (long)d.Cout * d.ColumnRows;
+        var partials = ArrayPool<float>.Shared.Rent((int)(size * (sums - 1)));
         try
         {
-            fixed (float* cols = buffer)
+            fixed (float* pp = partials)
             {
-                for (int b = 0; b < d.Batch; b++)
-                    for (int p0 = 0; p0 < d.OutputVolume; p0 += chunk)
-                        action(cols, b, p0, Math.Min(chunk, d.OutputVolume - p0));
+                float* parts = pp;
+                int chunk = d.ItemChunkLength;
+                CpuParallel.ForEachItem(sums, s =>
+                {
+                    float* target = s == 0 ? pdw : parts + (s - 1) * size;
+                    bool first = true;
+                    WithColumns(d.ColumnRows * chunk, cols =>
+                    {
+                        for (int b = s; b < d.Batch; b += sums)
+                            for (int p0 = 0; p0 < d.OutputVolume; p0 += chunk)
+                            {
+                                int len = Math.Min(chunk, d.OutputVolume - p0);
+                                Vol2Col(cols, px + (long)b * d.Cin * d.InputVolume, d, p0, len, false);
+                                OpenBlas.Sgemm(OpenBlas.RowMajor, OpenBlas.NoTrans, OpenBlas.Trans, d.Cout, d.ColumnRows, len, 1f,
+                                    pdy + (long)b * d.Cout * d.OutputVolume + p0, d.OutputVolume, cols, len, first ? 0f : 1f, target, d.ColumnRows);
+                                first = false;
+                            }
+                    });
+                });
+                // dw += partial 1, partial 2, ... in order, split over the elements (each element's order is fixed)
+                CpuParallel.For((int)((size + 4095) / 4096), 4096L * sums, (c0, c1) =>
+                {
+                    long e0 = c0 * 4096L, e1 = Math.Min(size, c1 * 4096L);
+                    var acc = new Span<float>(pdw + e0, (int)(e1 - e0));
+                    for (int s = 1; s < sums; s++)
+                        System.Numerics.Tensors.TensorPrimitives.Add(acc, new ReadOnlySpan<float>(parts + (s - 1) * size + e0, (int)(e1 - e0)), acc);
+                });
             }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(partials);
+        }
+    }
+
+    /// <summary>
+    /// For stride 1 with padding no wider than the kernel's reach, the input gradient is itself a convolution: of dy
+    /// with the kernel flipped and its channel axes swapped, padded by reach - padding on each side. Returned then
+    /// (null otherwise), so that it runs as a forward convolution (a GEMM over Cout * kernel taps, no scatter)
+    /// instead of a GEMM over Cout alone followed by col2vol.
+    /// </summary>
+    private static ConvGeometry? TransposedGeometry(in ConvDims d)
+    {
+        var g = d.G;
+        var before = new int[3];
+        var after = new int[3];
+        for (int i = 0; i < 3; i++)
+        {
+            int reach = (g.Kernel[i] - 1) * g.Dilation[i];
+            if (g.Stride[i] != 1 || g.PadBefore[i] > reach || g.PadAfter[i] > reach) return null;
+            before[i] = reach - g.PadBefore[i];
+            after[i] = reach - g.PadAfter[i];
+        }
+        return new ConvGeometry(g.Kernel, g.Stride, g.Dilation, before, after);
+    }
+
+    /// <summary>dx = conv(dy, w flipped in F, H and W and transposed to (Cin, Cout, Kf, Kh, Kw)) with the <paramref name="transposed"/> geometry.</summary>
+    private static void BackwardDataAsForward(float* pdx, float* pdy, float* pw, ConvDims d, ConvGeometry transposed)
+    {
+        int kv = d.KernelVolume;
+        var flipped = ArrayPool<float>.Shared.Rent(d.Cin * d.Cout * kv);
+        try
+        {
+            fixed (float* pf = flipped)
+            {
+                // flipping all three kernel axes reverses the flat tap index
+                for (int co = 0; co < d.Cout; co++)
+                    for (int ci = 0; ci < d.Cin; ci++)
+                    {
+                        float* src = pw + ((long)co * d.Cin + ci) * kv;
+                        float* dst = pf + ((long)ci * d.Cout + co) * kv;
+                        for (int k = 0; k < kv; k++) dst[kv - 1 - k] = src[k];
+                    }
+                var t = new ConvDims(d.Batch, d.Cout, d.Cin, d.Fo, d.Ho, d.Wo, d.F, d.H, d.W, transposed);
+                Forward(pdx, pdy, pf, t);
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(flipped);
+        }
+    }
+
+    /// <summary>Most partial sums of a weight gradient when batch items run in parallel (a function of the batch size only).</summary>
+    private const int PartialSums = 8;
+
+    /// <summary>
+    /// Whether batch items run in parallel, each on one thread with a single-threaded GEMM (several items), or one
+    /// after the other with the GEMM and the column copies split over the threads (one item). Decided by the shape
+    /// only, so the result has the same bits whatever the thread count.
+    /// </summary>
+    private static bool ItemsInParallel(in ConvDims d) => d.Batch >= 2;
+
+    /// <summary>A GEMM on the engine's threads in fixed blocks (<paramref name="blocked"/>) or on this thread alone.</summary>
+    private static void Gemm(bool blocked, int ta, int tb, int m, int n, int k, float alpha, float* a, int lda,
+        float* b, int ldb, float beta, float* c, int ldc)
+    {
+        if (blocked) Sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        else OpenBlas.Sgemm(OpenBlas.RowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    }
+
+    /// <param name="blocked">true when the work inside a chunk is to be split over the threads (one item at a time).</param>
+    private delegate void ChunkAction(float* cols, int batchItem, int firstPosition, int length, bool blocked);
+
+    private delegate void ColumnsAction(float* cols);
+
+    private static void WithColumns(int floats, ColumnsAction action)
+    {
+        var buffer = ArrayPool<float>.Shared.Rent(floats);
+        try
+        {
+            fixed (float* cols = buffer) action(cols);
         }
         finally
         {
@@ -89,71 +223,256 @@ public sealed unsafe partial class CpuBackend
     }
 
     /// <summary>
-    /// Walks the output positions [p0, p0 + len) of one column row (ci, kf, kh, kw) as segments of one
-    /// output row each: (offset in the chunk, input row pointer or null when padding, first ow, count).
+    /// Runs <paramref name="action"/> for each batch item and chunk of output positions: items in parallel with a
+    /// column buffer each (<see cref="ItemsInParallel"/>), or one item at a time with one buffer and the work inside split.
     /// </summary>
-    private static void ForEachSegment(in ConvDims d, int row, int p0, int len, float* plane, SegmentAction action, float* cols)
+    private static void ForEachChunk(ConvDims d, ChunkAction action)
+    {
+        if (ItemsInParallel(d))
+        {
+            int itemChunk = d.ItemChunkLength;
+            CpuParallel.ForEachItem(d.Batch, b => WithColumns(d.ColumnRows * itemChunk, cols =>
+            {
+                for (int p0 = 0; p0 < d.OutputVolume; p0 += itemChunk)
+                    action(cols, b, p0, Math.Min(itemChunk, d.OutputVolume - p0), false);
+            }));
+            return;
+        }
+        int chunk = d.ChunkLength;
+        WithColumns(d.ColumnRows * chunk, cols =>
+        {
+            for (int b = 0; b < d.Batch; b++)
+                for (int p0 = 0; p0 < d.OutputVolume; p0 += chunk)
+                    action(cols, b, p0, Math.Min(chunk, d.OutputVolume - p0), true);
+        });
+    }
+
+    /// <summary>
+    /// Where column row <paramref name="row"/> = (ci, kf, kh, kw) reads: its input channel plane and kernel offsets.
+    /// </summary>
+    private static (long Channel, int Kf, int Kh, int Kw) RowOrigin(in ConvDims d, int row)
     {
         var g = d.G;
         int kv = d.KernelVolume;
         int ci = row / kv, k = row % kv;
-        int kw = k % g.Kernel[2], kh = k / g.Kernel[2] % g.Kernel[1], kf = k / (g.Kernel[2] * g.Kernel[1]);
-        float* channel = plane + (long)ci * d.InputVolume;
-        int p = p0, end = p0 + len;
-        while (p < end)
-        {
-            int ow = p % d.Wo, oh = p / d.Wo % d.Ho, of = p / (d.Wo * d.Ho);
-            int count = Math.Min(d.Wo - ow, end - p);
-            int f = of * g.Stride[0] - g.PadBefore[0] + kf * g.Dilation[0];
-            int h = oh * g.Stride[1] - g.PadBefore[1] + kh * g.Dilation[1];
-            float* inputRow = f >= 0 && f < d.F && h >= 0 && h < d.H ? channel + ((long)f * d.H + h) * d.W : null;
-            int wStart = ow * g.Stride[2] - g.PadBefore[2] + kw * g.Dilation[2];
-            action(cols + (long)row * len + (p - p0), inputRow, wStart, g.Stride[2], count, d.W);
-            p += count;
-        }
+        return ((long)ci * d.InputVolume, k / (g.Kernel[2] * g.Kernel[1]), k / g.Kernel[2] % g.Kernel[1], k % g.Kernel[2]);
     }
 
-    private delegate void SegmentAction(float* column, float* inputRow, int wStart, int wStride, int count, int width);
-
-    private static void Vol2Col(float* cols, float* x, ConvDims d, int p0, int len)
+    /// <summary>cols (CinK, len) = the input values each output position [p0, p0 + len) sees through each kernel tap (0 in padding).</summary>
+    private static void Vol2Col(float* cols, float* x, ConvDims d, int p0, int len, bool split)
     {
+        if (!split)
+        {
+            for (int r = 0; r < d.ColumnRows; r++) GatherRow(cols + (long)r * len, x, d, r, p0, len);
+            return;
+        }
         CpuParallel.For(d.ColumnRows, len, (r0, r1) =>
         {
-            for (int r = r0; r < r1; r++) ForEachSegment(d, r, p0, len, x, GatherSegment, cols);
+            for (int r = r0; r < r1; r++) GatherRow(cols + (long)r * len, x, d, r, p0, len);
         });
     }
 
-    private static void GatherSegment(float* column, float* inputRow, int wStart, int wStride, int count, int width)
+    /// <summary>Fills one column row: output positions [p0, p0 + len) walked row by row of Wo, without per-position division.</summary>
+    private static void GatherRow(float* column, float* x, in ConvDims d, int row, int p0, int len)
     {
-        if (inputRow == null)
+        if (FramesAreContiguous(d, p0, len))
         {
-            new Span<float>(column, count).Clear();
+            GatherFrames(column, x, d, row, p0 / (d.Ho * d.Wo), len / (d.Ho * d.Wo));
             return;
         }
-        if (wStride == 1 && wStart >= 0 && wStart + count <= width)
+        var g = d.G;
+        var (channelOffset, kf, kh, kw) = RowOrigin(d, row);
+        float* channel = x + channelOffset;
+        int sf = g.Stride[0], sh = g.Stride[1], sw = g.Stride[2];
+        int f0 = -g.PadBefore[0] + kf * g.Dilation[0], h0 = -g.PadBefore[1] + kh * g.Dilation[1], w0 = -g.PadBefore[2] + kw * g.Dilation[2];
+        // output columns whose input column is inside [0, W): ow in [owLo, owHi)
+        int owLo = w0 >= 0 ? 0 : Math.Min(d.Wo, (-w0 + sw - 1) / sw);
+        int owHi = d.W - w0 <= 0 ? 0 : Math.Min(d.Wo, (d.W - w0 + sw - 1) / sw);
+        if (owHi < owLo) owHi = owLo;
+        int ow = p0 % d.Wo, oh = p0 / d.Wo % d.Ho, of = p0 / (d.Wo * d.Ho);
+        int done = 0;
+        while (done < len)
         {
-            new ReadOnlySpan<float>(inputRow + wStart, count).CopyTo(new Span<float>(column, count));
-            return;
+            int count = Math.Min(d.Wo - ow, len - done);
+            float* outRow = column + done;
+            int f = of * sf + f0, h = oh * sh + h0;
+            if ((uint)f >= (uint)d.F || (uint)h >= (uint)d.H)
+            {
+                new Span<float>(outRow, count).Clear();
+            }
+            else
+            {
+                float* inputRow = channel + ((long)f * d.H + h) * d.W + w0;
+                int end = ow + count;
+                int lo = Math.Clamp(owLo, ow, end), hi = Math.Clamp(owHi, lo, end);
+                int i = 0;
+                for (int c = ow; c < lo; c++) outRow[i++] = 0f;
+                if (sw == 1)
+                {
+                    for (int c = lo; c < hi; c++) outRow[i++] = inputRow[c];
+                }
+                else
+                {
+                    for (int c = lo; c < hi; c++) outRow[i++] = inputRow[(long)c * sw];
+                }
+                for (int c = hi; c < end; c++) outRow[i++] = 0f;
+            }
+            done += count;
+            ow = 0;
+            if (++oh == d.Ho) { oh = 0; of++; }
         }
-        for (int i = 0, iw = wStart; i < count; i++, iw += wStride)
-            column[i] = (uint)iw < (uint)width ? inputRow[iw] : 0f;
     }
 
-    private static void Col2Vol(float* dx, float* cols, ConvDims d, int p0, int len)
+    /// <summary>dx (Cin, F, H, W) += the column rows scattered back to the inputs they were gathered from.</summary>
+    private static void Col2Vol(float* dx, float* cols, ConvDims d, int p0, int len, bool split)
     {
         int kv = d.KernelVolume;
+        if (!split)
+        {
+            for (int r = 0; r < d.ColumnRows; r++) ScatterRow(cols + (long)r * len, dx, d, r, p0, len);
+            return;
+        }
         // one input channel per work item: its column rows scatter only into its own plane
         CpuParallel.For(d.Cin, (long)kv * len, (c0, c1) =>
         {
-            for (int ci = c0; ci < c1; ci++)
-                for (int r = ci * kv; r < (ci + 1) * kv; r++) ForEachSegment(d, r, p0, len, dx, ScatterSegment, cols);
+            for (int r = c0 * kv; r < c1 * kv; r++) ScatterRow(cols + (long)r * len, dx, d, r, p0, len);
         });
     }
 
-    private static void ScatterSegment(float* column, float* inputRow, int wStart, int wStride, int count, int width)
+    /// <summary>Adds one column row into the input positions it was gathered from (the reverse of <see cref="GatherRow"/>).</summary>
+    private static void ScatterRow(float* column, float* dx, in ConvDims d, int row, int p0, int len)
     {
-        if (inputRow == null) return;
-        for (int i = 0, iw = wStart; i < count; i++, iw += wStride)
-            if ((uint)iw < (uint)width) inputRow[iw] += column[i];
+        if (FramesAreContiguous(d, p0, len))
+        {
+            ScatterFrames(column, dx, d, row, p0 / (d.Ho * d.Wo), len / (d.Ho * d.Wo));
+            return;
+        }
+        var g = d.G;
+        var (channelOffset, kf, kh, kw) = RowOrigin(d, row);
+        float* channel = dx + channelOffset;
+        int sf = g.Stride[0], sh = g.Stride[1], sw = g.Stride[2];
+        int f0 = -g.PadBefore[0] + kf * g.Dilation[0], h0 = -g.PadBefore[1] + kh * g.Dilation[1], w0 = -g.PadBefore[2] + kw * g.Dilation[2];
+        int owLo = w0 >= 0 ? 0 : Math.Min(d.Wo, (-w0 + sw - 1) / sw);
+        int owHi = d.W - w0 <= 0 ? 0 : Math.Min(d.Wo, (d.W - w0 + sw - 1) / sw);
+        if (owHi < owLo) owHi = owLo;
+        int ow = p0 % d.Wo, oh = p0 / d.Wo % d.Ho, of = p0 / (d.Wo * d.Ho);
+        int done = 0;
+        while (done < len)
+        {
+            int count = Math.Min(d.Wo - ow, len - done);
+            int f = of * sf + f0, h = oh * sh + h0;
+            if ((uint)f < (uint)d.F && (uint)h < (uint)d.H)
+            {
+                float* inputRow = channel + ((long)f * d.H + h) * d.W + w0;
+                float* colRow = column + done - ow;   // colRow[c] is output column c of this row
+                int end = ow + count;
+                int lo = Math.Clamp(owLo, ow, end), hi = Math.Clamp(owHi, lo, end);
+                if (sw == 1)
+                {
+                    for (int c = lo; c < hi; c++) inputRow[c] += colRow[c];
+                }
+                else
+                {
+                    for (int c = lo; c < hi; c++) inputRow[(long)c * sw] += colRow[c];
+                }
+            }
+            done += count;
+            ow = 0;
+            if (++oh == d.Ho) { oh = 0; of++; }
+        }
+    }
+
+    /// <summary>
+    /// Whether the chunk is whole output frames of a convolution with stride 1 and dilation 1 in H and W and rows as
+    /// wide as the input's: then the rows of one frame of a column row are one contiguous run of the input, shifted.
+    /// </summary>
+    private static bool FramesAreContiguous(in ConvDims d, int p0, int len)
+    {
+        var g = d.G;
+        int frame = d.Ho * d.Wo;
+        return g.Stride[1] == 1 && g.Stride[2] == 1 && g.Dilation[1] == 1 && g.Dilation[2] == 1 && d.Wo == d.W
+            && p0 % frame == 0 && len % frame == 0;
+    }
+
+    /// <summary>
+    /// Where the output frame <paramref name="of"/> of a column row reads: the channel index of its first output
+    /// position (may lie outside the channel: those positions are padding), and the output rows [ohLo, ohHi)
+    /// that read inside the input; (0, 0) rows when the input frame is padding.
+    /// </summary>
+    private static (long Start, int OhLo, int OhHi) FrameOrigin(in ConvDims d, int of, int kf, int kh, int kw)
+    {
+        var g = d.G;
+        int f = of * g.Stride[0] - g.PadBefore[0] + kf * g.Dilation[0];
+        if ((uint)f >= (uint)d.F) return (0, 0, 0);
+        int h0 = kh - g.PadBefore[1], w0 = kw - g.PadBefore[2];
+        int ohLo = Math.Clamp(-h0, 0, d.Ho), ohHi = Math.Clamp(d.H - h0, ohLo, d.Ho);
+        return (((long)f * d.H + h0) * d.W + w0, ohLo, ohHi);
+    }
+
+    /// <summary>Output columns whose input column is inside the row: [owLo, owHi) (stride 1 in W).</summary>
+    private static (int OwLo, int OwHi) ColumnRange(in ConvDims d, int kw)
+    {
+        int w0 = kw - d.G.PadBefore[2];
+        int lo = Math.Clamp(-w0, 0, d.Wo);
+        return (lo, Math.Clamp(d.W - w0, lo, d.Wo));
+    }
+
+    /// <summary><see cref="GatherRow"/> for <see cref="FramesAreContiguous"/> chunks: one copy per frame, then the padding zeroed.</summary>
+    private static void GatherFrames(float* column, float* x, in ConvDims d, int row, int firstFrame, int frames)
+    {
+        var (channelOffset, kf, kh, kw) = RowOrigin(d, row);
+        float* channel = x + channelOffset;
+        long plane = d.InputVolume;
+        int wo = d.Wo, frame = d.Ho * wo;
+        var (owLo, owHi) = ColumnRange(d, kw);
+        for (int i = 0; i < frames; i++)
+        {
+            float* outFrame = column + (long)i * frame;
+            var (start, ohLo, ohHi) = FrameOrigin(d, firstFrame + i, kf, kh, kw);
+            new Span<float>(outFrame, ohLo * wo).Clear();
+            new Span<float>(outFrame + (long)ohHi * wo, (d.Ho - ohHi) * wo).Clear();
+            if (ohHi == ohLo) continue;
+            // positions [a, e) of the frame read channel[start + a .. start + e), clipped to the channel (what lies
+            // outside it is padding, zeroed below)
+            long a = Math.Max((long)ohLo * wo, -start), e = Math.Min((long)ohHi * wo, plane - start);
+            if (e > a) new ReadOnlySpan<float>(channel + start + a, (int)(e - a)).CopyTo(new Span<float>(outFrame + a, (int)(e - a)));
+            if (owLo == 0 && owHi == wo) continue;
+            for (int oh = ohLo; oh < ohHi; oh++)
+            {
+                float* r = outFrame + (long)oh * wo;
+                for (int c = 0; c < owLo; c++) r[c] = 0f;
+                for (int c = owHi; c < wo; c++) r[c] = 0f;
+            }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="ScatterRow"/> for <see cref="FramesAreContiguous"/> chunks: the padding entries of the column row
+    /// (scratch) are zeroed, then each frame is added in one run.
+    /// </summary>
+    private static void ScatterFrames(float* column, float* dx, in ConvDims d, int row, int firstFrame, int frames)
+    {
+        var (channelOffset, kf, kh, kw) = RowOrigin(d, row);
+        float* channel = dx + channelOffset;
+        long plane = d.InputVolume;
+        int wo = d.Wo, frame = d.Ho * wo;
+        var (owLo, owHi) = ColumnRange(d, kw);
+        for (int i = 0; i < frames; i++)
+        {
+            float* colFrame = column + (long)i * frame;
+            var (start, ohLo, ohHi) = FrameOrigin(d, firstFrame + i, kf, kh, kw);
+            if (ohHi == ohLo) continue;
+            if (owLo != 0 || owHi != wo)
+                for (int oh = ohLo; oh < ohHi; oh++)
+                {
+                    float* r = colFrame + (long)oh * wo;
+                    for (int c = 0; c < owLo; c++) r[c] = 0f;
+                    for (int c = owHi; c < wo; c++) r[c] = 0f;
+                }
+            long a = Math.Max((long)ohLo * wo, -start), e = Math.Min((long)ohHi * wo, plane - start);
+            if (e <= a) continue;
+            var target = new Span<float>(channel + start + a, (int)(e - a));
+            System.Numerics.Tensors.TensorPrimitives.Add(target, new ReadOnlySpan<float>(colFrame + a, (int)(e - a)), target);
+        }
     }
 }

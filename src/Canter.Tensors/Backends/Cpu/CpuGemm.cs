@@ -15,6 +15,12 @@ public sealed unsafe partial class CpuBackend
     private const int GemmBlockQuantum = 16;
 
     /// <summary>
+    /// Fewest rows (or columns) of C in a block: thinner blocks make OpenBLAS re-pack the other operand for little
+    /// work each (a convolution's 64 x 1280 x 1728 GEMM was cut into 48-column blocks).
+    /// </summary>
+    private const int MinGemmBlockExtent = 128;
+
+    /// <summary>
     /// One row-major SGEMM, C = alpha A B + beta C, with the engine's threads over blocks of C's rows
     /// (or columns, when C is wider than tall) and OpenBLAS on one thread inside each block.
     /// The blocks depend on (m, n, k) only, never on the thread count or on other callers, so the
@@ -29,7 +35,7 @@ public sealed unsafe partial class CpuBackend
         bool byRows = m >= n;
         int extent = byRows ? m : n;
         int size = wanted <= 1 ? extent
-            : (int)(((long)extent + wanted - 1) / wanted + GemmBlockQuantum - 1) / GemmBlockQuantum * GemmBlockQuantum;
+            : Math.Max(MinGemmBlockExtent, (int)(((long)extent + wanted - 1) / wanted + GemmBlockQuantum - 1) / GemmBlockQuantum * GemmBlockQuantum);
         int blocks = (extent + size - 1) / size;
         if (blocks <= 1)
         {
