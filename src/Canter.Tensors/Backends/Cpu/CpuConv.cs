@@ -258,6 +258,25 @@ public sealed unsafe partial class CpuBackend
         return ((long)ci * d.InputVolume, k / (g.Kernel[2] * g.Kernel[1]), k / g.Kernel[2] % g.Kernel[1], k % g.Kernel[2]);
     }
 
+    /// <summary>
+    /// Where one column row (input channel, kernel tap) reads its input: the channel's offset, the strides, the input
+    /// (frame, row, column) of output (0, 0, 0), and the output columns [OwLo, OwHi) whose input column is inside [0, W).
+    /// </summary>
+    private readonly record struct RowWalk(long Channel, int Sf, int Sh, int Sw, int F0, int H0, int W0, int OwLo, int OwHi)
+    {
+        public static RowWalk Of(in ConvDims d, int row)
+        {
+            var g = d.G;
+            var (channel, kf, kh, kw) = RowOrigin(d, row);
+            int sw = g.Stride[2];
+            int w0 = -g.PadBefore[2] + kw * g.Dilation[2];
+            int owLo = w0 >= 0 ? 0 : Math.Min(d.Wo, (-w0 + sw - 1) / sw);
+            int owHi = d.W - w0 <= 0 ? 0 : Math.Min(d.Wo, (d.W - w0 + sw - 1) / sw);
+            return new(channel, g.Stride[0], g.Stride[1], sw, -g.PadBefore[0] + kf * g.Dilation[0], -g.PadBefore[1] + kh * g.Dilation[1], w0,
+                owLo, Math.Max(owLo, owHi));
+        }
+    }
+
     /// <summary>cols (CinK, len) = the input values each output position [p0, p0 + len) sees through each kernel tap (0 in padding).</summary>
     private static void Vol2Col(float* cols, float* x, ConvDims d, int p0, int len, bool split)
     {
@@ -280,15 +299,8 @@ public sealed unsafe partial class CpuBackend
             GatherFrames(column, x, d, row, p0 / (d.Ho * d.Wo), len / (d.Ho * d.Wo));
             return;
         }
-        var g = d.G;
-        var (channelOffset, kf, kh, kw) = RowOrigin(d, row);
+        var (channelOffset, sf, sh, sw, f0, h0, w0, owLo, owHi) = RowWalk.Of(d, row);
         float* channel = x + channelOffset;
-        int sf = g.Stride[0], sh = g.Stride[1], sw = g.Stride[2];
-        int f0 = -g.PadBefore[0] + kf * g.Dilation[0], h0 = -g.PadBefore[1] + kh * g.Dilation[1], w0 = -g.PadBefore[2] + kw * g.Dilation[2];
-        // output columns whose input column is inside [0, W): ow in [owLo, owHi)
-        int owLo = w0 >= 0 ? 0 : Math.Min(d.Wo, (-w0 + sw - 1) / sw);
-        int owHi = d.W - w0 <= 0 ? 0 : Math.Min(d.Wo, (d.W - w0 + sw - 1) / sw);
-        if (owHi < owLo) owHi = owLo;
         int ow = p0 % d.Wo, oh = p0 / d.Wo % d.Ho, of = p0 / (d.Wo * d.Ho);
         int done = 0;
         while (done < len)
@@ -347,14 +359,8 @@ public sealed unsafe partial class CpuBackend
             ScatterFrames(column, dx, d, row, p0 / (d.Ho * d.Wo), len / (d.Ho * d.Wo));
             return;
         }
-        var g = d.G;
-        var (channelOffset, kf, kh, kw) = RowOrigin(d, row);
+        var (channelOffset, sf, sh, sw, f0, h0, w0, owLo, owHi) = RowWalk.Of(d, row);
         float* channel = dx + channelOffset;
-        int sf = g.Stride[0], sh = g.Stride[1], sw = g.Stride[2];
-        int f0 = -g.PadBefore[0] + kf * g.Dilation[0], h0 = -g.PadBefore[1] + kh * g.Dilation[1], w0 = -g.PadBefore[2] + kw * g.Dilation[2];
-        int owLo = w0 >= 0 ? 0 : Math.Min(d.Wo, (-w0 + sw - 1) / sw);
-        int owHi = d.W - w0 <= 0 ? 0 : Math.Min(d.Wo, (d.W - w0 + sw - 1) / sw);
-        if (owHi < owLo) owHi = owLo;
         int ow = p0 % d.Wo, oh = p0 / d.Wo % d.Ho, of = p0 / (d.Wo * d.Ho);
         int done = 0;
         while (done < len)
