@@ -116,7 +116,7 @@ public sealed unsafe partial class CpuBackend
                             {
                                 int len = Math.Min(chunk, d.OutputVolume - p0);
                                 Vol2Col(cols, px + (long)b * d.Cin * d.InputVolume, d, p0, len, false);
-                                OpenBlas.Sgemm(OpenBlas.RowMajor, OpenBlas.NoTrans, OpenBlas.Trans, d.Cout, d.ColumnRows, len, 1f,
+                                Gemm(false, OpenBlas.NoTrans, OpenBlas.Trans, d.Cout, d.ColumnRows, len, 1f,
                                     pdy + (long)b * d.Cout * d.OutputVolume + p0, d.OutputVolume, cols, len, first ? 0f : 1f, target, d.ColumnRows);
                                 first = false;
                             }
@@ -248,17 +248,6 @@ public sealed unsafe partial class CpuBackend
     }
 
     /// <summary>
-    /// Where column row <paramref name="row"/> = (ci, kf, kh, kw) reads: its input channel plane and kernel offsets.
-    /// </summary>
-    private static (long Channel, int Kf, int Kh, int Kw) RowOrigin(in ConvDims d, int row)
-    {
-        var g = d.G;
-        int kv = d.KernelVolume;
-        int ci = row / kv, k = row % kv;
-        return ((long)ci * d.InputVolume, k / (g.Kernel[2] * g.Kernel[1]), k / g.Kernel[2] % g.Kernel[1], k % g.Kernel[2]);
-    }
-
-    /// <summary>
     /// Where one column row (input channel, kernel tap) reads its input: the channel's offset, the strides, the input
     /// (frame, row, column) of output (0, 0, 0), and the output columns [OwLo, OwHi) whose input column is inside [0, W).
     /// </summary>
@@ -267,7 +256,10 @@ public sealed unsafe partial class CpuBackend
         public static RowWalk Of(in ConvDims d, int row)
         {
             var g = d.G;
-            var (channel, kf, kh, kw) = RowOrigin(d, row);
+            int kv = d.KernelVolume;
+            int ci = row / kv, k = row % kv;
+            int kf = k / (g.Kernel[2] * g.Kernel[1]), kh = k / g.Kernel[2] % g.Kernel[1], kw = k % g.Kernel[2];
+            long channel = (long)ci * d.InputVolume;
             int sw = g.Stride[2];
             int w0 = -g.PadBefore[2] + kw * g.Dilation[2];
             int owLo = w0 >= 0 ? 0 : Math.Min(d.Wo, (-w0 + sw - 1) / sw);
@@ -401,40 +393,30 @@ public sealed unsafe partial class CpuBackend
     }
 
     /// <summary>
-    /// Where the output frame <paramref name="of"/> of a column row reads: the channel index of its first output
-    /// position (may lie outside the channel: those positions are padding), and the output rows [ohLo, ohHi)
-    /// that read inside the input; (0, 0) rows when the input frame is padding.
+    /// Where the output frame <paramref name="of"/> of a column row reads (stride and dilation 1 in H and W, as
+    /// <see cref="FramesAreContiguous"/> requires): the channel index of its first output position (may lie outside the
+    /// channel: those positions are padding), and the output rows [ohLo, ohHi) that read inside the input; (0, 0) rows
+    /// when the input frame is padding.
     /// </summary>
-    private static (long Start, int OhLo, int OhHi) FrameOrigin(in ConvDims d, int of, int kf, int kh, int kw)
+    private static (long Start, int OhLo, int OhHi) FrameOrigin(in ConvDims d, in RowWalk walk, int of)
     {
-        var g = d.G;
-        int f = of * g.Stride[0] - g.PadBefore[0] + kf * g.Dilation[0];
+        int f = of * walk.Sf + walk.F0;
         if ((uint)f >= (uint)d.F) return (0, 0, 0);
-        int h0 = kh - g.PadBefore[1], w0 = kw - g.PadBefore[2];
-        int ohLo = Math.Clamp(-h0, 0, d.Ho), ohHi = Math.Clamp(d.H - h0, ohLo, d.Ho);
-        return (((long)f * d.H + h0) * d.W + w0, ohLo, ohHi);
-    }
-
-    /// <summary>Output columns whose input column is inside the row: [owLo, owHi) (stride 1 in W).</summary>
-    private static (int OwLo, int OwHi) ColumnRange(in ConvDims d, int kw)
-    {
-        int w0 = kw - d.G.PadBefore[2];
-        int lo = Math.Clamp(-w0, 0, d.Wo);
-        return (lo, Math.Clamp(d.W - w0, lo, d.Wo));
+        int ohLo = Math.Clamp(-walk.H0, 0, d.Ho), ohHi = Math.Clamp(d.H - walk.H0, ohLo, d.Ho);
+        return (((long)f * d.H + walk.H0) * d.W + walk.W0, ohLo, ohHi);
     }
 
     /// <summary><see cref="GatherRow"/> for <see cref="FramesAreContiguous"/> chunks: one copy per frame, then the padding zeroed.</summary>
     private static void GatherFrames(float* column, float* x, in ConvDims d, int row, int firstFrame, int frames)
     {
-        var (channelOffset, kf, kh, kw) = RowOrigin(d, row);
-        float* channel = x + channelOffset;
+        var walk = RowWalk.Of(d, row);
+        float* channel = x + walk.Channel;
         long plane = d.InputVolume;
-        int wo = d.Wo, frame = d.Ho * wo;
-        var (owLo, owHi) = ColumnRange(d, kw);
+        int wo = d.Wo, frame = d.Ho * wo, owLo = walk.OwLo, owHi = walk.OwHi;
         for (int i = 0; i < frames; i++)
         {
             float* outFrame = column + (long)i * frame;
-            var (start, ohLo, ohHi) = FrameOrigin(d, firstFrame + i, kf, kh, kw);
+            var (start, ohLo, ohHi) = FrameOrigin(d, walk, firstFrame + i);
             new Span<float>(outFrame, ohLo * wo).Clear();
             new Span<float>(outFrame + (long)ohHi * wo, (d.Ho - ohHi) * wo).Clear();
             if (ohHi == ohLo) continue;
@@ -458,15 +440,14 @@ public sealed unsafe partial class CpuBackend
     /// </summary>
     private static void ScatterFrames(float* column, float* dx, in ConvDims d, int row, int firstFrame, int frames)
     {
-        var (channelOffset, kf, kh, kw) = RowOrigin(d, row);
-        float* channel = dx + channelOffset;
+        var walk = RowWalk.Of(d, row);
+        float* channel = dx + walk.Channel;
         long plane = d.InputVolume;
-        int wo = d.Wo, frame = d.Ho * wo;
-        var (owLo, owHi) = ColumnRange(d, kw);
+        int wo = d.Wo, frame = d.Ho * wo, owLo = walk.OwLo, owHi = walk.OwHi;
         for (int i = 0; i < frames; i++)
         {
             float* colFrame = column + (long)i * frame;
-            var (start, ohLo, ohHi) = FrameOrigin(d, firstFrame + i, kf, kh, kw);
+            var (start, ohLo, ohHi) = FrameOrigin(d, walk, firstFrame + i);
             if (ohHi == ohLo) continue;
             if (owLo != 0 || owHi != wo)
                 for (int oh = ohLo; oh < ohHi; oh++)
