@@ -9,6 +9,13 @@ public sealed class UnifiedTests
 {
     private static readonly UnifiedConfig Small = new(Width: 48, Blocks: 2, Heads: 2, TextTokens: 6, TextRows: 32, VideoLatentChannels: 2, AudioLatentChannels: 3, Patch: 2, MaxReferences: 1);
 
+    /// <summary>The output heads start at zero; give them weights so that outputs depend on the input.</summary>
+    private static void WithLiveOutputs(UnifiedTransformer model)
+    {
+        foreach (var (_, p) in model.Parameters().Where(p => p.Name.EndsWith("_out.weight", StringComparison.Ordinal)))
+            p.Backend.Copy(p, Tensor.Randn(p.Shape, seed: 9, std: 0.5f));
+    }
+
     [Fact]
     public void PresetTokensStaySixteenPixelsWideWhateverTheAutoencodersRatio()
     {
@@ -63,9 +70,7 @@ public sealed class UnifiedTests
     {
         using var _ = Tape.NoGrad();
         var model = new UnifiedTransformer(Small, seed: 3);
-        // the output heads start at zero; give them weights so outputs depend on the input
-        foreach (var (name, p) in model.Parameters().Where(p => p.Name.EndsWith("_out.weight", StringComparison.Ordinal)))
-            p.Backend.Copy(p, Tensor.Randn(p.Shape, seed: 9, std: 0.5f));
+        WithLiveOutputs(model);
         var layout = new SequenceLayout(Small, videoGroups: 2, rows: 2, cols: 2, audioLatents: 4, referenceSlots: 1);
         var visual = Tensor.Randn([1, layout.VisualCount, Small.VisualTokenSize], seed: 1);
         var audio = Tensor.Randn([1, layout.AudioCount, Small.AudioLatentChannels], seed: 2);
@@ -93,8 +98,7 @@ public sealed class UnifiedTests
         using var _ = Tape.NoGrad();
         var config = Small with { MaxReferences = 2 };
         var model = new UnifiedTransformer(config, seed: 3);
-        foreach (var (name, p) in model.Parameters().Where(p => p.Name.EndsWith("_out.weight", StringComparison.Ordinal)))
-            p.Backend.Copy(p, Tensor.Randn(p.Shape, seed: 9, std: 0.5f));
+        WithLiveOutputs(model);
         var slots = new SequenceLayout(config, videoGroups: 2, rows: 2, cols: 2, audioLatents: 4, referenceSlots: 2);
         var none = new SequenceLayout(config, videoGroups: 2, rows: 2, cols: 2, audioLatents: 4, referenceSlots: 0);
         Assert.Equal(slots.Count - 2 * slots.TokensPerImage, none.Count);
@@ -155,8 +159,7 @@ public sealed class UnifiedTests
     {
         using var _ = Tape.NoGrad();
         var model = new UnifiedTransformer(SmallEdit, seed: 4);
-        foreach (var (name, p) in model.Parameters().Where(p => p.Name.EndsWith("_out.weight", StringComparison.Ordinal)))
-            p.Backend.Copy(p, Tensor.Randn(p.Shape, seed: 9, std: 0.5f));
+        WithLiveOutputs(model);
         var plain = new SequenceLayout(SmallEdit, videoGroups: 2, rows: 2, cols: 2, audioLatents: 4, referenceSlots: 1);
         var edit = new SequenceLayout(SmallEdit, videoGroups: 2, rows: 2, cols: 2, audioLatents: 4, referenceSlots: 1, source: true);
         int dv = SmallEdit.VisualTokenSize;
@@ -189,8 +192,7 @@ public sealed class UnifiedTests
     public void TheSourceRoleVectorLearnsOnlyFromSources()
     {
         var model = new UnifiedTransformer(SmallEdit, seed: 6);
-        foreach (var (name, p) in model.Parameters().Where(p => p.Name.EndsWith("_out.weight", StringComparison.Ordinal)))
-            p.Backend.Copy(p, Tensor.Randn(p.Shape, seed: 9, std: 0.5f));
+        WithLiveOutputs(model);
         var layout = new SequenceLayout(SmallEdit, videoGroups: 2, rows: 2, cols: 2, audioLatents: 4, referenceSlots: 1, source: true);
         var visual = Tensor.Randn([1, layout.VisualCount, SmallEdit.VisualTokenSize], seed: 1);
         var audio = Tensor.Randn([1, layout.AudioCount, SmallEdit.AudioLatentChannels], seed: 2);

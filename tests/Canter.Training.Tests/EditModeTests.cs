@@ -16,16 +16,7 @@ public sealed class EditModeTests
 {
     private static readonly UnifiedConfig Edit = TinyModels.Transformer(textTokens: 8, textRows: 64, maxReferences: 1) with { Edit = true };
 
-    private static ModelBundle Bundle(UnifiedConfig config)
-    {
-        var transformer = new UnifiedTransformer(config, seed: 2);
-        foreach (var (name, p) in transformer.Parameters().Where(p => p.Name.EndsWith("_out.weight", StringComparison.Ordinal)))
-            p.Backend.Copy(p, Tensor.Randn(p.Shape, seed: 5, std: 0.2f));
-        var text = TextTokens.Build(["A red ball bounces", "Make the red ball blue."], config.TextRows);
-        var stats = new LatentStats([0f, 0f], [1f, 1f], [0f, 0f, 0f], [1f, 1f, 1f]);
-        var codec = new LatentCodec(new VideoAutoencoder(TinyModels.Video, seed: 3), new AudioAutoencoder(TinyModels.Audio, seed: 4));
-        return new ModelBundle(transformer, codec, new TransformerManifest(config, [.. text.Ids], stats, 16, 16, 0.5f, 0, 1));
-    }
+    private static ModelBundle Bundle(UnifiedConfig config) => TinyModels.Bundle(config, "A red ball bounces", "Make the red ball blue.");
 
     /// <summary>A 1 s world clip at 16x16 (24 frames) with its sound at the tiny audio codec's 16 kHz: a source to edit.</summary>
     private static WorldClip SourceClip() =>

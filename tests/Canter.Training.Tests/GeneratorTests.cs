@@ -15,17 +15,7 @@ public sealed class GeneratorTests
 {
     private static readonly UnifiedConfig Tiny = TinyModels.Transformer(textTokens: 8, textRows: 64, maxReferences: 1);
 
-    private static ModelBundle Bundle()
-    {
-        var transformer = new UnifiedTransformer(Tiny, seed: 2);
-        foreach (var (name, p) in transformer.Parameters().Where(p => p.Name.EndsWith("_out.weight", StringComparison.Ordinal)))
-            p.Backend.Copy(p, Tensor.Randn(p.Shape, seed: 5, std: 0.2f));
-        var text = TextTokens.Build(["A red ball bounces", "A blue star spins"], Tiny.TextRows);
-        var stats = new LatentStats([0f, 0f], [1f, 1f], [0f, 0f, 0f], [1f, 1f, 1f]);
-        var codec = new LatentCodec(new VideoAutoencoder(TinyModels.Video, seed: 3), new AudioAutoencoder(TinyModels.Audio, seed: 4));
-        var manifest = new TransformerManifest(Tiny, [.. text.Ids], stats, 16, 16, 0.5f, 0, 1);
-        return new ModelBundle(transformer, codec, manifest);
-    }
+    private static ModelBundle Bundle() => TinyModels.Bundle(Tiny, "A red ball bounces", "A blue star spins");
 
     private static GenerationRequest Request(ulong seed = 1) => new("A red ball bounces", 16, 16, 0.5f, seed, Steps: 2, Sampler: "heun");
 

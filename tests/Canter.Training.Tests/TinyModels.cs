@@ -1,5 +1,7 @@
 using Canter.Models.Autoencoders;
 using Canter.Models.Unified;
+using Canter.Tensors;
+using Canter.Training.Unified;
 
 namespace Canter.Training.Tests;
 
@@ -13,4 +15,19 @@ internal static class TinyModels
 
     public static UnifiedConfig Transformer(int textTokens, int textRows, int maxReferences) => new(Width: 32, Blocks: 1, Heads: 1, TextTokens: textTokens,
         TextRows: textRows, VideoLatentChannels: 2, AudioLatentChannels: 3, Patch: 2, AudioLatentRate: 500, MaxReferences: maxReferences);
+
+    /// <summary>
+    /// A whole generation model of <paramref name="config"/> with untrained weights (the output heads given random
+    /// weights so the prediction depends on the input) and a vocabulary of <paramref name="captions"/>, for 16x16, 0.5 s.
+    /// </summary>
+    public static ModelBundle Bundle(UnifiedConfig config, params string[] captions)
+    {
+        var transformer = new UnifiedTransformer(config, seed: 2);
+        foreach (var (_, p) in transformer.Parameters().Where(p => p.Name.EndsWith("_out.weight", StringComparison.Ordinal)))
+            p.Backend.Copy(p, Tensor.Randn(p.Shape, seed: 5, std: 0.2f));
+        var text = TextTokens.Build(captions, config.TextRows);
+        var stats = new LatentStats([0f, 0f], [1f, 1f], [0f, 0f, 0f], [1f, 1f, 1f]);
+        var codec = new LatentCodec(new VideoAutoencoder(Video, seed: 3), new AudioAutoencoder(Audio, seed: 4));
+        return new ModelBundle(transformer, codec, new TransformerManifest(config, [.. text.Ids], stats, 16, 16, 0.5f, 0, 1));
+    }
 }
