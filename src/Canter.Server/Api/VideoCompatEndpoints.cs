@@ -28,23 +28,13 @@ public static class VideoCompatEndpoints
     /// mode. A model without one refuses it at submit, after the body is read (so a wrong field or an oversized upload
     /// is still named as such) and before any task exists.
     /// </summary>
-    public static async Task<Results<Ok<VideoView>, ProblemHttpResult>> Edit(HttpContext http, TaskService service, Submissions submissions,
-        [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey, CancellationToken cancel)
-    {
-        var fields = await RequestFields.ReadAsync(http.Request, cancel);
-        var owner = ApiKeyFilter.Owner(http);
-        var (task, _) = await service.SubmitAsync(id => submissions.OpenAiEditAsync(fields, id, owner, cancel), owner, idempotencyKey, null, cancel);
-        return TypedResults.Ok(VideoView.Of(task));
-    }
+    public static Task<Results<Ok<VideoView>, ProblemHttpResult>> Edit(HttpContext http, TaskService service, Submissions submissions,
+        [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey, CancellationToken cancel) =>
+        VideoEndpoints.SubmitFields(http, service, idempotencyKey, submissions.OpenAiEditAsync, cancel);
 
-    public static async Task<Results<Ok<VideoView>, ProblemHttpResult>> Extend(HttpContext http, TaskService service, Submissions submissions,
-        [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey, CancellationToken cancel)
-    {
-        var fields = await RequestFields.ReadAsync(http.Request, cancel);
-        var owner = ApiKeyFilter.Owner(http);
-        var (task, _) = await service.SubmitAsync(id => submissions.OpenAiExtensionAsync(fields, id, owner, cancel), owner, idempotencyKey, null, cancel);
-        return TypedResults.Ok(VideoView.Of(task));
-    }
+    public static Task<Results<Ok<VideoView>, ProblemHttpResult>> Extend(HttpContext http, TaskService service, Submissions submissions,
+        [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey, CancellationToken cancel) =>
+        VideoEndpoints.SubmitFields(http, service, idempotencyKey, submissions.OpenAiExtensionAsync, cancel);
 
     public static async Task<Results<Ok<CharacterView>, ProblemHttpResult>> CreateCharacter(HttpContext http, Submissions submissions, CancellationToken cancel)
     {

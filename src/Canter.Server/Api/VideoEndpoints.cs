@@ -29,12 +29,20 @@ public static class VideoEndpoints
         return videos;
     }
 
-    public static async Task<Results<Ok<VideoView>, ProblemHttpResult>> Create(HttpContext http, TaskService service, Submissions submissions,
-        [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey, CancellationToken cancel)
+    public static Task<Results<Ok<VideoView>, ProblemHttpResult>> Create(HttpContext http, TaskService service, Submissions submissions,
+        [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey, CancellationToken cancel) =>
+        SubmitFields(http, service, idempotencyKey, submissions.OpenAiAsync, cancel);
+
+    /// <summary>
+    /// Reads the request's fields (JSON or multipart) and submits the task <paramref name="build"/> makes of them for
+    /// the caller's key: the OpenAI-style create, edit and extension differ only in that builder.
+    /// </summary>
+    internal static async Task<Results<Ok<VideoView>, ProblemHttpResult>> SubmitFields(HttpContext http, TaskService service, string? idempotencyKey,
+        Func<RequestFields, string, string?, CancellationToken, Task<TaskSpec>> build, CancellationToken cancel)
     {
         var fields = await RequestFields.ReadAsync(http.Request, cancel);
         var owner = ApiKeyFilter.Owner(http);
-        var (task, _) = await service.SubmitAsync(id => submissions.OpenAiAsync(fields, id, owner, cancel), owner, idempotencyKey, null, cancel);
+        var (task, _) = await service.SubmitAsync(id => build(fields, id, owner, cancel), owner, idempotencyKey, null, cancel);
         return TypedResults.Ok(VideoView.Of(task));
     }
 
