@@ -131,12 +131,12 @@ public sealed class GenerationWorker(ITaskStore store, TaskFiles files, TaskNoti
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
-            await Settle(task.Id, () => store.ReleaseAsync(task.Id, CancellationToken.None));
+            await Settle(task.Id, () => store.ReleaseAsync(task.Id));
             log.LogInformation("task {Id} goes back to the queue: the server is stopping", task.Id);
         }
         catch (OperationCanceledException) when (cts.IsCancellationRequested)
         {
-            if (await Settle(task.Id, () => store.FinishAsync(task.Id, TaskState.Cancelled, "cancelled", "cancelled while running", CancellationToken.None)))
+            if (await Settle(task.Id, () => Stopped(task.Id, TaskState.Cancelled, "cancelled", "cancelled while running")))
                 log.LogInformation("task {Id} cancelled", task.Id);
             else if (_lost.ContainsKey(task.Id) || !await GoneAsync(task.Id))
                 log.LogWarning("task {Id} stopped: it is no longer this worker's (its lease ran out)", task.Id);
@@ -144,26 +144,26 @@ public sealed class GenerationWorker(ITaskStore store, TaskFiles files, TaskNoti
         catch (ResultStoreException e)
         {
             // nothing of the task stays in the store (PublishAsync removes what it put): no part of a result is ever served
-            await Settle(task.Id, () => store.FinishAsync(task.Id, TaskState.Failed, "result_store_unavailable",
-                $"the results could not be stored: {e.Message}; try again later", CancellationToken.None));
+            await Settle(task.Id, () => Stopped(task.Id, TaskState.Failed, "result_store_unavailable",
+                $"the results could not be stored: {e.Message}; try again later"));
             log.LogError("task {Id} failed: {Reason}", task.Id, e.Message);
         }
         catch (Exception e) when (e is not OperationCanceledException && (StorageFull(e) || (e is not DbException && NoSpaceLeft(files.Root))))
         {
             // whatever part of the results made it to disk goes: no half a result is left, and the space comes back
             files.DeleteResults(task.Id);
-            await Settle(task.Id, () => store.FinishAsync(task.Id, TaskState.Failed, "storage_full",
-                $"the server's result store is full (no space left on device): the results could not be written; try again later", CancellationToken.None));
+            await Settle(task.Id, () => Stopped(task.Id, TaskState.Failed, "storage_full",
+                $"the server's result store is full (no space left on device): the results could not be written; try again later"));
             log.LogError("task {Id} failed: no space left on the device of the data folder {Root} ({Reason})", task.Id, files.Root, e.Message);
         }
         catch (Exception e) when (e is ArgumentException or MediaException or InvalidDataException or NotSupportedException)
         {
-            await Settle(task.Id, () => store.FinishAsync(task.Id, TaskState.Failed, "invalid_input", e.Message, CancellationToken.None));
+            await Settle(task.Id, () => Stopped(task.Id, TaskState.Failed, "invalid_input", e.Message));
             log.LogInformation("task {Id} failed: {Reason}", task.Id, e.Message);
         }
         catch (Exception e) when (e is not DbException)
         {
-            await Settle(task.Id, () => store.FinishAsync(task.Id, TaskState.Failed, "internal_error", $"the generation failed: {e.Message}", CancellationToken.None));
+            await Settle(task.Id, () => Stopped(task.Id, TaskState.Failed, "internal_error", $"the generation failed: {e.Message}"));
             log.LogError(e, "task {Id} failed", task.Id);
         }
         finally
@@ -172,6 +172,13 @@ public sealed class GenerationWorker(ITaskStore store, TaskFiles files, TaskNoti
             _running.TryRemove(task.Id, out _);
             _lost.TryRemove(task.Id, out _);
         }
+    }
+
+    /// <summary>Ends a run that published nothing: its staged files go first, so a task that reads failed or cancelled has none left behind.</summary>
+    private Task<bool> Stopped(string id, TaskState state, string code, string message)
+    {
+        results.Discard(id);
+        return store.FinishAsync(id, state, code, message, CancellationToken.None);
     }
 
     /// <summary>Records a step; true when the worker should stop. A store out of reach does not stop it (the heartbeat tells whether the lease holds).</summary>
