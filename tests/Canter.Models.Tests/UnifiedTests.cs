@@ -189,6 +189,42 @@ public sealed class UnifiedTests
     }
 
     [Fact]
+    public void TheTimeMlpRunsOncePerDistinctTimeWithTheSameValuesAndGradients()
+    {
+        var model = new UnifiedTransformer(Small, seed: 3);
+        // three items: clean conditions at 0, noisy tokens at the item's t (two items share one), and -0 beside 0
+        int b = 3, n = 7;
+        var times = new float[b * n];
+        float[] noisy = [0.25f, 0.8f, 0.25f];
+        for (int i = 0; i < b; i++)
+            for (int j = 0; j < n; j++) times[i * n + j] = j < 2 ? (i == 2 ? -0f : 0f) : noisy[i];
+        var (distinct, index) = UnifiedTransformer.DistinctTimes(times);
+        Assert.Equal([0f, 0.25f, 0.8f, -0f], distinct);
+        Assert.Equal(BitConverter.SingleToInt32Bits(-0f), BitConverter.SingleToInt32Bits(distinct[3]));
+        Assert.Equal(times, index.Select(k => distinct[k]).ToArray());
+
+        var weights = Tensor.Randn([b, n, 8, Small.Width], seed: 4);
+        (float[] Mod, float[] G1, float[] G2) Run(Func<Tensor> modulation)
+        {
+            model.ZeroGrad();
+            var mod = modulation();                                                        // (B, N, 8, C)
+            Ops.SumAll(Ops.Mul(mod, weights)).Backward();
+            return (mod.ToArray(), model.Time1.Weight.Grad!.ToArray(), model.Time2.Weight.Grad!.ToArray());
+        }
+        var shared = Run(() => model.Modulation(times, b, n));
+        var perToken = Run(() =>
+        {
+            var features = Tensor.FromArray(UnifiedTransformer.TimeFeaturesOf(times), [b, n, 256]);
+            return Ops.Reshape(model.Time2.Forward(Ops.Silu(model.Time1.Forward(features))), b, n, 8, Small.Width);
+        });
+        // the same products in GEMMs of other sizes: equal within rounding, not always to the bit
+        for (int i = 0; i < shared.Mod.Length; i++) Assert.True(MathF.Abs(shared.Mod[i] - perToken.Mod[i]) <= 1e-5f * (1 + MathF.Abs(perToken.Mod[i])), $"modulation {i}");
+        for (int i = 0; i < shared.G1.Length; i++) Assert.True(MathF.Abs(shared.G1[i] - perToken.G1[i]) <= 1e-4f * (1 + MathF.Abs(perToken.G1[i])), $"time_mlp.0 gradient {i}");
+        for (int i = 0; i < shared.G2.Length; i++) Assert.True(MathF.Abs(shared.G2[i] - perToken.G2[i]) <= 1e-4f * (1 + MathF.Abs(perToken.G2[i])), $"time_mlp.2 gradient {i}");
+        Assert.Throws<ArgumentException>(() => model.Modulation(times, b, n + 1));
+    }
+
+    [Fact]
     public void TheSourceRoleVectorLearnsOnlyFromSources()
     {
         var model = new UnifiedTransformer(SmallEdit, seed: 6);

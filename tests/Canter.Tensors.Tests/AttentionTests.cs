@@ -48,6 +48,39 @@ public class AttentionTests
     }
 
     [Fact]
+    public void GroupsAlignedWithKeyTilesMatchTorch()
+    {
+        // key tiles of 256: the first holds group 0 only, the second group 1 only, the third both and a padding group
+        // nobody else attends to; each uniform tile is either skipped or taken whole for a query
+        int b = 1, h = 2, n = 600, d = 8;
+        var seg = Enumerable.Range(0, n).Select(i => i < 256 ? 0 : i < 512 ? 1 : i < 560 ? 0 : 2).ToArray();
+        var segT = Tensor.FromArray(seg.Select(x => (float)x).ToArray(), [b, n]);
+        Check.Parity("attention", t => Ops.Attention(t[0], t[1], t[2], seg),
+            [("q", Tensor.Randn([b, h, n, d], seed: 11)), ("k", Tensor.Randn([b, h, n, d], seed: 12)), ("v", Tensor.Randn([b, h, n, d], seed: 13))],
+            atol: 1e-5f, gradAtol: 1e-4f, constants: new Dictionary<string, Tensor> { ["seg"] = segT });
+    }
+
+    [Fact]
+    public void SoftmaxExponentIsWithinTwoUlpAndZeroForMaskedScores()
+    {
+        var xs = new List<float> { 0f, -1e-7f, -0.5f, -0.6931472f, -1f, -10f, -50f, -87f, -87.2f };
+        for (int i = 0; i < 20000; i++) xs.Add(-87f * i / 20000f);
+        while (xs.Count % 8 != 0) xs.Add(-3f);
+        for (int i = 0; i < xs.Count; i += 8)
+        {
+            var e = Canter.Tensors.Backends.Cpu.CpuBackend.Exp(System.Runtime.Intrinsics.Vector256.Create(xs.GetRange(i, 8).ToArray()));
+            for (int l = 0; l < 8; l++)
+            {
+                float want = MathF.Exp(xs[i + l]);
+                float ulp = MathF.BitIncrement(want) - want;
+                Assert.True(MathF.Abs(e[l] - want) <= 2 * ulp, $"exp({xs[i + l]:R}) = {e[l]:R}, MathF.Exp gives {want:R}");
+            }
+        }
+        var masked = Canter.Tensors.Backends.Cpu.CpuBackend.Exp(System.Runtime.Intrinsics.Vector256.Create(float.NegativeInfinity, -88f, -100f, -1e30f, -87.4f, -200f, -1000f, float.MinValue));
+        for (int l = 0; l < 8; l++) Assert.Equal(0f, masked[l]);
+    }
+
+    [Fact]
     public void StridedHeadViewsNeedNoCopy()
     {
         // q, k, v cut out of a (B, N, 3, H, D) projection and permuted to (B, H, N, D)

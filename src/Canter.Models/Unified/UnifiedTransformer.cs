@@ -73,9 +73,7 @@ public sealed class UnifiedTransformer : Module
         var kinds = Ops.Embedding(KindTable, layout.Kinds.Select(k => (int)k).ToArray(), [n, 1]); // (N, 1, C)
         x = Ops.Add(x, Ops.Reshape(kinds, n, c));                                      // (B, N, C)
 
-        var features = Tensor.FromArray(TimeFeaturesOf(batch.Times), [b, n, TimeFeatures], x.Backend); // (B, N, 256)
-        var hidden = Ops.Silu(Time1.Forward(features));                                // (B, N, C)
-        var mod = Ops.Reshape(Time2.Forward(hidden), b, n, 8, c);                      // (B, N, 8, C)
+        var mod = Modulation(batch.Times, b, n);                                        // (B, N, 8, C)
         var parts = Ops.Split(mod, 2, 6, 2);
         var e = parts[0];                                                              // (B, N, 6, C) for the blocks
         var final = Ops.Split(parts[1], 2, 1, 1);                                      // final shift, scale
@@ -84,6 +82,41 @@ public sealed class UnifiedTransformer : Module
         var h = Ops.ModulatedLayerNorm(x, Ops.Squeeze(final[0], 2), Ops.Squeeze(final[1], 2), Config.Stack.NormEps);
         var split = Ops.Split(h, 1, l, layout.VideoOffset, layout.VideoCount, layout.AudioCount); // text, conditions, video, audio
         return (VisualOut.Forward(split[2]), AudioOut.Forward(split[3]));
+    }
+
+    /// <summary>
+    /// The time MLP of every token, (B, N, 8, C): six modulation vectors per block and the final shift and scale. Tokens
+    /// share a few flow times (clean conditions at 0, the noisy ones at the step's t), so the MLP runs once per distinct
+    /// time and each token takes its row; gradients add up over the tokens of a time.
+    /// </summary>
+    public Tensor Modulation(float[] times, int b, int n)
+    {
+        if (times.Length != b * n) throw new ArgumentException($"{times.Length} flow times for {b} x {n} tokens");
+        var (distinct, index) = DistinctTimes(times);
+        var features = Tensor.FromArray(TimeFeaturesOf(distinct), [distinct.Length, TimeFeatures], TextTable.Backend); // (U, 256)
+        var hidden = Ops.Silu(Time1.Forward(features));                                // (U, C)
+        var perTime = Time2.Forward(hidden);                                           // (U, 8C)
+        return Ops.Reshape(Ops.Embedding(perTime, index, [b, n]), b, n, 8, Config.Width); // (B, N, 8, C)
+    }
+
+    /// <summary>The distinct values of <paramref name="times"/> in order of first appearance, and each entry's index among them.</summary>
+    public static (float[] Distinct, int[] Index) DistinctTimes(float[] times)
+    {
+        var rows = new Dictionary<int, int>();   // keyed by the bits: -0 and 0 (or two NaNs) are not merged by value rules
+        var distinct = new List<float>();
+        var index = new int[times.Length];
+        for (int i = 0; i < times.Length; i++)
+        {
+            int bits = BitConverter.SingleToInt32Bits(times[i]);
+            if (!rows.TryGetValue(bits, out int row))
+            {
+                row = distinct.Count;
+                rows.Add(bits, row);
+                distinct.Add(times[i]);
+            }
+            index[i] = row;
+        }
+        return (distinct.ToArray(), index);
     }
 
     /// <summary>Sinusoidal features of 1000 t: cosines then sines over 128 frequencies, (count, 256) row-major.</summary>

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 
 namespace Canter.Tensors.Backends.Cpu;
 
@@ -44,21 +45,27 @@ public sealed unsafe partial class CpuBackend
                         // scores = q_tile @ k_tile^T * scale
                         OpenBlas.Sgemm(OpenBlas.RowMajor, OpenBlas.NoTrans, OpenBlas.Trans, tq, tk, d, scale,
                             qt, qs, (float*)kBase + (long)k0 * ks, ks, 0f, scores, tk);
-                        if (segments is not null) MaskScores(scores, tq, tk, segments, b * nq + q0, b * nk + k0);
+                        int keySegment = segments is null ? 0 : UniformSegment(segments, b * nk + k0, tk);
                         for (int i = 0; i < tq; i++)
                         {
-                            var row = new Span<float>(scores + i * tk, tk);
-                            float m = TensorPrimitives.Max(row);
-                            float mNew = MathF.Max(rowMax[i], m);
+                            float* row = scores + i * tk;
+                            if (segments is not null && keySegment != segments[b * nq + q0 + i])
+                            {
+                                if (keySegment >= 0)
+                                {
+                                    new Span<float>(row, tk).Clear(); // no key of this tile is in the query's group
+                                    continue;
+                                }
+                                MaskRow(row, tk, segments, b * nk + k0, segments[b * nq + q0 + i]);
+                            }
+                            float mNew = MathF.Max(rowMax[i], RowMax(row, tk));
                             if (float.IsNegativeInfinity(mNew))
                             {
-                                row.Clear(); // every key masked so far: nothing to add
+                                new Span<float>(row, tk).Clear(); // every key masked so far: nothing to add
                                 continue;
                             }
                             float correction = MathF.Exp(rowMax[i] - mNew);
-                            TensorPrimitives.Subtract(row, mNew, row);
-                            TensorPrimitives.Exp(row, row);
-                            rowSum[i] = rowSum[i] * correction + TensorPrimitives.Sum(row);
+                            rowSum[i] = rowSum[i] * correction + ExpShiftedSum(row, tk, mNew);
                             rowMax[i] = mNew;
                             if (correction != 1f)
                             {
@@ -93,6 +100,85 @@ public sealed unsafe partial class CpuBackend
                 ArrayPool<float>.Shared.Return(buffer);
             }
         });
+    }
+
+    /// <summary>The group of keys [start, start + count) when they all share one, else -1.</summary>
+    private static int UniformSegment(int[] segments, int start, int count)
+    {
+        int first = segments[start];
+        for (int j = 1; j < count; j++)
+            if (segments[start + j] != first) return -1;
+        return first;
+    }
+
+    /// <summary>Sets the scores of keys outside the query's group to minus infinity.</summary>
+    private static void MaskRow(float* row, int tk, int[] segments, int kStart, int querySegment)
+    {
+        for (int j = 0; j < tk; j++)
+            if (segments[kStart + j] != querySegment) row[j] = float.NegativeInfinity;
+    }
+
+    private static float RowMax(float* row, int n)
+    {
+        int j = 0;
+        float m = float.NegativeInfinity;
+        if (n >= 8)
+        {
+            var acc = Vector256.Load(row);
+            for (j = 8; j <= n - 8; j += 8) acc = Vector256.Max(acc, Vector256.Load(row + j));
+            for (int l = 0; l < 8; l++) m = MathF.Max(m, acc[l]);
+        }
+        for (; j < n; j++) m = MathF.Max(m, row[j]);
+        return m;
+    }
+
+    /// <summary>row = exp(row - shift) in place, in one pass; returns the sum (lanes added in a fixed order).</summary>
+    private static float ExpShiftedSum(float* row, int n, float shift)
+    {
+        var by = Vector256.Create(shift);
+        var acc = Vector256<float>.Zero;
+        int j = 0;
+        for (; j <= n - 8; j += 8)
+        {
+            var e = Exp(Vector256.Load(row + j) - by);
+            e.Store(row + j);
+            acc += e;
+        }
+        float sum = Vector256.Sum(acc);
+        for (; j < n; j++)
+        {
+            float e = MathF.Exp(row[j] - shift);
+            row[j] = e;
+            sum += e;
+        }
+        return sum;
+    }
+
+    /// <summary>
+    /// e^x in float for x &lt;= 0 (what a softmax row minus its maximum holds), within 2 ulp of MathF.Exp; minus infinity and
+    /// anything below -87.3 (where e^x is under float's normal range) give exactly 0.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<float> Exp(Vector256<float> x)
+    {
+        var tiny = Vector256.LessThan(x, Vector256.Create(-87.3f));
+        x = Vector256.Max(x, Vector256.Create(-87.3f));
+        // x = n ln 2 + r with |r| <= ln 2 / 2; ln 2 in two parts keeps r exact
+        var n = Vector256.Round(x * Vector256.Create(1.44269504f));
+        var r = Vector256.FusedMultiplyAdd(n, Vector256.Create(-0.693359375f), x);
+        r = Vector256.FusedMultiplyAdd(n, Vector256.Create(2.12194440e-4f), r);
+        // e^r by its Taylor series to r^7 (error under 1e-8 relative on |r| <= 0.35)
+        var p = Vector256.Create(1.98412698e-4f);
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.38888889e-3f));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(8.33333333e-3f));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(4.16666667e-2f));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.66666667e-1f));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(0.5f));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256<float>.One);
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256<float>.One);
+        // times 2^n through the exponent bits (n >= -126 here)
+        var scale = (Vector256.ConvertToInt32(n) + Vector256.Create(127)) << 23;
+        return Vector256.ConditionalSelect(tiny, Vector256<float>.Zero, p * scale.AsSingle());
     }
 
     private static void MaskScores(float* scores, int tq, int tk, int[] segments, int qStart, int kStart)
