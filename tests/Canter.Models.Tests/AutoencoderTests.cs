@@ -80,6 +80,30 @@ public sealed class AutoencoderTests
     }
 
     [Fact]
+    public void PlansForSmallFramesTakeMoreLatentFramesWithinTheDefaultPiecesMemory()
+    {
+        var model = new VideoAutoencoder(VideoAutoencoderConfig.Default, seed: 1);
+        int context = model.TemporalReach + 1, margin = model.SpatialReachLatent;
+        var bound = TilePlan.Default;
+        long largest = (bound.MaxGroups + context) * (long)Math.Pow(bound.MaxLatentSide + 2 * margin, 2);
+        // a 4 s clip at 128x128 (25 latent frames of 16x16) is one piece; the default plan would cut it in four
+        var small = model.PlanFor(25, 16, 16);
+        Assert.True(small.MaxGroups >= 25, $"{small.MaxGroups} latent frames per piece");
+        Assert.Equal(bound.MaxLatentSide, small.MaxLatentSide);
+        // longer: pieces as long as the bound allows, never more memory than the default plan's largest piece
+        foreach (var (g, h, w) in new[] { (90, 16, 16), (90, 32, 24), (25, 64, 64), (40, 20, 40) })
+        {
+            var plan = model.PlanFor(g, h, w);
+            long piece = (Math.Min(plan.MaxGroups, g) + context) * (long)Math.Min(h, plan.MaxLatentSide + 2 * margin) * Math.Min(w, plan.MaxLatentSide + 2 * margin);
+            Assert.True(piece <= largest || plan.MaxGroups == bound.MaxGroups, $"{g} x {h}x{w}: a piece of {piece} against {largest}");
+            Assert.True(plan.MaxGroups >= bound.MaxGroups);
+        }
+        Assert.True(model.PlanFor(90, 16, 16).MaxGroups < 90);   // 16 s at 128x128 is cut
+        Assert.Equal(bound, model.PlanFor(25, 64, 64));            // frames larger than a tile: the default plan
+        Assert.Throws<ArgumentException>(() => model.PlanFor(0, 16, 16));
+    }
+
+    [Fact]
     public void AudioShapesFollowTheHop()
     {
         using var _ = Tape.NoGrad();

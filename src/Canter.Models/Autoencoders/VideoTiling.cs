@@ -91,6 +91,25 @@ public sealed partial class VideoAutoencoder
         return output;
     }
 
+    /// <summary>
+    /// A plan for a clip of <paramref name="groups"/> latent frames of <paramref name="lh"/> x <paramref name="lw"/>: the
+    /// largest piece <paramref name="bound"/> (default <see cref="TilePlan.Default"/>) makes, its latent frames with their
+    /// context times its latent pixels with their margins, bounds the memory; a frame smaller than the bound's tile takes
+    /// as many more latent frames per piece as fit in it (a 4 s clip at 128x128 is one piece, where the default cuts it
+    /// in four and runs the context of three of them twice). Tiles stay the bound's.
+    /// </summary>
+    public TilePlan PlanFor(int groups, int lh, int lw, TilePlan? bound = null)
+    {
+        bound = (bound ?? TilePlan.Default).Validate();
+        if (groups < 1 || lh < 1 || lw < 1) throw new ArgumentException($"a clip of {groups} latent frames of {lh}x{lw} has nothing to cut");
+        int context = TemporalReach + 1, margin = SpatialReachLatent;
+        long side = bound.MaxLatentSide + 2L * margin;
+        long budget = (bound.MaxGroups + context) * side * side;
+        long pieceArea = Math.Min(lh, side) * Math.Min(lw, side);   // a tile with its margins, cut by the frame's edges
+        long fit = budget / pieceArea - context;
+        return bound with { MaxGroups = (int)Math.Clamp(fit, bound.MaxGroups, Math.Max(bound.MaxGroups, groups)) };
+    }
+
     private static IEnumerable<(int Y0, int Y1, int X0, int X1)> Tiles(int height, int width, int side)
     {
         for (int y = 0; y < height; y += side)

@@ -123,7 +123,9 @@ public sealed class LatentCodec(VideoAutoencoder video, AudioAutoencoder audio)
         if (clips.Count == 0) return [];
         using var scope = TensorScope.Begin();
         var x = Ops.Concat([.. clips.Select(c => MediaTensors.FromFrames(c, width, height, Video.Config))], 0);        // (N, 3, T, H, W) on the host
-        var plan = Backend is Canter.Tensors.Backends.Cpu.CpuBackend ? TilePlan.Default : new TilePlan(MaxGroups: 64, MaxLatentSide: 64);
+        int s = Video.Config.SpatialRatio;
+        var plan = Backend is Canter.Tensors.Backends.Cpu.CpuBackend
+            ? Video.PlanFor(Video.Config.LatentFrames(x.Dim(2)), height / s, width / s) : new TilePlan(MaxGroups: 64, MaxLatentSide: 64);
         return Split(Video.EncodeTiled(Tensor.FromArray(x.ToArray(), x.Shape, Backend), plan).ToArray(), clips.Count);
     }
 
@@ -155,7 +157,7 @@ public sealed class LatentCodec(VideoAutoencoder video, AudioAutoencoder audio)
     {
         using var scope = TensorScope.Begin();
         var z = Tensor.FromArray(latent, [1, Video.Config.LatentChannels, groups, h, w], Backend);
-        return MediaTensors.ToFrames(Video.DecodeTiled(z), frames, width, height);
+        return MediaTensors.ToFrames(Video.DecodeTiled(z, Video.PlanFor(groups, h, w)), frames, width, height);
     }
 
     public float[] DecodeAudio(float[] latent, int count, int samples)
