@@ -68,7 +68,7 @@ public class AttentionTests
         while (xs.Count % 8 != 0) xs.Add(-3f);
         for (int i = 0; i < xs.Count; i += 8)
         {
-            var e = Canter.Tensors.Backends.Cpu.CpuBackend.Exp(System.Runtime.Intrinsics.Vector256.Create(xs.GetRange(i, 8).ToArray()));
+            var e = Canter.Tensors.Backends.Cpu.CpuMath.Exp(System.Runtime.Intrinsics.Vector256.Create(xs.GetRange(i, 8).ToArray()));
             for (int l = 0; l < 8; l++)
             {
                 float want = MathF.Exp(xs[i + l]);
@@ -76,7 +76,7 @@ public class AttentionTests
                 Assert.True(MathF.Abs(e[l] - want) <= 2 * ulp, $"exp({xs[i + l]:R}) = {e[l]:R}, MathF.Exp gives {want:R}");
             }
         }
-        var masked = Canter.Tensors.Backends.Cpu.CpuBackend.Exp(System.Runtime.Intrinsics.Vector256.Create(float.NegativeInfinity, -88f, -100f, -1e30f, -87.4f, -200f, -1000f, float.MinValue));
+        var masked = Canter.Tensors.Backends.Cpu.CpuMath.Exp(System.Runtime.Intrinsics.Vector256.Create(float.NegativeInfinity, -88f, -100f, -1e30f, -87.4f, -200f, -1000f, float.MinValue));
         for (int l = 0; l < 8; l++) Assert.Equal(0f, masked[l]);
     }
 

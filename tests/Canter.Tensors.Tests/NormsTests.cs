@@ -93,6 +93,19 @@ public class ActivationsTests
     }
 
     [Fact]
+    public void TanhGeluSaturatesWithoutOverflowAtAnyMagnitude()
+    {
+        float[] xs = [-1e30f, -1e4f, -100f, -10f, -0f, 0f, 1e-30f, 10f, 100f, 1e4f, 1e30f, float.PositiveInfinity];   // -inf gives NaN, as the formula (and PyTorch) does
+        var y = Ops.Gelu(Tensor.FromArray(xs, [xs.Length]), approximate: true).ToArray();
+        for (int i = 0; i < xs.Length; i++)
+        {
+            double want = float.IsPositiveInfinity(xs[i]) ? double.PositiveInfinity : 0.5 * xs[i] * (1 + Math.Tanh(0.7978845608028654 * (xs[i] + 0.044715 * Math.Pow(xs[i], 3))));
+            if (double.IsNaN(want)) want = xs[i] > 0 ? xs[i] : 0;   // x^3 overflows a double past 1e102: GELU is x or 0 there
+            Assert.True(want == y[i] || Math.Abs(y[i] - want) <= 1e-6 * Math.Abs(want) + 1e-30, $"gelu({xs[i]:R}) = {y[i]:R}, expected {want:R}");
+        }
+    }
+
+    [Fact]
     public void ErfIsAccurate()
     {
         // reference values of erf from tables (Abramowitz and Stegun, table 7.1)

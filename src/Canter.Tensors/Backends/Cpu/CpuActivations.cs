@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 
 namespace Canter.Tensors.Backends.Cpu;
 
@@ -26,16 +27,13 @@ public sealed unsafe partial class CpuBackend
                     switch (kind)
                     {
                         case Activation.GeluTanh:
-                            // y = 0.5 x (1 + tanh(k (x + c x^3)))
-                            TensorPrimitives.Multiply(xs, xs, t);
-                            TensorPrimitives.Multiply(t, GeluCubic, t);
-                            TensorPrimitives.FusedMultiplyAdd(t, xs, xs, t);
-                            TensorPrimitives.Multiply(t, SqrtTwoOverPi, t);
-                            TensorPrimitives.Tanh(t, t);
-                            TensorPrimitives.Add(t, 1f, t);
-                            TensorPrimitives.Multiply(t, xs, ys);
-                            TensorPrimitives.Multiply(ys, 0.5f, ys);
-                            break;
+                            {
+                                // y = 0.5 x (1 + tanh(k (x + c x^3))) in one pass
+                                int j = 0;
+                                for (; j <= n - 8; j += 8) CpuMath.GeluTanh(Vector256.Load(px + i + j)).Store(py + i + j);
+                                for (; j < n; j++) ys[j] = CpuMath.GeluTanh(Vector256.Create(xs[j]))[0];
+                                break;
+                            }
                         case Activation.GeluExact:
                             for (int j = 0; j < n; j++) ys[j] = 0.5f * xs[j] * (1f + Erf(xs[j] * 0.70710678f));
                             break;

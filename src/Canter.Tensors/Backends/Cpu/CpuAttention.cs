@@ -140,7 +140,7 @@ public sealed unsafe partial class CpuBackend
         int j = 0;
         for (; j <= n - 8; j += 8)
         {
-            var e = Exp(Vector256.Load(row + j) - by);
+            var e = CpuMath.Exp(Vector256.Load(row + j) - by);
             e.Store(row + j);
             acc += e;
         }
@@ -152,33 +152,6 @@ public sealed unsafe partial class CpuBackend
             sum += e;
         }
         return sum;
-    }
-
-    /// <summary>
-    /// e^x in float for x &lt;= 0 (what a softmax row minus its maximum holds), within 2 ulp of MathF.Exp; minus infinity and
-    /// anything below -87.3 (where e^x is under float's normal range) give exactly 0.
-    /// </summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    internal static Vector256<float> Exp(Vector256<float> x)
-    {
-        var tiny = Vector256.LessThan(x, Vector256.Create(-87.3f));
-        x = Vector256.Max(x, Vector256.Create(-87.3f));
-        // x = n ln 2 + r with |r| <= ln 2 / 2; ln 2 in two parts keeps r exact
-        var n = Vector256.Round(x * Vector256.Create(1.44269504f));
-        var r = Vector256.FusedMultiplyAdd(n, Vector256.Create(-0.693359375f), x);
-        r = Vector256.FusedMultiplyAdd(n, Vector256.Create(2.12194440e-4f), r);
-        // e^r by its Taylor series to r^7 (error under 1e-8 relative on |r| <= 0.35)
-        var p = Vector256.Create(1.98412698e-4f);
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.38888889e-3f));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(8.33333333e-3f));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(4.16666667e-2f));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.66666667e-1f));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(0.5f));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256<float>.One);
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256<float>.One);
-        // times 2^n through the exponent bits (n >= -126 here)
-        var scale = (Vector256.ConvertToInt32(n) + Vector256.Create(127)) << 23;
-        return Vector256.ConditionalSelect(tiny, Vector256<float>.Zero, p * scale.AsSingle());
     }
 
     private static void MaskScores(float* scores, int tq, int tk, int[] segments, int qStart, int kStart)
