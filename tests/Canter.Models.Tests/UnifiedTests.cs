@@ -122,6 +122,39 @@ public sealed class UnifiedTests
     private static readonly UnifiedConfig SmallEdit = Small with { Edit = true };
 
     [Fact]
+    public void TextPaddingLeftOutPredictsAsPaddingMasked()
+    {
+        // the generator keeps only the text positions its longest prompt fills: that must change nothing
+        using var _ = Tape.NoGrad();
+        var model = new UnifiedTransformer(Small, seed: 4);
+        WithLiveOutputs(model);
+        var full = new SequenceLayout(Small, videoGroups: 2, rows: 2, cols: 2, audioLatents: 4, referenceSlots: 1);
+        var cut = new SequenceLayout(Small, videoGroups: 2, rows: 2, cols: 2, audioLatents: 4, referenceSlots: 1, textTokens: 3);
+        Assert.Equal(full.Count - (Small.TextTokens - 3), cut.Count);
+        Assert.Equal(full.Positions[(full.TextCount * 3)..], cut.Positions[(cut.TextCount * 3)..]);
+        int dv = Small.VisualTokenSize;
+        var visual = Tensor.Randn([2, full.VisualCount, dv], seed: 2);
+        var audio = Tensor.Randn([2, full.AudioCount, Small.AudioLatentChannels], seed: 5);
+        int[] prompt = [5, 6, 7], other = [9];   // two items: a prompt of 3 tokens and one of 1
+        (float[] Video, float[] Audio) Run(SequenceLayout l)
+        {
+            var rows = new int[2 * l.TextCount];
+            prompt.CopyTo(rows, 0);
+            other.CopyTo(rows, l.TextCount);
+            var times = Enumerable.Range(0, 2 * l.Count).Select(i => l.Kinds[i % l.Count] is TokenKind.Video or TokenKind.Audio ? 0.3f + 0.4f * (i / l.Count) : 0f).ToArray();
+            var (v, a) = model.Forward(new SequenceBatch(rows, visual, audio, times, l.Segments([3, 1], [1, 0])), l, l.Rope());
+            return (v.ToArray(), a.ToArray());
+        }
+        var padded = Run(full);
+        var tight = Run(cut);
+        for (int i = 0; i < padded.Video.Length; i++) Assert.Equal(padded.Video[i], tight.Video[i], tolerance: 1e-4);
+        for (int i = 0; i < padded.Audio.Length; i++) Assert.Equal(padded.Audio[i], tight.Audio[i], tolerance: 1e-4);
+        Assert.Throws<ArgumentException>(() => new SequenceLayout(Small, 2, 2, 2, 4, 1, textTokens: Small.TextTokens + 1));
+        Assert.Throws<ArgumentException>(() => new SequenceLayout(Small, 2, 2, 2, 4, 1, textTokens: 0));
+    }
+
+
+    [Fact]
     public void ASourceVideoSitsOnTheTargetsPositionsMarkedAsSource()
     {
         var layout = new SequenceLayout(SmallEdit, videoGroups: 3, rows: 2, cols: 2, audioLatents: 5, referenceSlots: 1, source: true);

@@ -20,13 +20,19 @@ public enum TokenKind { Text = 0, Reference = 1, Source = 2, Video = 3, Audio = 
 public sealed class SequenceLayout
 {
     /// <param name="source">Whether the sequence has a source-video block (edit); only a model with <see cref="UnifiedConfig.Edit"/> reads one.</param>
-    public SequenceLayout(UnifiedConfig config, int videoGroups, int rows, int cols, int audioLatents, int referenceSlots, bool source = false)
+    /// <param name="textTokens">
+    /// Text positions, at most (and by default) the model's <see cref="UnifiedConfig.TextTokens"/>. Padding is masked out and
+    /// text token k sits at row k whatever the count, so a sampler that leaves out the padding past its longest prompt gets
+    /// the same prediction for fewer tokens.
+    /// </param>
+    public SequenceLayout(UnifiedConfig config, int videoGroups, int rows, int cols, int audioLatents, int referenceSlots, bool source = false, int? textTokens = null)
     {
         if (videoGroups < 1 || rows < 1 || cols < 1 || audioLatents < 0) throw new ArgumentException("sequence sizes must be positive");
+        if (textTokens is < 1 || textTokens > config.TextTokens) throw new ArgumentException($"{textTokens} text positions; the model has 1 to {config.TextTokens}");
         if (referenceSlots < 0 || referenceSlots > config.MaxReferences) throw new ArgumentException($"{referenceSlots} reference slots; the model takes at most {config.MaxReferences}");
         if (source && !config.Edit) throw new ArgumentException(UnifiedConfig.NoEditMode);
         Config = config;
-        TextCount = config.TextTokens;
+        TextCount = textTokens ?? config.TextTokens;
         ReferenceSlots = referenceSlots;
         Rows = rows;
         Cols = cols;

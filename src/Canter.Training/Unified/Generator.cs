@@ -116,8 +116,14 @@ public static class Generator
         int samples = (int)Math.Round(r.Seconds * rate / hop) * hop, audioCount = samples / hop;
         int refs = r.References?.Count ?? 0;
         bool edit = r.Source is not null;
-        // only the reference slots the request fills: empty slots are masked out, so leaving them out changes nothing but the cost
-        var layout = new SequenceLayout(c, groups, lh / p, lw / p, audioCount, refs, source: edit);
+        // only the reference slots the request fills, and the text positions its longer prompt fills: empty slots and
+        // prompt padding are masked out, so leaving them out changes nothing but the cost
+        var (promptRows, promptLength) = model.Text.ToRows(r.Prompt, c.TextTokens);
+        var (negativeRows, negativeLength) = model.Text.ToRows(r.Negative, c.TextTokens);
+        int textCount = Math.Max(1, Math.Max(promptLength, negativeLength));
+        promptRows = promptRows[..textCount];
+        negativeRows = negativeRows[..textCount];
+        var layout = new SequenceLayout(c, groups, lh / p, lw / p, audioCount, refs, source: edit, textTokens: textCount);
         int dv = c.VisualTokenSize, da = c.AudioLatentChannels;
 
         // condition tokens and which visual / audio tokens are clean
@@ -174,8 +180,6 @@ public static class Generator
 
         // guidance branches: [negative/empty prompt], [prompt without references], [prompt with references], each with the
         // source when editing; then [negative/empty prompt without the source] for a source guidance other than 1
-        var (promptRows, promptLength) = model.Text.ToRows(r.Prompt, c.TextTokens);
-        var (negativeRows, negativeLength) = model.Text.ToRows(r.Negative, c.TextTokens);
         var branches = new List<(int[] Rows, int Length, int References, bool Source)>
             { (negativeRows, negativeLength, 0, edit), (promptRows, promptLength, 0, edit) };
         if (refs > 0) branches.Add((promptRows, promptLength, refs, edit));
