@@ -216,11 +216,9 @@ public sealed unsafe partial class CpuBackend
                             if (segments is not null) MaskScores(p, tq, tk, segments, b * nq + q0, b * nk + k0);
                             for (int i = 0; i < tq; i++)
                             {
-                                var row = new Span<float>(p + i * tk, tk);
                                 float l = lseHead[q0 + i];
-                                if (float.IsPositiveInfinity(l)) { row.Clear(); continue; }
-                                TensorPrimitives.Subtract(row, l, row);
-                                TensorPrimitives.Exp(row, row);
+                                if (float.IsPositiveInfinity(l)) { new Span<float>(p + i * tk, tk).Clear(); continue; }
+                                ExpShiftedSum(p + i * tk, tk, l);
                             }
                             // dV += P^T dO
                             OpenBlas.Sgemm(OpenBlas.RowMajor, OpenBlas.Trans, OpenBlas.NoTrans, tk, d, tq, 1f, p, tk, gt, gs, 1f,
