@@ -153,6 +153,16 @@ public sealed class SamplerTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void TheRecordNamesTheSamplerAndTheGuidanceInterval()
+    {
+        var interval = System.Text.Json.JsonDocument.Parse(GenerationRecord.Of("m", "h", Request(Samplers.DpmPlusPlus2M, 6) with { GuidanceUntil = 0.5f }).ToJson()).RootElement;
+        Assert.Equal(("dpm++2m", 6, 0.5f), (interval.GetProperty("sampler").GetString(), interval.GetProperty("steps").GetInt32(), interval.GetProperty("guidance_until").GetSingle()));
+        // guidance at every step (the default) writes no interval: records of runs before it read as they did
+        var plain = System.Text.Json.JsonDocument.Parse(GenerationRecord.Of("m", "h", Request(Samplers.Heun, 8)).ToJson()).RootElement;
+        Assert.False(plain.TryGetProperty("guidance_until", out _));
+    }
+
+    [Fact]
     public void BadSamplerSettingsAreRefused()
     {
         var model = Bundle();
