@@ -16,6 +16,7 @@ public static class BenchCommands
         bench.Subcommands.Add(World());
         bench.Subcommands.Add(ParserAccuracy());
         bench.Subcommands.Add(Generate());
+        bench.Subcommands.Add(Sampler());
         bench.Subcommands.Add(AdherenceBench());
         bench.Subcommands.Add(Vae());
         bench.Subcommands.Add(Score());
@@ -277,7 +278,7 @@ public static class BenchCommands
     {
         var model = new Option<string>("--model") { Description = "Model folder.", DefaultValueFactory = _ => VaeCommands.DefaultModelDir };
         var steps = new Option<int>("--steps") { Description = "Solver steps.", DefaultValueFactory = _ => 8 };
-        var sampler = new Option<string>("--sampler") { Description = "euler or heun.", DefaultValueFactory = _ => "heun" };
+        var sampler = new Option<string>("--sampler") { Description = $"{Canter.Training.Unified.Samplers.Listed}.", DefaultValueFactory = _ => "heun" };
         var repeats = new Option<int>("--repeats") { Description = "Timed generations after one warm-up (the median counts).", DefaultValueFactory = _ => 2 };
         var command = new Command("generate", "Time a 4-second 128x128 generation with sound (text-to-video) on this machine.") { model, steps, sampler, repeats };
         command.SetAction(result =>
@@ -296,6 +297,25 @@ public static class BenchCommands
             Console.WriteLine($"seconds_per_generated_second: {median / 4.0:F3}");
             Console.WriteLine($"peak_rss_mb: {Canter.Bench.Measure.PeakRssMb():F0}");
             return 0;
+        });
+        return command;
+    }
+
+    private static Command Sampler()
+    {
+        var model = new Option<string>("--model") { Description = "Model folder.", DefaultValueFactory = _ => VaeCommands.DefaultModelDir };
+        var cases = new Option<int>("--cases") { Description = "Test prompts (each with its own seed).", DefaultValueFactory = _ => 3 };
+        var referenceSteps = new Option<int>("--reference-steps") { Description = "Heun steps of the reference solution.", DefaultValueFactory = _ => 32 };
+        var candidates = new Option<string>("--candidates")
+        {
+            Description = "Comma-separated SAMPLER:STEPS[:GUIDANCE_UNTIL] settings to measure.", DefaultValueFactory = _ => SamplerBenchOptions.DefaultCandidates,
+        };
+        var command = new Command("sampler", "Accuracy of sampler settings against a fine Heun solution (final video and audio tokens, relative RMS), "
+            + "with each setting's model evaluations: for choosing the fewest evaluations that keep today's error.") { model, cases, referenceSteps, candidates };
+        command.SetAction(result =>
+        {
+            var list = result.GetValue(candidates)!.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(SamplerCandidate.Parse).ToList();
+            return SamplerBench.Run(new SamplerBenchOptions(result.GetValue(model)!, result.GetValue(cases), result.GetValue(referenceSteps), list), Console.Out, Console.Error);
         });
         return command;
     }

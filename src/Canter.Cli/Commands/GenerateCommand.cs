@@ -28,11 +28,16 @@ public static class GenerateCommand
         var sourceGuidance = new Option<float>("--source-guidance") { Description = "Edit: source guidance scale (1 reads the source plainly; above 1 holds closer to it).", DefaultValueFactory = _ => 1f };
         var negative = new Option<string>("--negative") { Description = "Negative prompt.", DefaultValueFactory = _ => "" };
         var noAudio = new Option<bool>("--no-audio") { Description = "Picture only." };
-        var sampler = new Option<string>("--sampler") { Description = "euler or heun.", DefaultValueFactory = _ => "heun" };
+        var sampler = new Option<string>("--sampler") { Description = $"{Samplers.Listed} (dpm++2m and ab2: one model evaluation a step).", DefaultValueFactory = _ => "heun" };
+        var guidanceUntil = new Option<float>("--guidance-until")
+        {
+            Description = "Guidance only for flow times t >= T (1 is noise, 0 clean); below T one branch runs, about half the cost. 0: every step.",
+            DefaultValueFactory = _ => 0f,
+        };
         var model = new Option<string>("--model") { Description = "Model folder.", DefaultValueFactory = _ => VaeCommands.DefaultModelDir };
         var device = new Option<string>("--device") { Description = "cpu or cuda.", DefaultValueFactory = _ => "cpu" };
         var command = new Command("generate", "Generate a video with synchronized sound: text-, image-, first/last-frame-, reference-to-video, extension, audio-driven.")
-            { prompt, output, image, last, refs, edit, extend, audio, seconds, size, fps, seed, steps, guidance, refGuidance, sourceGuidance, negative, noAudio, sampler, model, device };
+            { prompt, output, image, last, refs, edit, extend, audio, seconds, size, fps, seed, steps, guidance, refGuidance, sourceGuidance, negative, noAudio, sampler, guidanceUntil, model, device };
         command.SetAction((result, cancel) =>
         {
             var (w, h) = WorldCommands.ParseSize(result.GetValue(size)!);
@@ -51,7 +56,7 @@ public static class GenerateCommand
             var request = new GenerationRequest(result.GetValue(prompt)!, w, h, result.GetValue(seconds), result.GetValue(seed), result.GetValue(steps),
                 result.GetValue(guidance), result.GetValue(refGuidance), result.GetValue(negative)!, !result.GetValue(noAudio), result.GetValue(sampler)!,
                 Read(result.GetValue(image)), Read(result.GetValue(last)), (result.GetValue(refs) ?? []).Select(p => Read(p)!).ToList(), driving, toExtend,
-                Source: source, SourceAudio: sourceSound, SourceGuidance: result.GetValue(sourceGuidance));
+                Source: source, SourceAudio: sourceSound, SourceGuidance: result.GetValue(sourceGuidance), GuidanceUntil: result.GetValue(guidanceUntil));
             GenerationResult generated;
             try
             {

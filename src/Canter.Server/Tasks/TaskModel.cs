@@ -34,7 +34,8 @@ public sealed record TaskInputFile(string Source, string Sha256);
 /// Everything a task will generate from: the parameters of <c>canter generate</c> and its input files, which are kept
 /// under the data folder (inputs/ID/) so a task can run, or run again after a restart, without the client.
 /// <see cref="Edit"/> (a source video to edit) and <see cref="SourceGuidance"/> are left out of the JSON when absent,
-/// so tasks stored before edits read, and hash for idempotency, as they did.
+/// so tasks stored before edits read, and hash for idempotency, as they did; so is <see cref="GuidanceUntil"/> (guidance
+/// only for flow times at or above it; absent: every step).
 /// </summary>
 public sealed record TaskSpec(
     string Prompt,
@@ -54,7 +55,8 @@ public sealed record TaskSpec(
     TaskInputFile? DrivingAudio = null,
     TaskInputFile? Extend = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] TaskInputFile? Edit = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] float? SourceGuidance = null)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] float? SourceGuidance = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] float? GuidanceUntil = null)
 {
     /// <summary>Snake case, as the API and the database both write it.</summary>
     public static readonly JsonSerializerOptions Json = new()

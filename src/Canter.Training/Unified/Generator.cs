@@ -11,6 +11,9 @@ namespace Canter.Training.Unified;
 /// <see cref="Source"/> asks for an edit of that clip (frames at the request's size and 24 fps, at least as long as the
 /// request) by the prompt's instruction; its sound (<see cref="SourceAudio"/>, at the audio codec's rate) is kept.
 /// <see cref="SourceGuidance"/> 1 reads the source plainly; above 1 pushes further toward it (one more branch).
+/// <see cref="Sampler"/> is one of <see cref="Samplers.Names"/>. <see cref="GuidanceUntil"/> T limits classifier-free
+/// guidance to flow times t >= T: below T only the conditioned branch runs (batch 1, about half the cost of an evaluation);
+/// 0 guides every evaluation.
 /// </summary>
 public sealed record GenerationRequest(
     string Prompt,
@@ -32,13 +35,21 @@ public sealed record GenerationRequest(
     float Shift = 3f,
     VideoClip? Source = null,
     float[]? SourceAudio = null,
-    float SourceGuidance = 1f);
+    float SourceGuidance = 1f,
+    float GuidanceUntil = 0f);
 
 public sealed record GenerationResult(VideoClip Video, AudioTrack? Audio, double Seconds);
 
 /// <summary>
+/// What the sampler ends with, before decoding: the normalised video tokens (latent frames in order) and audio tokens
+/// (the given ones where the sound was a condition), the model evaluations it ran and the guidance branches they ran
+/// in all (an evaluation with guidance off runs one).
+/// </summary>
+public sealed record SampledTokens(float[] Video, float[] Audio, bool AudioIsCondition, int Evaluations, int BranchEvaluations);
+
+/// <summary>
 /// Samples the rectified flow of the unified transformer: every noisy token starts as seeded noise at t = 1 and an ODE
-/// solver (Euler, or Heun's second order) walks a shifted schedule to t = 0. Condition tokens (first or last frame,
+/// solver (Euler; Heun's second order; or a second-order multistep solver, one evaluation a step: <see cref="Samplers"/>) walks a shifted schedule to t = 0. Condition tokens (first or last frame,
 /// references, the clip to extend, the driving sound, an edit's source video and its sound) sit clean at t = 0 the whole
 /// time. Guidance mixes the velocity without the prompt (or with the negative prompt), with the prompt, and with the
 /// prompt and references; an edit has its source in all three, and with a source guidance other than 1 one more branch,
@@ -61,7 +72,8 @@ public static class Generator
         if (r.Steps < 1 || r.Steps > 200) throw new ArgumentException($"steps {r.Steps} must be in [1, 200]");
         if (!(r.Guidance >= 0 && r.Guidance <= 20) || !(r.ReferenceGuidance >= 0 && r.ReferenceGuidance <= 20) || !(r.SourceGuidance >= 0 && r.SourceGuidance <= 20))
             throw new ArgumentException("guidance scales must be in [0, 20]");
-        if (r.Sampler is not ("euler" or "heun")) throw new ArgumentException($"sampler '{r.Sampler}' is not euler or heun");
+        if (!Samplers.IsKnown(r.Sampler)) throw new ArgumentException($"sampler '{r.Sampler}' is not {Samplers.Listed}");
+        if (!(r.GuidanceUntil >= 0 && r.GuidanceUntil <= 1)) throw new ArgumentException($"guidance-until {r.GuidanceUntil} must be a flow time in [0, 1]");
         int refs = r.References?.Count ?? 0;
         if (refs > c.MaxReferences) throw new ArgumentException($"{refs} reference images; this model takes at most {c.MaxReferences}");
         if (r.Extend is not null && (r.FirstFrame is not null || r.LastFrame is not null)) throw new ArgumentException("--extend cannot be combined with --image or --last-frame");
@@ -104,9 +116,48 @@ public static class Generator
     /// </summary>
     public static GenerationResult Generate(ModelBundle model, GenerationRequest r, Action<int, int>? progress = null, CancellationToken cancel = default)
     {
+        var clock = Stopwatch.StartNew();
+        var run = Run(model, r, progress, cancel);
+        var c = model.Manifest.Config;
+        int dv = c.VisualTokenSize, rate = model.Codec.Audio.Config.SampleRate;
+
+        // tokens -> latents -> frames and sound
+        cancel.ThrowIfCancellationRequested();
+        var videoLatent = model.Stats.VideoLatent(run.Visual.AsSpan(run.Layout.VideoOffset * dv), c.Patch, run.Groups, run.LatentHeight, run.LatentWidth);
+        var pictures = model.Codec.DecodeFrames(videoLatent, run.Groups, run.LatentHeight, run.LatentWidth, run.Frames, r.Width, r.Height);
+        AudioTrack? sound = null;
+        if (r.Audio)
+        {
+            int samples = run.Samples;
+            if (run.Given is { } given) sound = new AudioTrack(rate, given.Take(samples).Concat(new float[Math.Max(0, samples - given.Length)]).ToArray());
+            else
+            {
+                sound = new AudioTrack(rate, model.Codec.DecodeAudio(model.Stats.AudioLatent(run.Audio), run.AudioCount, samples));
+            }
+        }
+        return new GenerationResult(new VideoClip(r.Width, r.Height, c.FrameRate, pictures), sound, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>
+    /// Samples as <see cref="Generate"/> does and stops before decoding: the final tokens and what they cost. For
+    /// measuring samplers against each other without the decoders' time (<c>canter bench sampler</c>).
+    /// </summary>
+    public static SampledTokens Sample(ModelBundle model, GenerationRequest r, Action<int, int>? progress = null, CancellationToken cancel = default)
+    {
+        var run = Run(model, r, progress, cancel);
+        int dv = model.Manifest.Config.VisualTokenSize;
+        return new SampledTokens(run.Visual[(run.Layout.VideoOffset * dv)..], run.Audio, run.Given is not null, run.Evaluations, run.BranchEvaluations);
+    }
+
+    /// <summary>The sampler's final state (every visual token, the audio tokens) and the geometry decoding needs.</summary>
+    private sealed record Sampling(float[] Visual, float[] Audio, SequenceLayout Layout, int Frames, int Groups, int LatentHeight, int LatentWidth,
+        int AudioCount, int Samples, float[]? Given, int Evaluations, int BranchEvaluations);
+
+    /// <summary>Validates, builds the conditions and the noise, and walks the flow from t = 1 to 0.</summary>
+    private static Sampling Run(ModelBundle model, GenerationRequest r, Action<int, int>? progress, CancellationToken cancel)
+    {
         Validate(model, r);
         cancel.ThrowIfCancellationRequested();
-        var clock = Stopwatch.StartNew();
         var c = model.Manifest.Config;
         var vae = model.Codec.Video.Config;
         int p = c.Patch, s = vae.SpatialRatio;
@@ -180,20 +231,29 @@ public static class Generator
 
         // guidance branches: [negative/empty prompt], [prompt without references], [prompt with references], each with the
         // source when editing; then [negative/empty prompt without the source] for a source guidance other than 1
-        var branches = new List<(int[] Rows, int Length, int References, bool Source)>
+        var allBranches = new List<(int[] Rows, int Length, int References, bool Source)>
             { (negativeRows, negativeLength, 0, edit), (promptRows, promptLength, 0, edit) };
-        if (refs > 0) branches.Add((promptRows, promptLength, refs, edit));
+        if (refs > 0) allBranches.Add((promptRows, promptLength, refs, edit));
         bool sourceBranch = edit && r.SourceGuidance != 1f;
-        if (sourceBranch) branches.Add((negativeRows, negativeLength, 0, false));
-        var segments = layout.Segments(branches.Select(b => b.Length).ToList(), branches.Select(b => b.References).ToList(), branches.Select(b => b.Source).ToList());
+        if (sourceBranch) allBranches.Add((negativeRows, negativeLength, 0, false));
+        var segments = layout.Segments(allBranches.Select(b => b.Length).ToList(), allBranches.Select(b => b.References).ToList(), allBranches.Select(b => b.Source).ToList());
         var guidance = new Guidance(r.Guidance, refs > 0 ? r.ReferenceGuidance : null, sourceBranch ? r.SourceGuidance : null);
+        // below GuidanceUntil only the conditioned branch runs: the prompt with the references (and the source), which is
+        // what the mix gives with every scale at 1
+        var conditioned = allBranches.GetRange(refs > 0 ? 2 : 1, 1);
+        var conditionedSegments = layout.Segments([conditioned[0].Length], [conditioned[0].References], [conditioned[0].Source]);
         var rope = layout.Rope();
+        int evaluations = 0, branchEvaluations = 0;
 
         float[] Velocity(float[] visual, float[] audio, float t, out float[] audioVelocity)
         {
             cancel.ThrowIfCancellationRequested();
             using var scope = TensorScope.Begin();
             using var noGrad = Tape.NoGrad();
+            bool guided = t >= r.GuidanceUntil;
+            var branches = guided ? allBranches : conditioned;
+            evaluations++;
+            branchEvaluations += branches.Count;
             int nb = branches.Count, n = layout.Count;
             var times = new float[nb * n];
             var vis = new float[nb * visual.Length];
@@ -208,20 +268,28 @@ public static class Generator
             }
             var backend = model.Transformer.TextTable.Backend;
             var batch = new SequenceBatch(branches.SelectMany(b => b.Rows).ToArray(), Tensor.FromArray(vis, [nb, layout.VisualCount, dv], backend),
-                Tensor.FromArray(aud, [nb, audioCount, da], backend), times, segments);
+                Tensor.FromArray(aud, [nb, audioCount, da], backend), times, guided ? segments : conditionedSegments);
             var (pv, pa) = model.Transformer.Forward(batch, layout, rope);
             var v = pv.ToArray();
             var a = pa.ToArray();
+            if (!guided)
+            {
+                audioVelocity = a;
+                return v;
+            }
             audioVelocity = guidance.Mix(a, audio.Length);
             return guidance.Mix(v, layout.VideoCount * dv);
         }
 
         var schedule = Enumerable.Range(0, r.Steps + 1).Select(i => Shifted(1f - (float)i / r.Steps, r.Shift)).ToArray();
+        bool multistep = r.Sampler is Samplers.DpmPlusPlus2M or Samplers.AdamsBashforth2;
+        var videoSolver = new MultistepSolver(r.Sampler);
+        var audioSolver = new MultistepSolver(r.Sampler);
         for (int step = 0; step < r.Steps; step++)
         {
             float t = schedule[step], next = schedule[step + 1], dt = next - t;
             var v1 = Velocity(visual, audio, t, out var a1);
-            if (r.Sampler == "heun" && next > 0)
+            if (r.Sampler == Samplers.Heun && next > 0)
             {
                 // Heun: a trial Euler step, the velocity there, and the average of the two
                 var vx = (float[])visual.Clone();
@@ -232,25 +300,18 @@ public static class Generator
                 for (int i = 0; i < v1.Length; i++) v1[i] = 0.5f * (v1[i] + v2[i]);
                 for (int i = 0; i < a1.Length; i++) a1[i] = 0.5f * (a1[i] + a2[i]);
             }
+            else if (multistep)
+            {
+                // one evaluation a step: the previous one supplies the second order
+                v1 = videoSolver.Direction(visual.AsSpan(layout.VideoOffset * dv), v1, t, next);
+                if (!audioIsClean) a1 = audioSolver.Direction(audio, a1, t, next);
+            }
             Step(visual, v1, dt, visualIsClean, dv, layout.VideoOffset);
             if (!audioIsClean) AddScaled(audio, a1, dt);
             progress?.Invoke(step + 1, r.Steps);
         }
 
-        // tokens -> latents -> frames and sound
-        cancel.ThrowIfCancellationRequested();
-        var videoLatent = model.Stats.VideoLatent(visual.AsSpan(layout.VideoOffset * dv), p, groups, lh, lw);
-        var pictures = model.Codec.DecodeFrames(videoLatent, groups, lh, lw, frames, r.Width, r.Height);
-        AudioTrack? sound = null;
-        if (r.Audio)
-        {
-            if (audioIsClean) sound = new AudioTrack(rate, given!.Take(samples).Concat(new float[Math.Max(0, samples - given!.Length)]).ToArray());
-            else
-            {
-                sound = new AudioTrack(rate, model.Codec.DecodeAudio(model.Stats.AudioLatent(audio), audioCount, samples));
-            }
-        }
-        return new GenerationResult(new VideoClip(r.Width, r.Height, c.FrameRate, pictures), sound, clock.Elapsed.TotalSeconds);
+        return new Sampling(visual, audio, layout, frames, groups, lh, lw, audioCount, samples, given, evaluations, branchEvaluations);
     }
 
     private static float Shifted(float u, float shift) => shift * u / (1 + (shift - 1) * u);
