@@ -256,12 +256,13 @@ public static class BenchCommands
         var count = new Option<int>("--count") { Description = "Test scenes (prompts).", DefaultValueFactory = _ => 20 };
         var steps = new Option<int>("--steps") { Description = "Solver steps per generation.", DefaultValueFactory = _ => 8 };
         var longPrompts = new Option<bool>("--long") { Description = "Long multi-beat captions instead of short ones." };
-        var command = new Command("adherence", "Text-to-video prompt adherence on unseen test scenes, read back by the world parser.") { model, count, steps, longPrompts };
+        var sampler = new Option<string?>("--sampler") { Description = $"{Canter.Training.Unified.Samplers.Listed} (default: generation's)." };
+        var command = new Command("adherence", "Text-to-video prompt adherence on unseen test scenes, read back by the world parser.") { model, count, steps, longPrompts, sampler };
         command.SetAction(result =>
         {
             var bundle = Canter.Training.Unified.ModelBundle.Load(result.GetValue(model)!);
             int n = result.GetValue(count);
-            var report = Canter.Training.Unified.Adherence.Run(bundle, n, result.GetValue(longPrompts), result.GetValue(steps), i => Console.Error.Write($"\r{i}/{n} prompts"));
+            var report = Canter.Training.Unified.Adherence.Run(bundle, n, result.GetValue(longPrompts), result.GetValue(steps), i => Console.Error.Write($"\r{i}/{n} prompts"), result.GetValue(sampler));
             Console.Error.WriteLine();
             string kind = report.Long ? "long" : "short";
             Console.WriteLine($"prompts: {report.Prompts}");
@@ -278,7 +279,7 @@ public static class BenchCommands
     {
         var model = new Option<string>("--model") { Description = "Model folder.", DefaultValueFactory = _ => VaeCommands.DefaultModelDir };
         var steps = new Option<int>("--steps") { Description = "Solver steps.", DefaultValueFactory = _ => 8 };
-        var sampler = new Option<string>("--sampler") { Description = $"{Canter.Training.Unified.Samplers.Listed}.", DefaultValueFactory = _ => "heun" };
+        var sampler = new Option<string>("--sampler") { Description = $"{Canter.Training.Unified.Samplers.Listed}.", DefaultValueFactory = _ => Canter.Training.Unified.Samplers.Default };
         var repeats = new Option<int>("--repeats") { Description = "Timed generations after one warm-up (the median counts).", DefaultValueFactory = _ => 2 };
         var command = new Command("generate", "Time a 4-second 128x128 generation with sound (text-to-video) on this machine.") { model, steps, sampler, repeats };
         command.SetAction(result =>

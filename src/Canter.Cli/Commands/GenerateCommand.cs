@@ -28,7 +28,7 @@ public static class GenerateCommand
         var sourceGuidance = new Option<float>("--source-guidance") { Description = "Edit: source guidance scale (1 reads the source plainly; above 1 holds closer to it).", DefaultValueFactory = _ => 1f };
         var negative = new Option<string>("--negative") { Description = "Negative prompt.", DefaultValueFactory = _ => "" };
         var noAudio = new Option<bool>("--no-audio") { Description = "Picture only." };
-        var sampler = new Option<string>("--sampler") { Description = $"{Samplers.Listed} (dpm++2m and ab2: one model evaluation a step).", DefaultValueFactory = _ => "heun" };
+        var sampler = new Option<string>("--sampler") { Description = $"{Samplers.Listed} (dpm++2m and ab2: one model evaluation a step).", DefaultValueFactory = _ => Samplers.Default };
         var guidanceUntil = new Option<float>("--guidance-until")
         {
             Description = "Guidance only for flow times t >= T (1 is noise, 0 clean); below T one branch runs, about half the cost. 0: every step.",

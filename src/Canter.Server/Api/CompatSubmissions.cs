@@ -75,7 +75,7 @@ public sealed partial class Submissions
             refs.Add(await FetchAsync(url, dir, $"ref-{refs.Count}", "input.media reference_image", "poster", owner, cancel));
         float seconds = f.Float("parameters.duration", 0.5f, 15f) ?? (edit is null ? Generator.Info.DefaultSeconds : SourceSeconds(dir, "input.media video"));
         var spec = new TaskSpec(prompt, w, h, seconds, f.ULong("parameters.seed") ?? 0, 8, 3f, 1.5f,
-            negative, f.Bool("parameters.audio") ?? true, "heun", image, last, refs.Count > 0 ? refs : null, driving, extend, edit);
+            negative, f.Bool("parameters.audio") ?? true, Canter.Training.Unified.Samplers.Default, image, last, refs.Count > 0 ? refs : null, driving, extend, edit);
         Check(spec, dir);
         return spec;
     }
@@ -100,7 +100,7 @@ public sealed partial class Submissions
         float total = MathF.Round((float)info.Seconds + more, 2);
         if (total > 15f)
             throw ApiException.BadRequest($"seconds: the video is {info.Seconds:0.##} s, and {more} s more makes {total} s, over this model's 15 s", "seconds");
-        var spec = new TaskSpec(prompt, info.Width, info.Height, total, 0, 8, 3f, 1.5f, "", true, "heun", Extend: clip);
+        var spec = new TaskSpec(prompt, info.Width, info.Height, total, 0, 8, 3f, 1.5f, "", true, Canter.Training.Unified.Samplers.Default, Extend: clip);
         Check(spec, dir);
         return spec;
     }
@@ -137,7 +137,7 @@ public sealed partial class Submissions
         var dir = Files.Inputs(id);
         var source = await VideoFieldAsync(f, dir, "edit", owner, cancel);
         var info = ProbeVideo(Path.Combine(dir, "edit"), "video");
-        var spec = new TaskSpec(prompt, info.Width, info.Height, SourceSeconds(dir, "video"), 0, 8, 3f, 1.5f, "", true, "heun", Edit: source);
+        var spec = new TaskSpec(prompt, info.Width, info.Height, SourceSeconds(dir, "video"), 0, 8, 3f, 1.5f, "", true, Canter.Training.Unified.Samplers.Default, Edit: source);
         Check(spec, dir);
         return spec;
     }

@@ -56,7 +56,7 @@ public sealed partial class Submissions(ITaskStore store, TaskFiles files, IVide
         foreach (var reference in f.Texts("refs")) refs.Add(await FetchAsync(reference, dir, $"ref-{r++}", "refs", "poster", owner, cancel));
         var spec = new TaskSpec(Prompt(f), w, h, f.Float("seconds", 0.5f, 15f) ?? generator.Info.DefaultSeconds, f.ULong("seed") ?? 0, f.Int("steps", 1, 200) ?? 8,
             f.Float("guidance", 0, 20) ?? 3f, f.Float("ref_guidance", 0, 20) ?? 1.5f, f.Text("negative") ?? "", !(f.Bool("no_audio") ?? false),
-            f.Text("sampler") ?? "heun",
+            f.Text("sampler") ?? Canter.Training.Unified.Samplers.Default,
             await InputAsync(f, "image", dir, "image", "poster", owner, cancel),
             await InputAsync(f, "last_frame", dir, "last_frame", "poster", owner, cancel),
             refs,
@@ -80,7 +80,7 @@ public sealed partial class Submissions(ITaskStore store, TaskFiles files, IVide
         var image = await InputAsync(f, "input_reference", dir, "image", "poster", owner, cancel)
             ?? await InputAsync(f, "input_reference.image_url", dir, "image", "poster", owner, cancel);
         var refs = CharacterReferences(f.Texts("character_ids"), dir, "character_ids", owner);
-        var spec = new TaskSpec(Prompt(f), w, h, f.Float("seconds", 0.5f, 15f) ?? generator.Info.DefaultSeconds, 0, 8, 3f, 1.5f, "", true, "heun", image,
+        var spec = new TaskSpec(Prompt(f), w, h, f.Float("seconds", 0.5f, 15f) ?? generator.Info.DefaultSeconds, 0, 8, 3f, 1.5f, "", true, Canter.Training.Unified.Samplers.Default, image,
             Refs: refs.Count > 0 ? refs : null);
         Check(spec, dir);
         return spec;

@@ -26,7 +26,7 @@ public sealed record GenerationRequest(
     float ReferenceGuidance = 1.5f,
     string Negative = "",
     bool Audio = true,
-    string Sampler = "heun",
+    string Sampler = Samplers.Default,
     RgbImage? FirstFrame = null,
     RgbImage? LastFrame = null,
     IReadOnlyList<RgbImage>? References = null,
