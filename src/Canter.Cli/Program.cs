@@ -18,10 +18,19 @@ root.Subcommands.Add(WorkerCommand.Create());
 root.Subcommands.Add(ArenaCommands.Create());
 root.Subcommands.Add(VerifyCommand.Create());
 root.Subcommands.Add(FuzzCommand.Create());
-// Ctrl+C or SIGTERM asks a running command to stop at a safe point (training checkpoints first)
+// Ctrl+C or SIGTERM asks a running command to stop at a safe point (training checkpoints first); a command with no safe
+// point to stop at (an evaluation, a benchmark) ends at a second one, which takes the default and ends the process
 using var stop = new CancellationTokenSource();
-using var onInt = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
-using var onTerm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
+int signals = 0;
+void OnSignal(System.Runtime.InteropServices.PosixSignalContext c)
+{
+    if (Interlocked.Increment(ref signals) > 1) return;
+    c.Cancel = true;
+    stop.Cancel();
+    Console.Error.WriteLine($"canter: {c.Signal}: stopping at the next safe point; a second one ends it now");
+}
+using var onInt = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, OnSignal);
+using var onTerm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, OnSignal);
 try
 {
     return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null }, stop.Token);
