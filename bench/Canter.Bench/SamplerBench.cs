@@ -28,7 +28,7 @@ public sealed record SamplerCandidate(string Sampler, int Steps, float GuidanceU
 /// <summary>What <see cref="SamplerBench"/> measures: cases (test prompt and seed pairs), the reference's Heun steps, the candidates.</summary>
 public sealed record SamplerBenchOptions(string ModelDir, int Cases = 3, int ReferenceSteps = 32, IReadOnlyList<SamplerCandidate>? Candidates = null)
 {
-    /// <summary>Today's default (heun 8), Euler at about its cost, the multistep solvers at 4 to 8 steps, and guidance intervals.</summary>
+    /// <summary>Heun 8 (the default before ab2), Euler at about its cost, the multistep solvers at 4 to 8 steps, and guidance intervals.</summary>
     public const string DefaultCandidates =
         "heun:8,heun:4,euler:8,euler:15,dpm++2m:4,dpm++2m:6,dpm++2m:8,ab2:4,ab2:6,ab2:8,heun:8:0.5,dpm++2m:6:0.5,dpm++2m:6:0.75,ab2:6:0.5,ab2:6:0.75";
 }
@@ -68,8 +68,8 @@ public static class SamplerBench
                 var clock = Stopwatch.StartNew();
                 var tokens = Generator.Sample(model, request with { Sampler = c.Sampler, Steps = c.Steps, GuidanceUntil = c.GuidanceUntil });
                 seconds[k] += clock.Elapsed.TotalSeconds / o.Cases;
-                videoErrors[k].Add(RelativeRms(tokens.Video, reference.Video));
-                audioErrors[k].Add(RelativeRms(tokens.Audio, reference.Audio));
+                videoErrors[k].Add(Samplers.RelativeRms(tokens.Video, reference.Video));
+                audioErrors[k].Add(Samplers.RelativeRms(tokens.Audio, reference.Audio));
                 cost[k] = (tokens.Evaluations, tokens.BranchEvaluations);
                 progress.WriteLine($"  {c.Name}: video {videoErrors[k][^1]:F4}, audio {audioErrors[k][^1]:F4}, {tokens.Evaluations} evaluations, {clock.Elapsed.TotalSeconds:F1} s");
             }
@@ -87,18 +87,5 @@ public static class SamplerBench
             output.WriteLine($"{c.Name}_seconds: {seconds[k].ToString("F2", CultureInfo.InvariantCulture)}");
         }
         return 0;
-    }
-
-    /// <summary>RMS(a - b) / RMS(b) over two equally long token arrays.</summary>
-    public static double RelativeRms(float[] a, float[] b)
-    {
-        if (a.Length != b.Length) throw new ArgumentException($"{a.Length} tokens against {b.Length}");
-        double diff = 0, norm = 0;
-        for (int i = 0; i < a.Length; i++)
-        {
-            diff += (double)(a[i] - b[i]) * (a[i] - b[i]);
-            norm += (double)b[i] * b[i];
-        }
-        return norm == 0 ? (diff == 0 ? 0 : double.PositiveInfinity) : Math.Sqrt(diff / norm);
     }
 }

@@ -22,17 +22,7 @@ public sealed class SamplerTests(ITestOutputHelper output)
     private static GenerationRequest Request(string sampler, int steps) => new("A red ball bounces", 16, 16, 0.5f, 1, Steps: steps, Sampler: sampler);
 
     /// <summary>RMS of a - b over RMS of b, video and audio tokens together.</summary>
-    private static double RelativeError(SampledTokens a, SampledTokens b)
-    {
-        double diff = 0, norm = 0;
-        foreach (var (x, y) in new[] { (a.Video, b.Video), (a.Audio, b.Audio) })
-            for (int i = 0; i < x.Length; i++)
-            {
-                diff += (double)(x[i] - y[i]) * (x[i] - y[i]);
-                norm += (double)y[i] * y[i];
-            }
-        return Math.Sqrt(diff / norm);
-    }
+    private static double RelativeError(SampledTokens a, SampledTokens b) => Samplers.RelativeRms([.. a.Video, .. a.Audio], [.. b.Video, .. b.Audio]);
 
     [Fact]
     public void MultistepSamplersCostOneEvaluationAStep()

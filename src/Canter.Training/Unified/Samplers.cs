@@ -29,6 +29,19 @@ public static class Samplers
 
     /// <summary>Model evaluations (each runs every guidance branch, or one where guidance is off) for <paramref name="steps"/> steps.</summary>
     public static int Evaluations(string sampler, int steps) => sampler == Heun ? 2 * steps - 1 : steps;
+
+    /// <summary>RMS(a - b) / RMS(b) over two equally long token arrays: how far a sampler setting lands from a reference solution.</summary>
+    public static double RelativeRms(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        if (a.Length != b.Length) throw new ArgumentException($"{a.Length} tokens against {b.Length}");
+        double diff = 0, norm = 0;
+        for (int i = 0; i < a.Length; i++)
+        {
+            diff += (double)(a[i] - b[i]) * (a[i] - b[i]);
+            norm += (double)b[i] * b[i];
+        }
+        return norm == 0 ? (diff == 0 ? 0 : double.PositiveInfinity) : Math.Sqrt(diff / norm);
+    }
 }
 
 /// <summary>

@@ -6,8 +6,6 @@ namespace Canter.Tensors.Backends.Cpu;
 
 public sealed unsafe partial class CpuBackend
 {
-    private const float SqrtTwoOverPi = 0.7978845608028654f;
-    private const float GeluCubic = 0.044715f;
     private const int ActivationBlock = 1024;
 
     public void ActivationForward(Activation kind, Tensor y, Tensor x)
@@ -77,18 +75,18 @@ public sealed unsafe partial class CpuBackend
                                 // (1 / cosh^2 rather than 1 - tanh^2, which cancels near saturation)
                                 var w = tmp.AsSpan(2 * ActivationBlock, n);
                                 TensorPrimitives.Multiply(xs, xs, u);                 // x^2
-                                TensorPrimitives.Multiply(u, GeluCubic, t);
+                                TensorPrimitives.Multiply(u, CpuMath.GeluCubic, t);
                                 TensorPrimitives.FusedMultiplyAdd(t, xs, xs, t);
-                                TensorPrimitives.Multiply(t, SqrtTwoOverPi, t);       // u
+                                TensorPrimitives.Multiply(t, CpuMath.SqrtTwoOverPi, t);       // u
                                 TensorPrimitives.Cosh(t, w);
                                 TensorPrimitives.Multiply(w, w, w);
                                 TensorPrimitives.Reciprocal(w, w);                    // sech^2 u
                                 TensorPrimitives.Tanh(t, t);
-                                TensorPrimitives.Multiply(u, 3f * GeluCubic, u);
+                                TensorPrimitives.Multiply(u, 3f * CpuMath.GeluCubic, u);
                                 TensorPrimitives.Add(u, 1f, u);                       // 1 + 3 c x^2
                                 TensorPrimitives.Multiply(u, w, u);
                                 TensorPrimitives.Multiply(u, xs, u);
-                                TensorPrimitives.Multiply(u, 0.5f * SqrtTwoOverPi, u);
+                                TensorPrimitives.Multiply(u, 0.5f * CpuMath.SqrtTwoOverPi, u);
                                 TensorPrimitives.Add(t, 1f, t);
                                 TensorPrimitives.FusedMultiplyAdd(t, 0.5f, u, t);      // f'
                                 TensorPrimitives.Multiply(t, gs, ds);

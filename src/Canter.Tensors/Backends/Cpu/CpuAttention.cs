@@ -49,15 +49,7 @@ public sealed unsafe partial class CpuBackend
                         for (int i = 0; i < tq; i++)
                         {
                             float* row = scores + i * tk;
-                            if (segments is not null && keySegment != segments[b * nq + q0 + i])
-                            {
-                                if (keySegment >= 0)
-                                {
-                                    new Span<float>(row, tk).Clear(); // no key of this tile is in the query's group
-                                    continue;
-                                }
-                                MaskRow(row, tk, segments, b * nk + k0, segments[b * nq + q0 + i]);
-                            }
+                            if (segments is not null && !MaskRow(row, tk, segments, b * nk + k0, keySegment, segments[b * nq + q0 + i])) continue;
                             float mNew = MathF.Max(rowMax[i], RowMax(row, tk));
                             if (float.IsNegativeInfinity(mNew))
                             {
@@ -111,11 +103,23 @@ public sealed unsafe partial class CpuBackend
         return first;
     }
 
-    /// <summary>Sets the scores of keys outside the query's group to minus infinity.</summary>
-    private static void MaskRow(float* row, int tk, int[] segments, int kStart, int querySegment)
+    /// <summary>
+    /// Applies the groups to one query's row of a score tile whose keys start at <paramref name="kStart"/> and all belong
+    /// to <paramref name="keySegment"/> (-1: mixed, see <see cref="UniformSegment"/>). False when no key of the tile is in
+    /// the query's group: the row is cleared and adds nothing. Else true, with the scores of keys of other groups at minus
+    /// infinity.
+    /// </summary>
+    private static bool MaskRow(float* row, int tk, int[] segments, int kStart, int keySegment, int querySegment)
     {
+        if (keySegment == querySegment) return true;
+        if (keySegment >= 0)
+        {
+            new Span<float>(row, tk).Clear();
+            return false;
+        }
         for (int j = 0; j < tk; j++)
             if (segments[kStart + j] != querySegment) row[j] = float.NegativeInfinity;
+        return true;
     }
 
     private static float RowMax(float* row, int n)
@@ -152,17 +156,6 @@ public sealed unsafe partial class CpuBackend
             sum += e;
         }
         return sum;
-    }
-
-    private static void MaskScores(float* scores, int tq, int tk, int[] segments, int qStart, int kStart)
-    {
-        for (int i = 0; i < tq; i++)
-        {
-            int si = segments[qStart + i];
-            float* row = scores + i * tk;
-            for (int j = 0; j < tk; j++)
-                if (segments[kStart + j] != si) row[j] = float.NegativeInfinity;
-        }
     }
 
     public void AttentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dO, Tensor q, Tensor k, Tensor v, Tensor o, Tensor lse,
@@ -213,12 +206,14 @@ public sealed unsafe partial class CpuBackend
                             float* vt = (float*)vBase + (long)k0 * vs;
                             // P = exp(q k^T * scale - lse)
                             OpenBlas.Sgemm(OpenBlas.RowMajor, OpenBlas.NoTrans, OpenBlas.Trans, tq, tk, d, scale, qt, qs, kt, ks, 0f, p, tk);
-                            if (segments is not null) MaskScores(p, tq, tk, segments, b * nq + q0, b * nk + k0);
+                            int keySegment = segments is null ? 0 : UniformSegment(segments, b * nk + k0, tk);
                             for (int i = 0; i < tq; i++)
                             {
+                                float* row = p + i * tk;
                                 float l = lseHead[q0 + i];
-                                if (float.IsPositiveInfinity(l)) { new Span<float>(p + i * tk, tk).Clear(); continue; }
-                                ExpShiftedSum(p + i * tk, tk, l);
+                                if (segments is not null && !MaskRow(row, tk, segments, b * nk + k0, keySegment, segments[b * nq + q0 + i])) continue;
+                                if (float.IsPositiveInfinity(l)) { new Span<float>(row, tk).Clear(); continue; }
+                                ExpShiftedSum(row, tk, l);
                             }
                             // dV += P^T dO
                             OpenBlas.Sgemm(OpenBlas.RowMajor, OpenBlas.Trans, OpenBlas.NoTrans, tk, d, tq, 1f, p, tk, gt, gs, 1f,

@@ -6,6 +6,12 @@ namespace Canter.Tensors.Backends.Cpu;
 /// <summary>Float functions on 8 lanes in one pass, for the CPU kernels' inner loops (no widening to double).</summary>
 internal static class CpuMath
 {
+    /// <summary>The tanh GELU's u = k (x + c x^3): k.</summary>
+    public const float SqrtTwoOverPi = 0.7978845608028654f;
+
+    /// <summary>The tanh GELU's u = k (x + c x^3): c.</summary>
+    public const float GeluCubic = 0.044715f;
+
     /// <summary>
     /// e^x in float for x &lt;= 0 (what a softmax row minus its maximum holds), within 2 ulp of MathF.Exp; minus infinity and
     /// anything below -87.3 (where e^x is under float's normal range) give exactly 0.
@@ -40,7 +46,7 @@ internal static class CpuMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> GeluTanh(Vector256<float> x)
     {
-        var u = x * Vector256.FusedMultiplyAdd(x * x, Vector256.Create(0.7978845608028654f * 0.044715f), Vector256.Create(0.7978845608028654f));
+        var u = x * Vector256.FusedMultiplyAdd(x * x, Vector256.Create(SqrtTwoOverPi * GeluCubic), Vector256.Create(SqrtTwoOverPi));
         var a = Exp(Vector256.Create(-2f) * Vector256.Abs(u));          // e^(-2|u|) in (0, 1]
         var sigmoid = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(u, Vector256<float>.Zero), Vector256<float>.One, a) / (Vector256<float>.One + a);
         return x * sigmoid;
