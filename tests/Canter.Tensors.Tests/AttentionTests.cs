@@ -10,6 +10,8 @@ public class AttentionTests
     [InlineData(2, 3, 17, 17, 16)]
     [InlineData(1, 2, 77, 77, 32)]   // not a multiple of the tiles
     [InlineData(1, 2, 70, 300, 8)]   // more keys than one key tile, Nq != Nk
+    [InlineData(1, 1, 130, 260, 64)] // the model's head size; rows past the last 6, keys past the last 16
+    [InlineData(1, 2, 45, 45, 24)]   // a head size of 16 columns and 8 more taken one at a time
     public void MatchesTorch(int b, int h, int nq, int nk, int d)
     {
         var q = Tensor.Randn([b, h, nq, d], seed: 1);

@@ -150,6 +150,9 @@ public sealed class SamplerTests(ITestOutputHelper output)
         // guidance at every step (the default) writes no interval: records of runs before it read as they did
         var plain = System.Text.Json.JsonDocument.Parse(GenerationRecord.Of("m", "h", Request(Samplers.Heun, 8)).ToJson()).RootElement;
         Assert.False(plain.TryGetProperty("guidance_until", out _));
+        Assert.False(plain.TryGetProperty("shift", out _));
+        var shifted = System.Text.Json.JsonDocument.Parse(GenerationRecord.Of("m", "h", Request(Samplers.AdamsBashforth2, 6) with { Shift = 1.5f }).ToJson()).RootElement;
+        Assert.Equal(1.5f, shifted.GetProperty("shift").GetSingle());
     }
 
     [Fact]
@@ -162,6 +165,11 @@ public sealed class SamplerTests(ITestOutputHelper output)
         {
             var e = Assert.Throws<ArgumentException>(() => Generator.Validate(model, Request(Samplers.AdamsBashforth2, 4) with { GuidanceUntil = until }));
             Assert.Contains("guidance-until", e.Message);
+        }
+        foreach (var shift in new[] { 0f, -1f, 100f, float.NaN })
+        {
+            var e = Assert.Throws<ArgumentException>(() => Generator.Validate(model, Request(Samplers.AdamsBashforth2, 4) with { Shift = shift }));
+            Assert.Contains("schedule shift", e.Message);
         }
         Generator.Validate(model, Request(Samplers.DpmPlusPlus2M, 4) with { GuidanceUntil = 1 });
         Generator.Validate(model, Request(Samplers.AdamsBashforth2, 4) with { GuidanceUntil = 0 });

@@ -13,7 +13,8 @@ namespace Canter.Training.Unified;
 /// <see cref="SourceGuidance"/> 1 reads the source plainly; above 1 pushes further toward it (one more branch).
 /// <see cref="Sampler"/> is one of <see cref="Samplers.Names"/>. <see cref="GuidanceUntil"/> T limits classifier-free
 /// guidance to flow times t >= T: below T only the conditioned branch runs (batch 1, about half the cost of an evaluation);
-/// 0 guides every evaluation.
+/// 0 guides every evaluation. <see cref="Shift"/> bends the time schedule toward noise: t = s u / (1 + (s - 1) u) for
+/// evenly spaced u (1: even steps in t).
 /// </summary>
 public sealed record GenerationRequest(
     string Prompt,
@@ -32,11 +33,18 @@ public sealed record GenerationRequest(
     IReadOnlyList<RgbImage>? References = null,
     float[]? DrivingAudio = null,
     VideoClip? Extend = null,
-    float Shift = 3f,
+    float Shift = GenerationRequest.DefaultShift,
     VideoClip? Source = null,
     float[]? SourceAudio = null,
     float SourceGuidance = 1f,
-    float GuidanceUntil = 0f);
+    float GuidanceUntil = 0f)
+{
+    /// <summary>The schedule shift of every generation but the sampler bench's candidates.</summary>
+    public const float DefaultShift = 3f;
+
+    /// <summary>Bounds of <see cref="Shift"/>.</summary>
+    public const float MinShift = 0.25f, MaxShift = 16f;
+}
 
 public sealed record GenerationResult(VideoClip Video, AudioTrack? Audio, double Seconds);
 
@@ -74,6 +82,8 @@ public static class Generator
             throw new ArgumentException("guidance scales must be in [0, 20]");
         if (!Samplers.IsKnown(r.Sampler)) throw new ArgumentException($"sampler '{r.Sampler}' is not {Samplers.Listed}");
         if (!(r.GuidanceUntil >= 0 && r.GuidanceUntil <= 1)) throw new ArgumentException($"guidance-until {r.GuidanceUntil} must be a flow time in [0, 1]");
+        if (!(r.Shift >= GenerationRequest.MinShift && r.Shift <= GenerationRequest.MaxShift))
+            throw new ArgumentException($"schedule shift {r.Shift} must be in [{GenerationRequest.MinShift}, {GenerationRequest.MaxShift}]");
         int refs = r.References?.Count ?? 0;
         if (refs > c.MaxReferences) throw new ArgumentException($"{refs} reference images; this model takes at most {c.MaxReferences}");
         if (r.Extend is not null && (r.FirstFrame is not null || r.LastFrame is not null)) throw new ArgumentException("--extend cannot be combined with --image or --last-frame");

@@ -7,6 +7,7 @@ namespace Canter.Tensors.Backends.Cpu;
 public sealed unsafe partial class CpuBackend
 {
     private const int QueryTile = 64;
+    /// <summary>Keys of a tile: a multiple of <see cref="CpuPanelGemm.Panel"/>.</summary>
     private const int KeyTile = 256;
 
     /// <summary>Base pointer and row stride of the (b, h) matrix of a (B, H, N, D) view.</summary>
@@ -15,15 +16,41 @@ public sealed unsafe partial class CpuBackend
 
     public void AttentionForward(Tensor o, Tensor lse, Tensor q, Tensor k, Tensor v, int[]? segments, float scale)
     {
-        int bCount = q.Shape[0], hCount = q.Shape[1], nq = q.Shape[2], d = q.Shape[3], nk = k.Shape[2];
-        int qTiles = (nq + QueryTile - 1) / QueryTile;
+        int bCount = q.Shape[0], hCount = q.Shape[1], d = q.Shape[3], nk = k.Shape[2];
         float* pl = Ptr(lse);
+        // each head's keys packed once for all its query tiles
+        long packedHead = CpuPanelGemm.PackedLength(nk, d);
+        var packedKeys = ArrayPool<float>.Shared.Rent(checked((int)(bCount * hCount * packedHead)));
+        try
+        {
+            fixed (float* pk = packedKeys)
+            {
+                float* packed = pk;
+                CpuParallel.ForEachItem(bCount * hCount, bh =>
+                {
+                    var (kBase, ks) = HeadMatrix(k, bh / hCount, bh % hCount);
+                    CpuPanelGemm.Pack((float*)kBase, ks, nk, d, packed + bh * packedHead);
+                });
+                AttentionTiles(o, packed, packedHead, pl, q, v, segments, scale);
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(packedKeys);
+        }
+    }
+
+    /// <summary>The forward's query tiles, in parallel, with each head's keys packed (<see cref="CpuPanelGemm"/>).</summary>
+    private static void AttentionTiles(Tensor o, float* packed, long packedHead, float* pl, Tensor q, Tensor v, int[]? segments, float scale)
+    {
+        int bCount = q.Shape[0], hCount = q.Shape[1], nq = q.Shape[2], d = q.Shape[3], nk = v.Shape[2];
+        int qTiles = (nq + QueryTile - 1) / QueryTile;
         CpuParallel.ForEachItem(bCount * hCount * qTiles, task =>
         {
             int tile = task % qTiles, bh = task / qTiles, b = bh / hCount, h = bh % hCount;
             int q0 = tile * QueryTile, tq = Math.Min(QueryTile, nq - q0);
             var (qBase, qs) = HeadMatrix(q, b, h);
-            var (kBase, ks) = HeadMatrix(k, b, h);
+            float* keys = packed + (long)bh * packedHead;
             var (vBase, vs) = HeadMatrix(v, b, h);
             var (oBase, os) = HeadMatrix(o, b, h);
             var buffer = ArrayPool<float>.Shared.Rent(tq * KeyTile + tq * d + 2 * tq);
@@ -42,9 +69,8 @@ public sealed unsafe partial class CpuBackend
                     for (int k0 = 0; k0 < nk; k0 += KeyTile)
                     {
                         int tk = Math.Min(KeyTile, nk - k0);
-                        // scores = q_tile @ k_tile^T * scale
-                        OpenBlas.Sgemm(OpenBlas.RowMajor, OpenBlas.NoTrans, OpenBlas.Trans, tq, tk, d, scale,
-                            qt, qs, (float*)kBase + (long)k0 * ks, ks, 0f, scores, tk);
+                        // scores = q_tile @ k_tile^T * scale (k0 is a multiple of the panel width)
+                        CpuPanelGemm.MultiplyTransposed(qt, qs, tq, keys + (long)k0 * d, d, tk, scale, scores, tk);
                         int keySegment = segments is null ? 0 : UniformSegment(segments, b * nk + k0, tk);
                         for (int i = 0; i < tq; i++)
                         {
@@ -66,8 +92,7 @@ public sealed unsafe partial class CpuBackend
                             }
                         }
                         // acc += P @ v_tile
-                        OpenBlas.Sgemm(OpenBlas.RowMajor, OpenBlas.NoTrans, OpenBlas.NoTrans, tq, d, tk, 1f,
-                            scores, tk, (float*)vBase + (long)k0 * vs, vs, 1f, acc, d);
+                        CpuPanelGemm.MultiplyAdd(scores, tq, tk, (float*)vBase + (long)k0 * vs, vs, d, acc);
                     }
                     float* lseRow = pl + ((long)b * hCount + h) * nq + q0;
                     for (int i = 0; i < tq; i++)
