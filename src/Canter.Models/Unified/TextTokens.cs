@@ -29,6 +29,22 @@ public sealed class TextTokens
 
     public static IReadOnlyList<int> Encode(string text) => Bpe.Value.EncodeToIds(text);
 
+    /// <summary>
+    /// Starts reading the BPE tables (about a third of a second) on a pool thread, so that it overlaps with loading a
+    /// model's weights; <see cref="Encode"/> waits for it, and gets any error it met.
+    /// </summary>
+    public static void StartLoading() => ThreadPool.QueueUserWorkItem(_ =>
+    {
+        try
+        {
+            _ = Bpe.Value;
+        }
+        catch (Exception)
+        {
+            // kept by the Lazy and thrown again by the first Encode, on the caller's thread
+        }
+    });
+
     /// <summary>A vocabulary of every BPE id in <paramref name="texts"/>, in first-seen order.</summary>
     public static TextTokens Build(IEnumerable<string> texts, int maxRows)
     {

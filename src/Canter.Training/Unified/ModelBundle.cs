@@ -62,6 +62,7 @@ public sealed class ModelBundle
     public static ModelBundle Load(string dir, Canter.Tensors.Device? device = null)
     {
         var manifest = ReadManifest(dir);
+        TextTokens.StartLoading(); // a folder that reads as a model: its prompts will need the tokenizer
         var codec = LatentCodec.Load(dir, device);
         if (codec.Video.Config.LatentChannels != manifest.Config.VideoLatentChannels || codec.Audio.Config.LatentChannels != manifest.Config.AudioLatentChannels)
             throw new InvalidDataException($"{dir}: the transformer expects {manifest.Config.VideoLatentChannels}/{manifest.Config.AudioLatentChannels} latent channels, the autoencoders make {codec.Video.Config.LatentChannels}/{codec.Audio.Config.LatentChannels}");
