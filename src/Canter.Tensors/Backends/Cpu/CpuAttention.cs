@@ -20,23 +20,20 @@ public sealed unsafe partial class CpuBackend
         float* pl = Ptr(lse);
         // each head's keys packed once for all its query tiles
         long packedHead = CpuPanelGemm.PackedLength(nk, d);
-        var packedKeys = ArrayPool<float>.Shared.Rent(checked((int)(bCount * hCount * packedHead)));
+        int length = checked((int)(bCount * hCount * packedHead));
+        float* packed = CpuAllocator.Rent(length);                     // (B * H, ceil(Nk / 16), D, 16)
         try
         {
-            fixed (float* pk = packedKeys)
+            CpuParallel.ForEachItem(bCount * hCount, bh =>
             {
-                float* packed = pk;
-                CpuParallel.ForEachItem(bCount * hCount, bh =>
-                {
-                    var (kBase, ks) = HeadMatrix(k, bh / hCount, bh % hCount);
-                    CpuPanelGemm.Pack((float*)kBase, ks, nk, d, packed + bh * packedHead);
-                });
-                AttentionTiles(o, packed, packedHead, pl, q, v, segments, scale);
-            }
+                var (kBase, ks) = HeadMatrix(k, bh / hCount, bh % hCount);
+                CpuPanelGemm.Pack((float*)kBase, ks, nk, d, packed + bh * packedHead);
+            });
+            AttentionTiles(o, packed, packedHead, pl, q, v, segments, scale);
         }
         finally
         {
-            ArrayPool<float>.Shared.Return(packedKeys);
+            CpuAllocator.Return(packed, length, fromFinalizer: false);
         }
     }
 
