@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+
 namespace Canter.World;
 
 /// <summary>Where a subject sits in one frame, in pixels of that frame, and how it is turned (radians).</summary>
@@ -66,31 +68,66 @@ internal static class SubjectFit
         return patch;
     }
 
-    /// <summary>Separable Gaussian blur in place (edges clamp).</summary>
-    internal static void GaussianBlur(float[] rgb, int w, int h, double sigma)
+    /// <summary>
+    /// Separable Gaussian blur in place (edges clamp), of an (h, w, 3) picture. Rows and columns away from the edges go
+    /// eight floats at a time; each output is the same sum, in the same order, as one pixel at a time (no fused
+    /// multiply-add), so the result does not depend on the path. The parser's fits blur every candidate: this was half
+    /// of a clip's scoring time.
+    /// </summary>
+    internal static unsafe void GaussianBlur(float[] rgb, int w, int h, double sigma)
     {
         int radius = Math.Max(1, (int)Math.Ceiling(2 * sigma));
         var kernel = new float[2 * radius + 1];
         for (int i = -radius; i <= radius; i++) kernel[i + radius] = (float)Math.Exp(-i * i / (2 * sigma * sigma));
         float sum = kernel.Sum();
         for (int i = 0; i < kernel.Length; i++) kernel[i] /= sum;
+        int row = w * 3;
         var tmp = new float[rgb.Length];
-        for (int y = 0; y < h; y++)
-            for (int x = 0; x < w; x++)
-                for (int c = 0; c < 3; c++)
-                {
-                    float s = 0;
-                    for (int k = -radius; k <= radius; k++) s += kernel[k + radius] * rgb[(y * w + Math.Clamp(x + k, 0, w - 1)) * 3 + c];
-                    tmp[(y * w + x) * 3 + c] = s;
-                }
-        for (int y = 0; y < h; y++)
-            for (int x = 0; x < w; x++)
-                for (int c = 0; c < 3; c++)
-                {
-                    float s = 0;
-                    for (int k = -radius; k <= radius; k++) s += kernel[k + radius] * tmp[(Math.Clamp(y + k, 0, h - 1) * w + x) * 3 + c];
-                    rgb[(y * w + x) * 3 + c] = s;
-                }
+        fixed (float* src = rgb, mid = tmp, k = kernel)
+        {
+            for (int y = 0; y < h; y++) BlurAlongRow(src + (long)y * row, mid + (long)y * row, w, k, radius);
+            for (int y = 0; y < h; y++) BlurDownColumns(mid, src + (long)y * row, y, w, h, k, radius);
+        }
+    }
+
+    /// <summary>One row of (w, 3) floats, blurred along x into <paramref name="dst"/>: neighbours are 3 floats apart.</summary>
+    private static unsafe void BlurAlongRow(float* src, float* dst, int w, float* kernel, int radius)
+    {
+        // interior floats i = 3 x + c with x in [radius, w - radius): no clamping, eight at a time
+        int i0 = radius * 3, i1 = (w - radius) * 3, i = i0;
+        for (; i + 8 <= i1; i += 8)
+        {
+            var s = Vector256<float>.Zero;
+            for (int t = -radius; t <= radius; t++) s += Vector256.Create(kernel[t + radius]) * Vector256.Load(src + i + 3 * t);
+            s.Store(dst + i);
+        }
+        for (int x = 0; x < w; x++)
+            for (int c = 0; c < 3; c++)
+            {
+                int j = x * 3 + c;
+                if (j >= i0 && j < i) continue; // done above
+                float s = 0;
+                for (int t = -radius; t <= radius; t++) s += kernel[t + radius] * src[Math.Clamp(x + t, 0, w - 1) * 3 + c];
+                dst[j] = s;
+            }
+    }
+
+    /// <summary>Row y of the picture, blurred along y from the rows of <paramref name="src"/> (rows clamp at the edges).</summary>
+    private static unsafe void BlurDownColumns(float* src, float* dst, int y, int w, int h, float* kernel, int radius)
+    {
+        int row = w * 3, i = 0;
+        for (; i + 8 <= row; i += 8)
+        {
+            var s = Vector256<float>.Zero;
+            for (int t = -radius; t <= radius; t++) s += Vector256.Create(kernel[t + radius]) * Vector256.Load(src + (long)Math.Clamp(y + t, 0, h - 1) * row + i);
+            s.Store(dst + i);
+        }
+        for (; i < row; i++)
+        {
+            float s = 0;
+            for (int t = -radius; t <= radius; t++) s += kernel[t + radius] * src[(long)Math.Clamp(y + t, 0, h - 1) * row + i];
+            dst[i] = s;
+        }
     }
 
     /// <summary>Area of each class's shape as a fraction of the disc of its radius (measured once from the renderer).</summary>
