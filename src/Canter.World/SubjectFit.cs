@@ -101,15 +101,19 @@ internal static class SubjectFit
             for (int t = -radius; t <= radius; t++) s += Vector256.Create(kernel[t + radius]) * Vector256.Load(src + i + 3 * t);
             s.Store(dst + i);
         }
-        for (int x = 0; x < w; x++)
-            for (int c = 0; c < 3; c++)
-            {
-                int j = x * 3 + c;
-                if (j >= i0 && j < i) continue; // done above
-                float s = 0;
-                for (int t = -radius; t <= radius; t++) s += kernel[t + radius] * src[Math.Clamp(x + t, 0, w - 1) * 3 + c];
-                dst[j] = s;
-            }
+        // the rest, one float at a time with clamping: the left edge [0, i0) and what the vectors left, [i, 3 w)
+        int row = w * 3;
+        for (int j = 0; j < Math.Min(i0, row); j++) dst[j] = ClampedSum(src, w, j, kernel, radius);
+        for (int j = i; j < row; j++) dst[j] = ClampedSum(src, w, j, kernel, radius);
+    }
+
+    /// <summary>Float j = 3 x + c of a row blurred along x, neighbours clamped to the row.</summary>
+    private static unsafe float ClampedSum(float* src, int w, int j, float* kernel, int radius)
+    {
+        int x = j / 3, c = j % 3;
+        float s = 0;
+        for (int t = -radius; t <= radius; t++) s += kernel[t + radius] * src[Math.Clamp(x + t, 0, w - 1) * 3 + c];
+        return s;
     }
 
     /// <summary>Row y of the picture, blurred along y from the rows of <paramref name="src"/> (rows clamp at the edges).</summary>
