@@ -9,31 +9,34 @@ namespace Canter.Bench;
 /// One sampler setting to measure: the solver, its steps, the flow time below which guidance is off (0: never off), and
 /// the schedule's shift (null: generation's default).
 /// </summary>
-public sealed record SamplerCandidate(string Sampler, int Steps, float GuidanceUntil = 0f, float? Shift = null)
+public sealed record SamplerCandidate(string Sampler, int Steps, float GuidanceUntil = 0f, float? Shift = null, int GuidanceEvery = 1)
 {
-    /// <summary>"dpm++2m:8", "dpm++2m:8:0.5" or "ab2:6:0:2" (sampler, steps, guidance-until, schedule shift).</summary>
+    /// <summary>"dpm++2m:8", "dpm++2m:8:0.5", "ab2:6:0:2" or "ab2:8:0:3:2" (sampler, steps, guidance-until, schedule shift, guidance-every).</summary>
     public static SamplerCandidate Parse(string text)
     {
         var parts = text.Trim().Split(':');
-        if (parts.Length is < 2 or > 4 || !Samplers.IsKnown(parts[0]) || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int steps)
+        if (parts.Length is < 2 or > 5 || !Samplers.IsKnown(parts[0]) || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int steps)
             || steps < 1 || steps > 200)
-            throw new ArgumentException($"candidate '{text}' is not SAMPLER:STEPS[:GUIDANCE_UNTIL[:SHIFT]] with a sampler of {Samplers.Listed} and 1 to 200 steps");
+            throw new ArgumentException($"candidate '{text}' is not SAMPLER:STEPS[:GUIDANCE_UNTIL[:SHIFT[:GUIDANCE_EVERY]]] with a sampler of {Samplers.Listed} and 1 to 200 steps");
         float until = 0;
         if (parts.Length >= 3 && !(float.TryParse(parts[2], NumberStyles.Float, CultureInfo.InvariantCulture, out until) && until >= 0 && until <= 1))
             throw new ArgumentException($"candidate '{text}': guidance-until '{parts[2]}' is not a flow time in [0, 1]");
         float? shift = null;
-        if (parts.Length == 4)
+        if (parts.Length >= 4)
         {
             if (!(float.TryParse(parts[3], NumberStyles.Float, CultureInfo.InvariantCulture, out float s) && s >= GenerationRequest.MinShift && s <= GenerationRequest.MaxShift))
                 throw new ArgumentException($"candidate '{text}': shift '{parts[3]}' is not in [{GenerationRequest.MinShift}, {GenerationRequest.MaxShift}]");
             shift = s;
         }
-        return new SamplerCandidate(parts[0], steps, until, shift);
+        int every = 1;
+        if (parts.Length == 5 && !(int.TryParse(parts[4], NumberStyles.None, CultureInfo.InvariantCulture, out every) && every is >= 1 and <= 8))
+            throw new ArgumentException($"candidate '{text}': guidance-every '{parts[4]}' is not a whole number in [1, 8]");
+        return new SamplerCandidate(parts[0], steps, until, shift, every);
     }
 
     /// <summary>The figure name: heun_8, dpm++2m_6_until_0.5, ab2_6_shift_2.</summary>
     public string Name => $"{Sampler}_{Steps}" + (GuidanceUntil > 0 ? $"_until_{GuidanceUntil.ToString(CultureInfo.InvariantCulture)}" : "")
-        + (Shift is { } s ? $"_shift_{s.ToString(CultureInfo.InvariantCulture)}" : "");
+        + (Shift is { } s ? $"_shift_{s.ToString(CultureInfo.InvariantCulture)}" : "") + (GuidanceEvery > 1 ? $"_every_{GuidanceEvery}" : "");
 }
 
 /// <summary>What <see cref="SamplerBench"/> measures: cases (test prompt and seed pairs), the reference's Heun steps, the candidates.</summary>
@@ -77,7 +80,7 @@ public static class SamplerBench
             {
                 var c = candidates[k];
                 var clock = Stopwatch.StartNew();
-                var tokens = Generator.Sample(model, request with { Sampler = c.Sampler, Steps = c.Steps, GuidanceUntil = c.GuidanceUntil, Shift = c.Shift ?? request.Shift });
+                var tokens = Generator.Sample(model, request with { Sampler = c.Sampler, Steps = c.Steps, GuidanceUntil = c.GuidanceUntil, Shift = c.Shift ?? request.Shift, GuidanceEvery = c.GuidanceEvery });
                 seconds[k] += clock.Elapsed.TotalSeconds / o.Cases;
                 videoErrors[k].Add(Samplers.RelativeRms(tokens.Video, reference.Video));
                 audioErrors[k].Add(Samplers.RelativeRms(tokens.Audio, reference.Audio));

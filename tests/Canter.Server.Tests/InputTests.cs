@@ -30,6 +30,7 @@ public sealed class InputTests
             ("""{"prompt":"A ball","steps":2.5}""", "is not a whole number", "steps"),
             ("""{"prompt":"A ball","sampler":"dpm"}""", "sampler 'dpm' is not euler, heun, dpm++2m or ab2", null),
             ("""{"prompt":"A ball","guidance_until":1.5}""", "guidance_until: 1.5 must be in [0, 1]", "guidance_until"),
+            ("""{"prompt":"A ball","guidance_every":0}""", "guidance_every: 0 must be in [1, 8]", "guidance_every"),
             ("""{"prompt":"A ball","colour":"red"}""", "unknown field 'colour'", "colour"),
             ("""{"prompt":"A ball","fps":30}""", "24 frames per second", "fps"),
             ("""{"prompt":"A ball","edit":"task:x"}""", "has no edit mode", "edit"),

@@ -180,18 +180,10 @@ public sealed class EditModeTests
         Assert.NotEqual(source.Audio.Samples[..8000], silent.Audio!.Samples);
     }
 
-    /// <summary>models/canter-tiny above the test's folder: the shipped model.</summary>
-    private static string ShippedModel()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "models", "canter-tiny", "transformer.json"))) return Path.Combine(dir.FullName, "models", "canter-tiny");
-        throw new DirectoryNotFoundException("models/canter-tiny not found above " + AppContext.BaseDirectory);
-    }
-
     [Fact]
     public void TheShippedModelLoadsWithoutEditModeAndRefusesEdits()
     {
-        var dir = ShippedModel();
+        var dir = TinyModels.ShippedModel();
         var bundle = ModelBundle.Load(dir);                      // every name and shape checked, as before edit mode
         Assert.False(bundle.Manifest.Config.Edit);
         var request = new GenerationRequest("Make the red ball blue.", 32, 32, 1f, Steps: 1,

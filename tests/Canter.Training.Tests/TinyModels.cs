@@ -30,4 +30,12 @@ internal static class TinyModels
         var codec = new LatentCodec(new VideoAutoencoder(Video, seed: 3), new AudioAutoencoder(Audio, seed: 4));
         return new ModelBundle(transformer, codec, new TransformerManifest(config, [.. text.Ids], stats, 16, 16, 0.5f, 0, 1));
     }
+
+    /// <summary>models/canter-tiny above the test's folder: the shipped model.</summary>
+    public static string ShippedModel()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "models", "canter-tiny", "transformer.json"))) return Path.Combine(dir.FullName, "models", "canter-tiny");
+        throw new DirectoryNotFoundException("models/canter-tiny not found above " + AppContext.BaseDirectory);
+    }
 }

@@ -281,19 +281,25 @@ public static class BenchCommands
         var steps = new Option<int>("--steps") { Description = "Solver steps.", DefaultValueFactory = _ => 8 };
         var sampler = new Option<string>("--sampler") { Description = $"{Canter.Training.Unified.Samplers.Listed}.", DefaultValueFactory = _ => Canter.Training.Unified.Samplers.Default };
         var repeats = new Option<int>("--repeats") { Description = "Timed generations after one warm-up (the median counts).", DefaultValueFactory = _ => 2 };
-        var command = new Command("generate", "Time a 4-second 128x128 generation with sound (text-to-video) on this machine.") { model, steps, sampler, repeats };
+        var guidanceEvery = new Option<int>("--guidance-every")
+        {
+            Description = "Every guidance branch on every N-th step only (as generate's option).", DefaultValueFactory = _ => Canter.Training.Unified.GenerationRequest.DefaultGuidanceEvery,
+        };
+        var command = new Command("generate", "Time a 4-second 128x128 generation with sound (text-to-video) on this machine.") { model, steps, sampler, repeats, guidanceEvery };
         command.SetAction(result =>
         {
             int n = result.GetValue(repeats);
             if (n < 1) throw new ArgumentException("--repeats must be at least 1");
             var bundle = Canter.Training.Unified.ModelBundle.Load(result.GetValue(model)!);
-            var request = new Canter.Training.Unified.GenerationRequest("A red ball bounces", Seconds: 4f, Seed: 1, Steps: result.GetValue(steps), Sampler: result.GetValue(sampler)!);
+            var request = new Canter.Training.Unified.GenerationRequest("A red ball bounces", Seconds: 4f, Seed: 1, Steps: result.GetValue(steps), Sampler: result.GetValue(sampler)!,
+                GuidanceEvery: result.GetValue(guidanceEvery));
+            Canter.Training.Unified.Generator.Validate(bundle, request);
             Canter.Training.Unified.Generator.Generate(bundle, request);
             var times = new List<double>();
             for (int i = 0; i < n; i++) times.Add(Canter.Training.Unified.Generator.Generate(bundle, request).Seconds);
             times.Sort();
             double median = times[times.Count / 2];
-            Console.WriteLine($"generation of 4 s at 128x128 with sound, {request.Steps} {request.Sampler} steps, {Canter.Tensors.Engine.Threads} threads: {string.Join(", ", times.Select(t => t.ToString("F2", System.Globalization.CultureInfo.InvariantCulture)))} s");
+            Console.WriteLine($"generation of 4 s at 128x128 with sound, {request.Steps} {request.Sampler} steps, guidance every {request.GuidanceEvery}, {Canter.Tensors.Engine.Threads} threads: {string.Join(", ", times.Select(t => t.ToString("F2", System.Globalization.CultureInfo.InvariantCulture)))} s");
             Console.WriteLine($"generation_seconds: {median:F2}");
             Console.WriteLine($"seconds_per_generated_second: {median / 4.0:F3}");
             Console.WriteLine($"peak_rss_mb: {Canter.Bench.Measure.PeakRssMb():F0}");

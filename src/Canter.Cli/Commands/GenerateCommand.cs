@@ -34,10 +34,15 @@ public static class GenerateCommand
             Description = "Guidance only for flow times t >= T (1 is noise, 0 clean); below T one branch runs, about half the cost. 0: every step.",
             DefaultValueFactory = _ => 0f,
         };
+        var guidanceEvery = new Option<int>("--guidance-every")
+        {
+            Description = "Run every guidance branch on every N-th guided step only; between, one branch runs and the last guidance correction is reused (about half the cost). 1: every step.",
+            DefaultValueFactory = _ => GenerationRequest.DefaultGuidanceEvery,
+        };
         var model = new Option<string>("--model") { Description = "Model folder.", DefaultValueFactory = _ => VaeCommands.DefaultModelDir };
         var device = new Option<string>("--device") { Description = "cpu or cuda.", DefaultValueFactory = _ => "cpu" };
         var command = new Command("generate", "Generate a video with synchronized sound: text-, image-, first/last-frame-, reference-to-video, extension, audio-driven.")
-            { prompt, output, image, last, refs, edit, extend, audio, seconds, size, fps, seed, steps, guidance, refGuidance, sourceGuidance, negative, noAudio, sampler, guidanceUntil, model, device };
+            { prompt, output, image, last, refs, edit, extend, audio, seconds, size, fps, seed, steps, guidance, refGuidance, sourceGuidance, negative, noAudio, sampler, guidanceUntil, guidanceEvery, model, device };
         command.SetAction((result, cancel) =>
         {
             var (w, h) = WorldCommands.ParseSize(result.GetValue(size)!);
@@ -56,7 +61,8 @@ public static class GenerateCommand
             var request = new GenerationRequest(result.GetValue(prompt)!, w, h, result.GetValue(seconds), result.GetValue(seed), result.GetValue(steps),
                 result.GetValue(guidance), result.GetValue(refGuidance), result.GetValue(negative)!, !result.GetValue(noAudio), result.GetValue(sampler)!,
                 Read(result.GetValue(image)), Read(result.GetValue(last)), (result.GetValue(refs) ?? []).Select(p => Read(p)!).ToList(), driving, toExtend,
-                Source: source, SourceAudio: sourceSound, SourceGuidance: result.GetValue(sourceGuidance), GuidanceUntil: result.GetValue(guidanceUntil));
+                Source: source, SourceAudio: sourceSound, SourceGuidance: result.GetValue(sourceGuidance), GuidanceUntil: result.GetValue(guidanceUntil),
+                GuidanceEvery: result.GetValue(guidanceEvery));
             GenerationResult generated;
             try
             {

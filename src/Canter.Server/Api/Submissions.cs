@@ -22,7 +22,7 @@ public sealed partial class Submissions(ITaskStore store, TaskFiles files, IVide
     CharacterStore characters, IResultStore results)
 {
     private static readonly string[] NativeFields =
-        ["prompt", "negative", "seconds", "size", "fps", "seed", "steps", "sampler", "guidance", "guidance_until", "ref_guidance", "no_audio", "image", "last_frame", "refs", "extend", "audio", "edit", "source_guidance", "model",
+        ["prompt", "negative", "seconds", "size", "fps", "seed", "steps", "sampler", "guidance", "guidance_until", "guidance_every", "ref_guidance", "no_audio", "image", "last_frame", "refs", "extend", "audio", "edit", "source_guidance", "model",
          "webhook_url", "webhook_events"];   // read by WebhookSubscriptions
 
     private static readonly string[] OpenAiFields = ["prompt", "model", "seconds", "size", "input_reference", "input_reference.image_url", "input_reference.file_id", "character_ids"];
@@ -62,7 +62,8 @@ public sealed partial class Submissions(ITaskStore store, TaskFiles files, IVide
             refs,
             await InputAsync(f, "audio", dir, "audio", "video", owner, cancel),
             await InputAsync(f, "extend", dir, "extend", "video", owner, cancel),
-            await InputAsync(f, "edit", dir, "edit", "video", owner, cancel), sourceGuidance, f.Float("guidance_until", 0, 1));
+            await InputAsync(f, "edit", dir, "edit", "video", owner, cancel), sourceGuidance, f.Float("guidance_until", 0, 1),
+            f.Int("guidance_every", 1, Canter.Training.Unified.GenerationRequest.MaxGuidanceEvery));
         if (spec.Negative.Length > Options.MaxPromptChars) throw ApiException.BadRequest($"negative: {spec.Negative.Length} characters is over the limit of {Options.MaxPromptChars}", "negative");
         Check(spec, dir);
         return spec;

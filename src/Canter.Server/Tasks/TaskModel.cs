@@ -35,7 +35,8 @@ public sealed record TaskInputFile(string Source, string Sha256);
 /// under the data folder (inputs/ID/) so a task can run, or run again after a restart, without the client.
 /// <see cref="Edit"/> (a source video to edit) and <see cref="SourceGuidance"/> are left out of the JSON when absent,
 /// so tasks stored before edits read, and hash for idempotency, as they did; so is <see cref="GuidanceUntil"/> (guidance
-/// only for flow times at or above it; absent: every step).
+/// only for flow times at or above it; absent: every step) and <see cref="GuidanceEvery"/> (every branch on every N-th
+/// guided step; absent: the generator's default).
 /// </summary>
 public sealed record TaskSpec(
     string Prompt,
@@ -56,7 +57,8 @@ public sealed record TaskSpec(
     TaskInputFile? Extend = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] TaskInputFile? Edit = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] float? SourceGuidance = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] float? GuidanceUntil = null)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] float? GuidanceUntil = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? GuidanceEvery = null)
 {
     /// <summary>Snake case, as the API and the database both write it.</summary>
     public static readonly JsonSerializerOptions Json = new()

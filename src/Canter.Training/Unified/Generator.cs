@@ -13,7 +13,9 @@ namespace Canter.Training.Unified;
 /// <see cref="SourceGuidance"/> 1 reads the source plainly; above 1 pushes further toward it (one more branch).
 /// <see cref="Sampler"/> is one of <see cref="Samplers.Names"/>. <see cref="GuidanceUntil"/> T limits classifier-free
 /// guidance to flow times t >= T: below T only the conditioned branch runs (batch 1, about half the cost of an evaluation);
-/// 0 guides every evaluation. <see cref="Shift"/> bends the time schedule toward noise: t = s u / (1 + (s - 1) u) for
+/// 0 guides every evaluation. <see cref="GuidanceEvery"/> N runs every branch on every N-th guided evaluation only; on the
+/// others the conditioned branch runs alone and the last guidance correction (guided minus conditioned velocity) is
+/// added to it, so those cost about half (1: every branch on every guided evaluation). <see cref="Shift"/> bends the time schedule toward noise: t = s u / (1 + (s - 1) u) for
 /// evenly spaced u (1: even steps in t).
 /// </summary>
 public sealed record GenerationRequest(
@@ -37,8 +39,15 @@ public sealed record GenerationRequest(
     VideoClip? Source = null,
     float[]? SourceAudio = null,
     float SourceGuidance = 1f,
-    float GuidanceUntil = 0f)
+    float GuidanceUntil = 0f,
+    int GuidanceEvery = GenerationRequest.DefaultGuidanceEvery)
 {
+    /// <summary>The guidance refresh interval of a request that names none (<see cref="GuidanceEvery"/>).</summary>
+    public const int DefaultGuidanceEvery = 3;
+
+    /// <summary>Bounds of <see cref="GuidanceEvery"/>.</summary>
+    public const int MaxGuidanceEvery = 8;
+
     /// <summary>The schedule shift of every generation but the sampler bench's candidates.</summary>
     public const float DefaultShift = 3f;
 
@@ -82,6 +91,8 @@ public static class Generator
             throw new ArgumentException("guidance scales must be in [0, 20]");
         if (!Samplers.IsKnown(r.Sampler)) throw new ArgumentException($"sampler '{r.Sampler}' is not {Samplers.Listed}");
         if (!(r.GuidanceUntil >= 0 && r.GuidanceUntil <= 1)) throw new ArgumentException($"guidance-until {r.GuidanceUntil} must be a flow time in [0, 1]");
+        if (r.GuidanceEvery is < 1 or > GenerationRequest.MaxGuidanceEvery)
+            throw new ArgumentException($"guidance-every {r.GuidanceEvery} must be a whole number in [1, {GenerationRequest.MaxGuidanceEvery}]");
         if (!(r.Shift >= GenerationRequest.MinShift && r.Shift <= GenerationRequest.MaxShift))
             throw new ArgumentException($"schedule shift {r.Shift} must be in [{GenerationRequest.MinShift}, {GenerationRequest.MaxShift}]");
         int refs = r.References?.Count ?? 0;
@@ -253,7 +264,9 @@ public static class Generator
         var conditioned = allBranches.GetRange(refs > 0 ? 2 : 1, 1);
         var conditionedSegments = layout.Segments([conditioned[0].Length], [conditioned[0].References], [conditioned[0].Source]);
         var rope = layout.Rope();
-        int evaluations = 0, branchEvaluations = 0;
+        int evaluations = 0, branchEvaluations = 0, guidedEvaluations = 0;
+        // the guidance correction of the last evaluation that ran every branch: mixed minus conditioned velocity
+        float[]? videoCorrection = null, audioCorrection = null;
 
         float[] Velocity(float[] visual, float[] audio, float t, out float[] audioVelocity)
         {
@@ -261,7 +274,11 @@ public static class Generator
             using var scope = TensorScope.Begin();
             using var noGrad = Tape.NoGrad();
             bool guided = t >= r.GuidanceUntil;
-            var branches = guided ? allBranches : conditioned;
+            // between refreshes (every GuidanceEvery-th guided evaluation) the conditioned branch runs alone and the last
+            // correction stands in for the other branches
+            bool reuse = guided && videoCorrection is not null && guidedEvaluations % r.GuidanceEvery != 0;
+            if (guided) guidedEvaluations++;
+            var branches = guided && !reuse ? allBranches : conditioned;
             evaluations++;
             branchEvaluations += branches.Count;
             int nb = branches.Count, n = layout.Count;
@@ -278,17 +295,29 @@ public static class Generator
             }
             var backend = model.Transformer.TextTable.Backend;
             var batch = new SequenceBatch(branches.SelectMany(b => b.Rows).ToArray(), Tensor.FromArray(vis, [nb, layout.VisualCount, dv], backend),
-                Tensor.FromArray(aud, [nb, audioCount, da], backend), times, guided ? segments : conditionedSegments);
+                Tensor.FromArray(aud, [nb, audioCount, da], backend), times, guided && !reuse ? segments : conditionedSegments);
             var (pv, pa) = model.Transformer.Forward(batch, layout, rope);
             var v = pv.ToArray();
             var a = pa.ToArray();
-            if (!guided)
+            if (reuse)
+            {
+                AddScaled(v, videoCorrection!, 1f);
+                AddScaled(a, audioCorrection!, 1f);
+            }
+            if (!guided || reuse)
             {
                 audioVelocity = a;
                 return v;
             }
+            int condition = refs > 0 ? 2 : 1, videoSize = layout.VideoCount * dv;
             audioVelocity = guidance.Mix(a, audio.Length);
-            return guidance.Mix(v, layout.VideoCount * dv);
+            var mixed = guidance.Mix(v, videoSize);
+            if (r.GuidanceEvery > 1)
+            {
+                videoCorrection = Correction(mixed, v.AsSpan(condition * videoSize, videoSize));
+                audioCorrection = Correction(audioVelocity, a.AsSpan(condition * audio.Length, audio.Length));
+            }
+            return mixed;
         }
 
         var schedule = Enumerable.Range(0, r.Steps + 1).Select(i => Shifted(1f - (float)i / r.Steps, r.Shift)).ToArray();
@@ -322,6 +351,14 @@ public static class Generator
         }
 
         return new Sampling(visual, audio, layout, frames, groups, lh, lw, audioCount, samples, given, evaluations, branchEvaluations);
+    }
+
+    /// <summary>mixed - conditioned, element by element.</summary>
+    private static float[] Correction(float[] mixed, ReadOnlySpan<float> conditioned)
+    {
+        var c = new float[mixed.Length];
+        for (int i = 0; i < c.Length; i++) c[i] = mixed[i] - conditioned[i];
+        return c;
     }
 
     private static float Shifted(float u, float shift) => shift * u / (1 + (shift - 1) * u);

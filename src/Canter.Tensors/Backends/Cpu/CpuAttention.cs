@@ -6,7 +6,8 @@ namespace Canter.Tensors.Backends.Cpu;
 
 public sealed unsafe partial class CpuBackend
 {
-    private const int QueryTile = 64;
+    /// <summary>Query rows of a tile: a multiple of the tile kernels' 6 rows (64 left 4 rows of every tile to the one-row path).</summary>
+    private const int QueryTile = 60;
     /// <summary>Keys of a tile: a multiple of <see cref="CpuPanelGemm.Panel"/>.</summary>
     private const int KeyTile = 256;
 
