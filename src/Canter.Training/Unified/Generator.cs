@@ -15,8 +15,8 @@ namespace Canter.Training.Unified;
 /// guidance to flow times t >= T: below T only the conditioned branch runs (batch 1, about half the cost of an evaluation);
 /// 0 guides every evaluation. <see cref="GuidanceEvery"/> N runs every branch on every N-th guided evaluation only; on the
 /// others the conditioned branch runs alone and the last guidance correction (guided minus conditioned velocity) is
-/// added to it, so those cost about half (1: every branch on every guided evaluation). <see cref="Shift"/> bends the time schedule toward noise: t = s u / (1 + (s - 1) u) for
-/// evenly spaced u (1: even steps in t).
+/// added to it, so those cost about half (1: every branch on every guided evaluation). <see cref="Shift"/> bends the time
+/// schedule toward noise: t = s u / (1 + (s - 1) u) for evenly spaced u (1: even steps in t).
 /// </summary>
 public sealed record GenerationRequest(
     string Prompt,
