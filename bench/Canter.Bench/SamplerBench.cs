@@ -6,8 +6,9 @@ using Canter.World;
 namespace Canter.Bench;
 
 /// <summary>
-/// One sampler setting to measure: the solver, its steps, the flow time below which guidance is off (0: never off), and
-/// the schedule's shift (null: generation's default).
+/// One sampler setting to measure: the solver, its steps, the flow time below which guidance is off (0: never off), the
+/// schedule's shift (null: generation's default), and how often every guidance branch runs (1: every guided step; N: every
+/// N-th, with the last guidance correction carried over between).
 /// </summary>
 public sealed record SamplerCandidate(string Sampler, int Steps, float GuidanceUntil = 0f, float? Shift = null, int GuidanceEvery = 1)
 {
@@ -53,8 +54,9 @@ public sealed record SamplerBenchOptions(string ModelDir, int Cases = 3, int Ref
 /// steps and guidance at every step; each candidate's final video and audio tokens (before decoding, so the decoders cost
 /// nothing here) are compared to it as RMS(candidate - reference) / RMS(reference), averaged over the cases. Cost is model
 /// evaluations (NFE) and guidance-branch evaluations per generation: an evaluation with guidance off runs one branch,
-/// about half the time of a guided one. A guidance interval changes the ODE itself, so its error is the distance from the
-/// fully guided solution, not solver error alone.
+/// about half the time of a guided one, as is one that carries the last guidance correction over. A guidance interval or a
+/// carried-over correction changes the ODE itself, so its error is the distance from the fully guided solution, not solver
+/// error alone.
 /// </summary>
 public static class SamplerBench
 {
@@ -73,7 +75,8 @@ public static class SamplerBench
         for (int i = 0; i < o.Cases; i++)
         {
             var scene = SceneGenerator.Generate(Splits.Seed(Split.Test, i), m.Seconds);
-            var request = new GenerationRequest(Captions.Short(scene), m.Width, m.Height, m.Seconds, Seed: (ulong)(i + 1), Steps: o.ReferenceSteps, Sampler: Samplers.Heun);
+            var request = new GenerationRequest(Captions.Short(scene), m.Width, m.Height, m.Seconds, Seed: (ulong)(i + 1), Steps: o.ReferenceSteps, Sampler: Samplers.Heun,
+                GuidanceEvery: 1);   // the reference guides with every branch at every evaluation
             progress.WriteLine($"case {i + 1}/{o.Cases}: \"{request.Prompt}\", seed {request.Seed}: reference heun {o.ReferenceSteps} steps");
             var reference = Generator.Sample(model, request);
             for (int k = 0; k < candidates.Count; k++)

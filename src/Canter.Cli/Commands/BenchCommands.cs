@@ -315,7 +315,8 @@ public static class BenchCommands
         var referenceSteps = new Option<int>("--reference-steps") { Description = "Heun steps of the reference solution.", DefaultValueFactory = _ => 32 };
         var candidates = new Option<string>("--candidates")
         {
-            Description = "Comma-separated SAMPLER:STEPS[:GUIDANCE_UNTIL[:SHIFT]] settings to measure (SHIFT bends the time schedule; generation uses 3).", DefaultValueFactory = _ => SamplerBenchOptions.DefaultCandidates,
+            Description = "Comma-separated SAMPLER:STEPS[:GUIDANCE_UNTIL[:SHIFT[:GUIDANCE_EVERY]]] settings to measure (SHIFT bends the time schedule; generation uses 3; "
+                + "GUIDANCE_EVERY runs every guidance branch on every N-th step only, 1 when left out).", DefaultValueFactory = _ => SamplerBenchOptions.DefaultCandidates,
         };
         var command = new Command("sampler", "Accuracy of sampler settings against a fine Heun solution (final video and audio tokens, relative RMS), "
             + "with each setting's model evaluations: for choosing the fewest evaluations that keep today's error.") { model, cases, referenceSteps, candidates };
