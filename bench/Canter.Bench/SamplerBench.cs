@@ -30,8 +30,8 @@ public sealed record SamplerCandidate(string Sampler, int Steps, float GuidanceU
             shift = s;
         }
         int every = 1;
-        if (parts.Length == 5 && !(int.TryParse(parts[4], NumberStyles.None, CultureInfo.InvariantCulture, out every) && every is >= 1 and <= 8))
-            throw new ArgumentException($"candidate '{text}': guidance-every '{parts[4]}' is not a whole number in [1, 8]");
+        if (parts.Length == 5 && !(int.TryParse(parts[4], NumberStyles.None, CultureInfo.InvariantCulture, out every) && every >= 1 && every <= GenerationRequest.MaxGuidanceEvery))
+            throw new ArgumentException($"candidate '{text}': guidance-every '{parts[4]}' is not a whole number in [1, {GenerationRequest.MaxGuidanceEvery}]");
         return new SamplerCandidate(parts[0], steps, until, shift, every);
     }
 

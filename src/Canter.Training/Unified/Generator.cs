@@ -261,7 +261,8 @@ public static class Generator
         var guidance = new Guidance(r.Guidance, refs > 0 ? r.ReferenceGuidance : null, sourceBranch ? r.SourceGuidance : null);
         // below GuidanceUntil only the conditioned branch runs: the prompt with the references (and the source), which is
         // what the mix gives with every scale at 1
-        var conditioned = allBranches.GetRange(refs > 0 ? 2 : 1, 1);
+        int conditionedIndex = refs > 0 ? 2 : 1;
+        var conditioned = allBranches.GetRange(conditionedIndex, 1);
         var conditionedSegments = layout.Segments([conditioned[0].Length], [conditioned[0].References], [conditioned[0].Source]);
         var rope = layout.Rope();
         int evaluations = 0, branchEvaluations = 0, guidedEvaluations = 0;
@@ -278,7 +279,8 @@ public static class Generator
             // correction stands in for the other branches
             bool reuse = guided && videoCorrection is not null && guidedEvaluations % r.GuidanceEvery != 0;
             if (guided) guidedEvaluations++;
-            var branches = guided && !reuse ? allBranches : conditioned;
+            bool full = guided && !reuse;   // every branch runs
+            var branches = full ? allBranches : conditioned;
             evaluations++;
             branchEvaluations += branches.Count;
             int nb = branches.Count, n = layout.Count;
@@ -295,7 +297,7 @@ public static class Generator
             }
             var backend = model.Transformer.TextTable.Backend;
             var batch = new SequenceBatch(branches.SelectMany(b => b.Rows).ToArray(), Tensor.FromArray(vis, [nb, layout.VisualCount, dv], backend),
-                Tensor.FromArray(aud, [nb, audioCount, da], backend), times, guided && !reuse ? segments : conditionedSegments);
+                Tensor.FromArray(aud, [nb, audioCount, da], backend), times, full ? segments : conditionedSegments);
             var (pv, pa) = model.Transformer.Forward(batch, layout, rope);
             var v = pv.ToArray();
             var a = pa.ToArray();
@@ -304,18 +306,21 @@ public static class Generator
                 AddScaled(v, videoCorrection!, 1f);
                 AddScaled(a, audioCorrection!, 1f);
             }
-            if (!guided || reuse)
+            if (!full)
             {
                 audioVelocity = a;
                 return v;
             }
-            int condition = refs > 0 ? 2 : 1, videoSize = layout.VideoCount * dv;
+            int videoSize = layout.VideoCount * dv;
             audioVelocity = guidance.Mix(a, audio.Length);
             var mixed = guidance.Mix(v, videoSize);
             if (r.GuidanceEvery > 1)
             {
-                videoCorrection = Correction(mixed, v.AsSpan(condition * videoSize, videoSize));
-                audioCorrection = Correction(audioVelocity, a.AsSpan(condition * audio.Length, audio.Length));
+                // mixed - conditioned
+                videoCorrection = (float[])mixed.Clone();
+                AddScaled(videoCorrection, v.AsSpan(conditionedIndex * videoSize, videoSize), -1f);
+                audioCorrection = (float[])audioVelocity.Clone();
+                AddScaled(audioCorrection, a.AsSpan(conditionedIndex * audio.Length, audio.Length), -1f);
             }
             return mixed;
         }
@@ -351,14 +356,6 @@ public static class Generator
         }
 
         return new Sampling(visual, audio, layout, frames, groups, lh, lw, audioCount, samples, given, evaluations, branchEvaluations);
-    }
-
-    /// <summary>mixed - conditioned, element by element.</summary>
-    private static float[] Correction(float[] mixed, ReadOnlySpan<float> conditioned)
-    {
-        var c = new float[mixed.Length];
-        for (int i = 0; i < c.Length; i++) c[i] = mixed[i] - conditioned[i];
-        return c;
     }
 
     private static float Shifted(float u, float shift) => shift * u / (1 + (shift - 1) * u);
