@@ -65,6 +65,40 @@ public sealed class ModelTrainerTests
     }
 
     [Fact]
+    public void RunStartingFromAModelWithTheSameAutoencodersKeepsItsLatentStatistics()
+    {
+        using var tmp = new TempFolder("model-init-stats");
+        var vae = Autoencoders(tmp);
+        var first = Options(tmp.Sub("a"), vae) with { Steps = 1 };
+        ModelTrainer.Run(first, _ => { });
+        var shipped = ModelBundle.ReadManifest(first.Out).Stats;
+
+        // a model folder as shipped: the transformer next to its autoencoders; the new run's 2 s clips alone would
+        // measure other statistics (the third run shows it)
+        foreach (var name in new[] { "video_vae.safetensors", "audio_vae.safetensors" })
+            File.Copy(Path.Combine(vae, name), Path.Combine(first.Out, name));
+        var log = new List<string>();
+        var tuned = Options(tmp.Sub("b"), vae) with { Steps = 1, Seconds = 2f, Init = first.Out };
+        ModelTrainer.Run(tuned, log.Add);
+        Assert.Contains(log, l => l.StartsWith("latent statistics from", StringComparison.Ordinal));
+        var kept = ModelBundle.ReadManifest(tuned.Out).Stats;
+        Assert.Equal(shipped.VideoMean, kept.VideoMean);
+        Assert.Equal(shipped.VideoStd, kept.VideoStd);
+        Assert.Equal(shipped.AudioMean, kept.AudioMean);
+        Assert.Equal(shipped.AudioStd, kept.AudioStd);
+
+        // other autoencoders of the same shapes: the statistics are measured on the new run's clips
+        var other = tmp.Sub("vae2");
+        AutoencoderFiles.Save(new VideoAutoencoder(TinyModels.Video, seed: 5), Path.Combine(other, "video_vae.safetensors"));
+        AutoencoderFiles.Save(new AudioAutoencoder(TinyModels.Audio, seed: 6), Path.Combine(other, "audio_vae.safetensors"));
+        log.Clear();
+        var fresh = Options(tmp.Sub("c"), other) with { Steps = 1, Seconds = 2f, Init = first.Out };
+        ModelTrainer.Run(fresh, log.Add);
+        Assert.DoesNotContain(log, l => l.StartsWith("latent statistics from", StringComparison.Ordinal));
+        Assert.NotEqual(shipped.VideoStd, ModelBundle.ReadManifest(fresh.Out).Stats.VideoStd);
+    }
+
+    [Fact]
     public void ResumedRunEndsWithTheWeightsOfAnUninterruptedOne()
     {
         using var tmp = new TempFolder("model-resume");

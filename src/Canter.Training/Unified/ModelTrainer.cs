@@ -114,6 +114,13 @@ public static class ModelTrainer
             File.WriteAllText(vocabPath, JsonSerializer.Serialize(TextTokens.Build(captions, config.TextRows).Ids));
         }
         var text = new TextTokens(JsonSerializer.Deserialize<int[]>(File.ReadAllText(vocabPath)) ?? throw new InvalidDataException($"{vocabPath} is empty"));
+        // a run that starts from a model with the same autoencoders keeps that model's latent statistics: its weights
+        // were trained on latents scaled by them (statistics re-measured on a few clips would shift every input a little)
+        if (!File.Exists(statsPath) && init is not null && init.SameAutoencoders(o.Autoencoders))
+        {
+            File.WriteAllText(statsPath, JsonSerializer.Serialize(init.Manifest.Stats));
+            log($"latent statistics from {init.Folder} (the same autoencoders)");
+        }
         if (!File.Exists(statsPath))
         {
             var raw = Enumerable.Range(0, 8).Select(i => examples.EncodeRaw(folder is null ? 1_000_000 + i : i))

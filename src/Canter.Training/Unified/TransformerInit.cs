@@ -4,7 +4,8 @@ using Canter.Tensors.IO;
 namespace Canter.Training.Unified;
 
 /// <summary>
-/// The model a training run starts from (<c>canter train model --init DIR</c>): its transformer weights and vocabulary.
+/// The model a training run starts from (<c>canter train model --init DIR</c>): its transformer weights and vocabulary,
+/// and its latent statistics when the run uses the same autoencoders.
 /// The new run's config must have the same transformer (width, blocks, heads, MLP, text and reference slots, audio
 /// latents); only the visual token may differ (another video autoencoder: latent channels or patch), and then the two
 /// visual projections, whose shapes change, start fresh while every other tensor is copied.
@@ -39,6 +40,20 @@ public sealed class TransformerInit
             throw new ArgumentException($"--init {folder}: its transformer ({Describe(from)}) is not the one this run trains ({Describe(config)}); "
                 + "only the video latent channels and the patch may differ");
         return new TransformerInit(full, manifest);
+    }
+
+    /// <summary>
+    /// Whether the autoencoders in <paramref name="autoencoders"/> are byte for byte the ones next to this model's
+    /// transformer: then its latent statistics hold for the new run's latents.
+    /// </summary>
+    public bool SameAutoencoders(string autoencoders) =>
+        new[] { "video_vae.safetensors", "audio_vae.safetensors" }.All(name => SameBytes(Path.Combine(Folder, name), Path.Combine(autoencoders, name)));
+
+    private static bool SameBytes(string a, string b)
+    {
+        if (!File.Exists(a) || !File.Exists(b)) return false;
+        if (new FileInfo(a).Length != new FileInfo(b).Length) return false;
+        return File.ReadAllBytes(a).AsSpan().SequenceEqual(File.ReadAllBytes(b));
     }
 
     private static string Describe(UnifiedConfig c) =>
