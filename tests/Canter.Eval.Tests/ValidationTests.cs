@@ -136,6 +136,10 @@ public sealed class ValidationTests
         var ignored = Scorer.Score(new ClipUnderTest("unedited", undone.Video, undone.Audio, target) { EditSource = source });
         Assert.Equal(0, ignored[M.EditSuccess]);
         Assert.True(ignored[M.EditPreservation] >= 0.9, $"preservation {ignored[M.EditPreservation]:0.000}");
+        // against the exact target: the made edit is the target's own render, the unedited source differs where the colour does
+        Assert.Equal(FrameFidelity.MaxPsnr, made[M.EditTargetPsnr]);
+        Assert.InRange(ignored[M.EditTargetPsnr], 15, 60);
+        Assert.True(double.IsNaN(Clean[M.EditTargetPsnr]));   // not an edit
     }
 
     [Fact]

@@ -16,6 +16,19 @@ public static class FrameFidelity
         return (Math.Min(MaxPsnr, MediaMetrics.Psnr(sse, count)), MediaMetrics.Ssim(frame, target, width, height));
     }
 
+    /// <summary>
+    /// PSNR (dB, capped) over every frame of <paramref name="clip"/> against the same frames of <paramref name="reference"/>
+    /// (same size; the shorter clip's frame count). An edit's result against the world's render of the edited scene.
+    /// </summary>
+    public static double ClipPsnr(VideoClip clip, VideoClip reference)
+    {
+        if (clip.Width != reference.Width || clip.Height != reference.Height)
+            throw new ArgumentException($"a {clip.Width}x{clip.Height} clip against a {reference.Width}x{reference.Height} one");
+        int n = Math.Min(clip.Frames.Count, reference.Frames.Count);
+        var (sse, count) = MediaMetrics.SquaredError([.. clip.Frames.Take(n)], [.. reference.Frames.Take(n)]);
+        return Math.Min(MaxPsnr, MediaMetrics.Psnr(sse, count));
+    }
+
     /// <summary>Box-filtered resize (each output pixel averages the source pixels it covers); the image itself when sizes agree.</summary>
     public static RgbImage Resize(RgbImage image, int width, int height)
     {

@@ -34,6 +34,7 @@ public static class MetricCatalogue
     public const string ShotCutF1 = "shot_cut_f1";
     public const string EditSuccess = "edit_success";
     public const string EditPreservation = "edit_preservation";
+    public const string EditTargetPsnr = "edit_target_psnr";
     public const string ExtensionContinuity = "extension_continuity";
     public const string ExtensionPrefixPsnr = "extension_prefix_psnr";
     public const string MotionSmoothness = "motion_smoothness";
@@ -57,6 +58,7 @@ public static class MetricCatalogue
         new(ShotCutF1, Better.Higher, Aggregate.Mean, "0..1", "F1 of the detected cuts against the asked cut times (tolerance max(0.1 s, 1.5 frames))"),
         new(EditSuccess, Better.Higher, Aggregate.Mean, "share", "attributes the edit changes that the result shows as asked"),
         new(EditPreservation, Better.Higher, Aggregate.Mean, "share", "attributes the edit leaves alone that the result keeps"),
+        new(EditTargetPsnr, Better.Higher, Aggregate.Mean, "dB", "PSNR of the whole result against the world's render of the edited scene (cap 100)"),
         new(ExtensionContinuity, Better.Higher, Aggregate.Mean, "0..1", "(largest frame step beside the seam + 1) / (step across the seam from the given clip + 1), capped at 1"),
         new(ExtensionPrefixPsnr, Better.Higher, Aggregate.Mean, "dB", "PSNR of the given clip against the result's start, when the result holds it"),
         new(MotionSmoothness, Better.Higher, Aggregate.Mean, "0..1", "1 - mean cost of tracked subjects' deviation from the best of three predictions from neighbouring frames (1 radius = a whole frame)"),

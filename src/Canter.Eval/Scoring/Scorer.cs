@@ -95,6 +95,8 @@ public static class Scorer
         var features = ClipFeatures.Of(video, clip.Audio);
         var realFeatures = ClipFeatures.Of(real.Video, real.Audio);
         values[MetricCatalogue.FrechetDistance] = Frechet.Distance([features], [realFeatures]);
+        // an edit's target is known exactly: the edited scene's own render
+        if (clip.EditSource is not null) values[MetricCatalogue.EditTargetPsnr] = FrameFidelity.ClipPsnr(video, real.Video);
 
         var sheet = ContactSheet.Build(video, clip.Audio, columns: 6, rows: 1, waveHeight: Math.Max(16, video.Height / 3));
         return new ClipScore(clip.Name, values, parsed, features, realFeatures, sheet);

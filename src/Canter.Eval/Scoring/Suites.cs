@@ -143,7 +143,7 @@ public static class Suites
             [BenchSuite.I2v] = [MetricCatalogue.FirstFramePsnr, MetricCatalogue.FirstFrameSsim],
             [BenchSuite.Flf2v] = [MetricCatalogue.LastFramePsnr, MetricCatalogue.LastFrameSsim],
             [BenchSuite.R2v] = [MetricCatalogue.ReferenceIdentity, MetricCatalogue.ReferenceIdentityExact],
-            [BenchSuite.Edit] = [MetricCatalogue.EditSuccess, MetricCatalogue.EditPreservation],
+            [BenchSuite.Edit] = [MetricCatalogue.EditSuccess, MetricCatalogue.EditPreservation, MetricCatalogue.EditTargetPsnr],
             [BenchSuite.Extend] = [MetricCatalogue.ExtensionContinuity, MetricCatalogue.ExtensionPrefixPsnr],
         };
         string[] pooled = [MetricCatalogue.SyncOffset, MetricCatalogue.LipSync, MetricCatalogue.MotionSmoothness, MetricCatalogue.Flicker,
