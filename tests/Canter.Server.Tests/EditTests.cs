@@ -63,6 +63,7 @@ public sealed class EditTests(EditModel edit) : IClassFixture<EditModel>
             { new StringContent("0.5"), "seconds" },
             { new StringContent("1"), "steps" },
             { new StringContent("1.5"), "source_guidance" },
+            { new StringContent("0.6"), "edit_strength" },
             { new ByteArrayContent(EditModel.Clip(server.DataDir, 1f, width: 48)), "edit", "source.mp4" },
         };
         using var submitted = await server.Http.PostAsync("/api/tasks", form);
@@ -71,6 +72,7 @@ public sealed class EditTests(EditModel edit) : IClassFixture<EditModel>
         await server.WaitForStateAsync(nativeId, "succeeded");
         var record = await server.GetAsync($"/api/tasks/{nativeId}/record");
         Assert.Equal(("upload:source.mp4", 1.5f, 32), (record.GetProperty("edit").GetString(), record.GetProperty("source_guidance").GetSingle(), record.GetProperty("width").GetInt32()));
+        Assert.Equal(0.6f, record.GetProperty("edit_strength").GetSingle());
 
         // OpenAI: the native edit's result by its id, at its size and length
         using var openAi = await server.Http.PostAsJsonAsync("/v1/videos/edits", new { prompt = "Make the red ball green.", video = new { id = nativeId } });
@@ -112,6 +114,10 @@ public sealed class EditTests(EditModel edit) : IClassFixture<EditModel>
         await AssertProblem(both, HttpStatusCode.BadRequest, "edit cannot be combined with image");
         using var alone = await server.Http.PostAsJsonAsync("/api/tasks", new { prompt = "Make it blue", source_guidance = 2 });
         await AssertProblem(alone, HttpStatusCode.BadRequest, "source_guidance: applies to an edit only");
+        using var strengthAlone = await server.Http.PostAsJsonAsync("/api/tasks", new { prompt = "Make it blue", edit_strength = 0.5 });
+        await AssertProblem(strengthAlone, HttpStatusCode.BadRequest, "edit_strength: applies to an edit only");
+        using var strengthZero = await server.Http.PostAsJsonAsync("/api/tasks", new { prompt = "Make it blue", edit = clip, size = "32x32", seconds = 0.5, edit_strength = 0 });
+        await AssertProblem(strengthZero, HttpStatusCode.BadRequest, "edit_strength");
         using var notVideo = await server.Http.PostAsJsonAsync("/v1/videos/edits", new { prompt = "Make it blue", video = png });
         await AssertProblem(notVideo, HttpStatusCode.BadRequest, "video: the file has no video stream");
         Assert.Empty((await server.GetAsync("/api/tasks")).GetProperty("data").EnumerateArray());

@@ -181,6 +181,35 @@ public sealed class EditModeTests
     }
 
     [Fact]
+    public void ALowEditStrengthStartsFromTheSourceAndTheSeedMattersLittle()
+    {
+        var model = Bundle(Edit);
+        var source = SourceClip();
+        SampledTokens Tokens(float strength, ulong seed, WorldClip? from = null) =>
+            Generator.Sample(model, EditRequest(from ?? source, seed) with { EditStrength = strength, Steps = 4 });
+        // from pure noise the seed decides the result; from the source at t = 0.05 it hardly does
+        double full = Samplers.RelativeRms(Tokens(1f, 1).Video, Tokens(1f, 2).Video);
+        double half = Samplers.RelativeRms(Tokens(0.5f, 1).Video, Tokens(0.5f, 2).Video);
+        double low = Samplers.RelativeRms(Tokens(0.05f, 1).Video, Tokens(0.05f, 2).Video);
+        Assert.True(full > 0.5, $"strength 1: seeds {full:0.000} apart");
+        Assert.True(low < 0.3 * full && low < half && half < full, $"seeds apart: {low:0.000} at strength 0.05, {half:0.000} at 0.5, {full:0.000} at 1");
+        // ... and the source does
+        var other = WorldClip.Render(SceneGenerator.Generate(Splits.Seed(Split.Test, 4), 1f), 16, 16, 24, TinyModels.Audio.SampleRate);
+        double sources = Samplers.RelativeRms(Tokens(0.05f, 1, other).Video, Tokens(0.05f, 1).Video);
+        Assert.True(sources > 2 * low, $"strength 0.05: sources {sources:0.000} apart, seeds {low:0.000}");
+        // strength 1 is the request without it, bit for bit; the record names a strength for edits only
+        Assert.Equal(Tokens(1f, 1).Video, Generator.Sample(model, EditRequest(source, 1) with { Steps = 4 }).Video);
+        var request = EditRequest(source) with { EditStrength = 0.5f };
+        Assert.Contains("\"edit_strength\": 0.5", GenerationRecord.Of("m", "h", request, edit: "src.mp4").ToJson(), StringComparison.Ordinal);
+        Assert.DoesNotContain("edit_strength", GenerationRecord.Of("m", "h", new GenerationRequest("A red ball bounces")).ToJson(), StringComparison.Ordinal);
+        // bounds, and an edit only
+        foreach (var bad in new[] { 0f, 0.01f, 1.5f, float.NaN })
+            Assert.Contains("edit strength", Assert.Throws<ArgumentException>(() => Generator.Validate(model, EditRequest(source) with { EditStrength = bad })).Message, StringComparison.Ordinal);
+        var notEdit = new GenerationRequest("A red ball bounces", 16, 16, 0.5f, Steps: 2, EditStrength: 0.5f);
+        Assert.Contains("edit only", Assert.Throws<ArgumentException>(() => Generator.Validate(model, notEdit)).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void TheShippedModelLoadsWithoutEditModeAndRefusesEdits()
     {
         var dir = TinyModels.ShippedModel();

@@ -181,10 +181,11 @@ public static class BenchCommands
         var fps = new Option<double?>("--fps") { Description = "Frames per second (default: the model's, or 24)." };
         var seconds = new Option<float?>("--seconds") { Description = "Seconds per clip (default: the model's, or 4)." };
         var steps = new Option<int>("--steps") { Description = "Solver steps per generation.", DefaultValueFactory = _ => 8 };
+        var editStrength = new Option<float>("--edit-strength") { Description = "Edit tasks: the flow's start from the noised source (1: pure noise).", DefaultValueFactory = _ => 1f };
         var output = new Option<string>("--out") { Description = "Run folder: clips/ (inputs and answers as files) and the report.", Required = true };
         var command = new Command("run", "Run a suite of Canter Bench on unseen test scenes: write each task's inputs and answer as files, score every answer, report.")
         {
-            suite, model, world, damage, count, first, size, fps, seconds, steps, output,
+            suite, model, world, damage, count, first, size, fps, seconds, steps, editStrength, output,
         };
         command.SetAction(result =>
         {
@@ -221,7 +222,8 @@ public static class BenchCommands
                 var source = t.EditSourceClip;
                 var request = new Canter.Training.Unified.GenerationRequest(t.Prompt, w, h, length, Seed: t.Scene.Seed, Steps: solverSteps,
                     FirstFrame: t.FirstFrame, LastFrame: t.LastFrame, References: t.References.Count > 0 ? t.References : null,
-                    DrivingAudio: t.DrivingAudio?.Samples, Extend: t.Extend, Source: source?.Video, SourceAudio: source?.Audio.Samples);
+                    DrivingAudio: t.DrivingAudio?.Samples, Extend: t.Extend, Source: source?.Video, SourceAudio: source?.Audio.Samples,
+                    EditStrength: source is null ? 1f : result.GetValue(editStrength));
                 var generated = Canter.Training.Unified.Generator.Generate(bundle, request);
                 return (generated.Video, generated.Audio);
             }

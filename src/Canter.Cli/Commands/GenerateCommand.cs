@@ -26,6 +26,11 @@ public static class GenerateCommand
         var guidance = new Option<float>("--guidance") { Description = "Text guidance scale.", DefaultValueFactory = _ => 3f };
         var refGuidance = new Option<float>("--ref-guidance") { Description = "Reference guidance scale.", DefaultValueFactory = _ => 1.5f };
         var sourceGuidance = new Option<float>("--source-guidance") { Description = "Edit: source guidance scale (1 reads the source plainly; above 1 holds closer to it).", DefaultValueFactory = _ => 1f };
+        var editStrength = new Option<float>("--edit-strength")
+        {
+            Description = "Edit: start the flow at this time from the source, noised to it (lower keeps more of the source's layout and motion); 1 starts from pure noise.",
+            DefaultValueFactory = _ => 1f,
+        };
         var negative = new Option<string>("--negative") { Description = "Negative prompt.", DefaultValueFactory = _ => "" };
         var noAudio = new Option<bool>("--no-audio") { Description = "Picture only." };
         var sampler = new Option<string>("--sampler") { Description = $"{Samplers.Listed} (dpm++2m and ab2: one model evaluation a step).", DefaultValueFactory = _ => Samplers.Default };
@@ -42,7 +47,7 @@ public static class GenerateCommand
         var model = new Option<string>("--model") { Description = "Model folder.", DefaultValueFactory = _ => VaeCommands.DefaultModelDir };
         var device = new Option<string>("--device") { Description = "cpu or cuda.", DefaultValueFactory = _ => "cpu" };
         var command = new Command("generate", "Generate a video with synchronized sound: text-, image-, first/last-frame-, reference-to-video, extension, audio-driven.")
-            { prompt, output, image, last, refs, edit, extend, audio, seconds, size, fps, seed, steps, guidance, refGuidance, sourceGuidance, negative, noAudio, sampler, guidanceUntil, guidanceEvery, model, device };
+            { prompt, output, image, last, refs, edit, extend, audio, seconds, size, fps, seed, steps, guidance, refGuidance, sourceGuidance, editStrength, negative, noAudio, sampler, guidanceUntil, guidanceEvery, model, device };
         command.SetAction((result, cancel) =>
         {
             var (w, h) = WorldCommands.ParseSize(result.GetValue(size)!);
@@ -62,7 +67,7 @@ public static class GenerateCommand
                 result.GetValue(guidance), result.GetValue(refGuidance), result.GetValue(negative)!, !result.GetValue(noAudio), result.GetValue(sampler)!,
                 Read(result.GetValue(image)), Read(result.GetValue(last)), (result.GetValue(refs) ?? []).Select(p => Read(p)!).ToList(), driving, toExtend,
                 Source: source, SourceAudio: sourceSound, SourceGuidance: result.GetValue(sourceGuidance), GuidanceUntil: result.GetValue(guidanceUntil),
-                GuidanceEvery: result.GetValue(guidanceEvery));
+                GuidanceEvery: result.GetValue(guidanceEvery), EditStrength: result.GetValue(editStrength));
             GenerationResult generated;
             try
             {

@@ -22,7 +22,7 @@ public sealed partial class Submissions(ITaskStore store, TaskFiles files, IVide
     CharacterStore characters, IResultStore results)
 {
     private static readonly string[] NativeFields =
-        ["prompt", "negative", "seconds", "size", "fps", "seed", "steps", "sampler", "guidance", "guidance_until", "guidance_every", "ref_guidance", "no_audio", "image", "last_frame", "refs", "extend", "audio", "edit", "source_guidance", "model",
+        ["prompt", "negative", "seconds", "size", "fps", "seed", "steps", "sampler", "guidance", "guidance_until", "guidance_every", "ref_guidance", "no_audio", "image", "last_frame", "refs", "extend", "audio", "edit", "source_guidance", "edit_strength", "model",
          "webhook_url", "webhook_events"];   // read by WebhookSubscriptions
 
     private static readonly string[] OpenAiFields = ["prompt", "model", "seconds", "size", "input_reference", "input_reference.image_url", "input_reference.file_id", "character_ids"];
@@ -36,7 +36,8 @@ public sealed partial class Submissions(ITaskStore store, TaskFiles files, IVide
 
     /// <summary>
     /// The native API: every parameter of <c>canter generate</c>, inputs uploaded or referenced. <c>edit</c> (a source
-    /// video, its sound kept) and <c>source_guidance</c> need a model with edit mode; any other model refuses them here.
+    /// video, its sound kept), <c>source_guidance</c> and <c>edit_strength</c> need a model with edit mode; any other model
+    /// refuses them here.
     /// </summary>
     public async Task<TaskSpec> NativeAsync(RequestFields f, string id, string? owner, CancellationToken cancel)
     {
@@ -46,6 +47,8 @@ public sealed partial class Submissions(ITaskStore store, TaskFiles files, IVide
         if (f.Has("edit") && !generator.Info.Edit) throw ApiException.BadRequest($"edit: {UnifiedConfig.NoEditMode}", "edit", "unsupported");
         var sourceGuidance = f.Float("source_guidance", 0, 20);
         if (sourceGuidance is not null && !f.Has("edit")) throw ApiException.BadRequest("source_guidance: applies to an edit only; give the source video as edit", "source_guidance");
+        var editStrength = f.Float("edit_strength", Canter.Training.Unified.GenerationRequest.MinEditStrength, 1);
+        if (editStrength is not null && !f.Has("edit")) throw ApiException.BadRequest("edit_strength: applies to an edit only; give the source video as edit", "edit_strength");
         if (f.Float("fps", 1, 240) is { } fps && fps != generator.Info.FrameRate)
             throw ApiException.BadRequest($"fps: this model makes {generator.Info.FrameRate} frames per second", "fps");
         var (w, h) = Size(f.Text("size"));
@@ -63,7 +66,7 @@ public sealed partial class Submissions(ITaskStore store, TaskFiles files, IVide
             await InputAsync(f, "audio", dir, "audio", "video", owner, cancel),
             await InputAsync(f, "extend", dir, "extend", "video", owner, cancel),
             await InputAsync(f, "edit", dir, "edit", "video", owner, cancel), sourceGuidance, f.Float("guidance_until", 0, 1),
-            f.Int("guidance_every", 1, Canter.Training.Unified.GenerationRequest.MaxGuidanceEvery));
+            f.Int("guidance_every", 1, Canter.Training.Unified.GenerationRequest.MaxGuidanceEvery), editStrength);
         if (spec.Negative.Length > Options.MaxPromptChars) throw ApiException.BadRequest($"negative: {spec.Negative.Length} characters is over the limit of {Options.MaxPromptChars}", "negative");
         Check(spec, dir);
         return spec;

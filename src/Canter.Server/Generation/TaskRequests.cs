@@ -45,7 +45,7 @@ public static class TaskRequests
         return new GenerationRequest(spec.Prompt, spec.Width, spec.Height, spec.Seconds, spec.Seed, spec.Steps, spec.Guidance, spec.RefGuidance,
             spec.Negative, spec.Audio, spec.Sampler, image, last, refs, driving, extend,
             Source: source, SourceAudio: sourceSound, SourceGuidance: spec.SourceGuidance ?? 1f, GuidanceUntil: spec.GuidanceUntil ?? 0f,
-            GuidanceEvery: spec.GuidanceEvery ?? GenerationRequest.DefaultGuidanceEvery);
+            GuidanceEvery: spec.GuidanceEvery ?? GenerationRequest.DefaultGuidanceEvery, EditStrength: spec.EditStrength ?? 1f);
     }
 
     /// <summary>The JSON record written beside the result: the inputs are named by where they came from.</summary>

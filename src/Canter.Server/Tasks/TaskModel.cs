@@ -36,7 +36,8 @@ public sealed record TaskInputFile(string Source, string Sha256);
 /// <see cref="Edit"/> (a source video to edit) and <see cref="SourceGuidance"/> are left out of the JSON when absent,
 /// so tasks stored before edits read, and hash for idempotency, as they did; so is <see cref="GuidanceUntil"/> (guidance
 /// only for flow times at or above it; absent: every step) and <see cref="GuidanceEvery"/> (every branch on every N-th
-/// guided step; absent: the generator's default).
+/// guided step; absent: the generator's default) and <see cref="EditStrength"/> (an edit's start from its noised source;
+/// absent: 1, pure noise).
 /// </summary>
 public sealed record TaskSpec(
     string Prompt,
@@ -58,7 +59,8 @@ public sealed record TaskSpec(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] TaskInputFile? Edit = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] float? SourceGuidance = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] float? GuidanceUntil = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? GuidanceEvery = null)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? GuidanceEvery = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] float? EditStrength = null)
 {
     /// <summary>Snake case, as the API and the database both write it.</summary>
     public static readonly JsonSerializerOptions Json = new()

@@ -33,13 +33,14 @@ public sealed record GenerationRecord(
     [property: JsonPropertyName("source_guidance"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] float? SourceGuidance = null,
     [property: JsonPropertyName("guidance_until"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] float? GuidanceUntil = null,
     [property: JsonPropertyName("shift"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] float? Shift = null,
-    [property: JsonPropertyName("guidance_every")] int GuidanceEvery = GenerationRequest.DefaultGuidanceEvery)
+    [property: JsonPropertyName("guidance_every")] int GuidanceEvery = GenerationRequest.DefaultGuidanceEvery,
+    [property: JsonPropertyName("edit_strength"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] float? EditStrength = null)
 {
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
     /// <summary>
     /// The record of <paramref name="r"/> made by model <paramref name="model"/> whose weights hash to <paramref name="weightsSha256"/>.
-    /// An edit names its source (<paramref name="edit"/>) and source guidance; other records leave both out. A guidance
+    /// An edit names its source (<paramref name="edit"/>), source guidance and edit strength; other records leave them out. A guidance
     /// interval (guidance off below a flow time) is written where the request has one; guidance at every step leaves it out.
     /// A schedule shift other than the default is written too. The guidance refresh interval is always written (records
     /// from before it existed ran every branch on every guided evaluation, as 1 does).
@@ -48,7 +49,8 @@ public sealed record GenerationRecord(
         string[]? refs = null, string? extend = null, string? drivingAudio = null, int fps = 24, string? edit = null) =>
         new(model, weightsSha256, r.Prompt, r.Negative, r.Width, r.Height, r.Seconds, fps, r.Seed, r.Steps, r.Sampler, r.Guidance,
             r.ReferenceGuidance, r.Audio, image, lastFrame, refs, extend, drivingAudio, edit, r.Source is null ? null : r.SourceGuidance,
-            r.GuidanceUntil == 0 ? null : r.GuidanceUntil, r.Shift == GenerationRequest.DefaultShift ? null : r.Shift, r.GuidanceEvery);
+            r.GuidanceUntil == 0 ? null : r.GuidanceUntil, r.Shift == GenerationRequest.DefaultShift ? null : r.Shift, r.GuidanceEvery,
+            r.Source is null ? null : r.EditStrength);
 
     public string ToJson() => JsonSerializer.Serialize(this, Indented);
 }

@@ -16,7 +16,10 @@ namespace Canter.Training.Unified;
 /// 0 guides every evaluation. <see cref="GuidanceEvery"/> N runs every branch on every N-th guided evaluation only; on the
 /// others the conditioned branch runs alone and the last guidance correction (guided minus conditioned velocity) is
 /// added to it, so those cost about half (1: every branch on every guided evaluation). <see cref="Shift"/> bends the time
-/// schedule toward noise: t = s u / (1 + (s - 1) u) for evenly spaced u (1: even steps in t).
+/// schedule toward noise: t = s u / (1 + (s - 1) u) for evenly spaced u (1: even steps in t). <see cref="EditStrength"/>
+/// S below 1 (an edit only) starts the flow at t = S from the source's own tokens, noised to that time
+/// ((1 - S) source + S noise), and walks the same shifted schedule from there to 0 in <see cref="Steps"/> steps: the
+/// lower S, the more of the source's layout and motion the result keeps by construction (1: from pure noise).
 /// </summary>
 public sealed record GenerationRequest(
     string Prompt,
@@ -40,7 +43,8 @@ public sealed record GenerationRequest(
     float[]? SourceAudio = null,
     float SourceGuidance = 1f,
     float GuidanceUntil = 0f,
-    int GuidanceEvery = GenerationRequest.DefaultGuidanceEvery)
+    int GuidanceEvery = GenerationRequest.DefaultGuidanceEvery,
+    float EditStrength = 1f)
 {
     /// <summary>The guidance refresh interval of a request that names none (<see cref="GuidanceEvery"/>).</summary>
     public const int DefaultGuidanceEvery = 3;
@@ -53,6 +57,9 @@ public sealed record GenerationRequest(
 
     /// <summary>Bounds of <see cref="Shift"/>.</summary>
     public const float MinShift = 0.25f, MaxShift = 16f;
+
+    /// <summary>The lowest <see cref="EditStrength"/>: below it the result is the source's reconstruction.</summary>
+    public const float MinEditStrength = 0.05f;
 }
 
 public sealed record GenerationResult(VideoClip Video, AudioTrack? Audio, double Seconds);
@@ -100,6 +107,9 @@ public static class Generator
         if (r.Extend is not null && (r.FirstFrame is not null || r.LastFrame is not null)) throw new ArgumentException("--extend cannot be combined with --image or --last-frame");
         if (r.DrivingAudio is not null && !r.Audio) throw new ArgumentException("--audio (a driving track) cannot be combined with --no-audio");
         if (r.Source is not null || r.SourceAudio is not null) ValidateEdit(model, r);
+        if (!(r.EditStrength >= GenerationRequest.MinEditStrength && r.EditStrength <= 1))
+            throw new ArgumentException($"edit strength {r.EditStrength} must be in [{GenerationRequest.MinEditStrength}, 1]");
+        if (r.EditStrength != 1 && r.Source is null) throw new ArgumentException("edit strength applies to an edit only (give the source video with --edit)");
         foreach (var img in new[] { r.FirstFrame, r.LastFrame }.Concat(r.References ?? []))
             if (img is not null && (img.Width != r.Width || img.Height != r.Height)) throw new ArgumentException($"condition images must be {r.Width}x{r.Height} (read them at that size)");
     }
@@ -240,6 +250,14 @@ public static class Generator
         Canter.Tensors.Rng.Philox.FillNormal(audio, r.Seed, (ulong)visual.Length, 1f);
         for (int i = 0; i < layout.VisualCount; i++)
             if (visualIsClean[i] || (i < layout.VideoOffset)) Array.Copy(visualClean, i * dv, visual, i * dv, dv);
+        // an edit below full strength starts at t = S from its source's tokens (same positions), noised to that time
+        float start = r.EditStrength;
+        if (edit && start < 1)
+            for (int k = 0; k < layout.VideoCount; k++)
+            {
+                int at = (layout.VideoOffset + k) * dv, from = (layout.SourceOffset + k) * dv;
+                for (int j = 0; j < dv; j++) visual[at + j] = (1 - start) * visualClean[from + j] + start * visual[at + j];
+            }
         // a driving track, or an edit's source sound, is a clean condition and comes out as given
         var given = r.DrivingAudio ?? r.SourceAudio;
         bool audioIsClean = given is not null;
@@ -325,7 +343,9 @@ public static class Generator
             return mixed;
         }
 
-        var schedule = Enumerable.Range(0, r.Steps + 1).Select(i => Shifted(1f - (float)i / r.Steps, r.Shift)).ToArray();
+        // evenly spaced u from the start's u (1 for t = 1) to 0, bent by the shift
+        float startU = start == 1 ? 1f : Unshifted(start, r.Shift);
+        var schedule = Enumerable.Range(0, r.Steps + 1).Select(i => Shifted(startU * (1f - (float)i / r.Steps), r.Shift)).ToArray();
         bool multistep = r.Sampler is Samplers.DpmPlusPlus2M or Samplers.AdamsBashforth2;
         var videoSolver = new MultistepSolver(r.Sampler);
         var audioSolver = new MultistepSolver(r.Sampler);
@@ -359,6 +379,9 @@ public static class Generator
     }
 
     private static float Shifted(float u, float shift) => shift * u / (1 + (shift - 1) * u);
+
+    /// <summary>The u whose shifted time is <paramref name="t"/>: the inverse of <see cref="Shifted"/>.</summary>
+    private static float Unshifted(float t, float shift) => t / (shift - (shift - 1) * t);
 
     /// <summary>x += dt v over the noisy video tokens (clean ones, the reference slots and the source stay); v covers the video tokens only.</summary>
     private static void Step(float[] x, float[] v, float dt, bool[] clean, int dim, int videoOffset)
