@@ -34,7 +34,7 @@ public static class EngineBench
         int b = options.Batch, n = options.Tokens;
         var device = Device.Parse(options.Device);
         if (device.Backend is GpuBackend gpu) return RunGpu(options, config, device, gpu, output);
-        output.WriteLine($"machine: {Environment.ProcessorCount} cores, OpenBLAS {OpenBlas.CoreName}, engine threads {Engine.Threads}");
+        output.WriteLine($"machine: {Environment.ProcessorCount} cores, OpenBLAS {OpenBlas.CoreDescription}, engine threads {Engine.Threads}");
         output.WriteLine($"config: width {config.Width}, {config.Blocks} blocks, {config.Heads} heads, batch {b} x {n} tokens");
         var figures = new List<(string, double)>();
 

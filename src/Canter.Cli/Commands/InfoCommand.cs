@@ -17,7 +17,7 @@ public static class InfoCommand
             Console.WriteLine($".NET {Environment.Version}, {Environment.ProcessorCount} cores");
             OpenBlas.EnsureLoaded();
             Console.WriteLine($"engine threads: {Engine.Threads}");
-            Console.WriteLine($"OpenBLAS: {OpenBlas.CoreName} ({OpenBlas.Config.Trim()})");
+            Console.WriteLine($"OpenBLAS: {OpenBlas.CoreDescription} ({OpenBlas.Config.Trim()})");
             Console.WriteLine($"PyTorch reference: {TorchVersion() ?? "not found (apt-get install python3-torch)"}");
             return 0;
         });

@@ -1,5 +1,6 @@
 using System.Reflection;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 
 namespace Canter.Tensors.Backends.Cpu;
 
@@ -9,6 +10,10 @@ namespace Canter.Tensors.Backends.Cpu;
 /// OpenBLAS is kept on one thread: its threaded SGEMM gives results that depend on its
 /// (process-wide) thread count, so two generations sharing a process could differ in the last
 /// bits. The engine threads GEMMs itself instead (<c>CpuBackend.Sgemm</c>).
+/// OpenBLAS picks its kernels from the CPU model when it loads, and Debian 12's 0.3.21 does not know every recent
+/// x86 CPU: on one it falls back to its Prescott (SSE3) kernels, which doubles generation time. So when
+/// <c>OPENBLAS_CORETYPE</c> is unset, the kernels are chosen here from the instruction sets the CPU reports, before
+/// the library loads (<see cref="CoreTypeChosen"/>); a value the user sets is left as it is.
 /// </summary>
 public static unsafe partial class OpenBlas
 {
@@ -29,8 +34,18 @@ public static unsafe partial class OpenBlas
         "libopenblas.dll",
     ];
 
+    private const string CoreTypeVariable = "OPENBLAS_CORETYPE";
+
+    /// <summary>
+    /// The kernel set Canter asked OpenBLAS for because <c>OPENBLAS_CORETYPE</c> was unset (SkylakeX on a CPU with
+    /// AVX-512 F, BW, DQ and VL, Haswell on one with AVX2 and FMA), or null when the choice was the user's or
+    /// OpenBLAS's own (the variable was set, or the CPU has neither).
+    /// </summary>
+    public static string? CoreTypeChosen { get; }
+
     static OpenBlas()
     {
+        CoreTypeChosen = ChooseCoreType();
         NativeLibrary.SetDllImportResolver(typeof(OpenBlas).Assembly, Resolve);
         try
         {
@@ -41,6 +56,36 @@ public static unsafe partial class OpenBlas
             // reported with its install hint by the first call that needs the library
         }
     }
+
+    /// <summary>
+    /// Sets <c>OPENBLAS_CORETYPE</c> in the process's native environment, which OpenBLAS reads when it loads, and in
+    /// .NET's copy of it, which child processes (the PyTorch reference of the benchmarks) inherit.
+    /// </summary>
+    private static string? ChooseCoreType()
+    {
+        if (!OperatingSystem.IsLinux()) return null;
+        var core = CoreTypeFor(Environment.GetEnvironmentVariable(CoreTypeVariable),
+            avx512: Avx512F.IsSupported && Avx512BW.IsSupported && Avx512DQ.IsSupported && Avx512F.VL.IsSupported,
+            avx2Fma: Avx2.IsSupported && Fma.IsSupported);
+        if (core is null) return null;
+        try
+        {
+            if (SetNativeEnvironment(CoreTypeVariable, core, overwrite: 0) != 0) return null;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return null;
+        }
+        Environment.SetEnvironmentVariable(CoreTypeVariable, core);
+        return core;
+    }
+
+    /// <summary>The kernel set to ask for, given the variable's current value and the CPU's instruction sets.</summary>
+    internal static string? CoreTypeFor(string? current, bool avx512, bool avx2Fma) =>
+        !string.IsNullOrEmpty(current) ? null : avx512 ? "SkylakeX" : avx2Fma ? "Haswell" : null;
+
+    [LibraryImport("libc.so.6", EntryPoint = "setenv", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int SetNativeEnvironment(string name, string value, int overwrite);
 
     private static nint Resolve(string name, Assembly assembly, DllImportSearchPath? path)
     {
@@ -88,4 +133,9 @@ public static unsafe partial class OpenBlas
     private static partial nint GetCoreNamePtr();
 
     public static string CoreName => Marshal.PtrToStringAnsi(GetCoreNamePtr()) ?? "";
+
+    /// <summary>The kernel set in use and who chose it, for the lines that describe the machine.</summary>
+    public static string CoreDescription => CoreTypeChosen is null
+        ? CoreName
+        : $"{CoreName} (chosen by Canter from the CPU's instruction sets: {CoreTypeVariable} unset)";
 }
