@@ -45,6 +45,28 @@ public class DeterminismTests
     }
 
     [Theory]
+    [InlineData(64, 1968, 1968)] // the generation's head width and sequence: full and partial key tiles, a lone last panel
+    [InlineData(48, 70, 300)]    // 32 columns on 16 lanes, 16 on 8; tail query rows
+    [InlineData(20, 45, 45)]     // columns past the last 16 one at a time
+    [InlineData(64, 600, 600, true)] // groups: keys of other groups masked, tiles of one other group skipped
+    public void AttentionGivesTheSameBitsOn16LanesAsOn8(int d, int nq, int nk, bool groups = false)
+    {
+        var q = Tensor.Randn([1, 2, nq, d], seed: 11);
+        var k = Tensor.Randn([1, 2, nk, d], seed: 12);
+        var v = Tensor.Randn([1, 2, nk, d], seed: 13);
+        int[]? segments = groups ? [.. Enumerable.Range(0, nk).Select(i => i < 280 ? 0 : i < 290 ? 1 : 2)] : null;
+        bool saved = Backends.Cpu.CpuPanelGemm.Wide;
+        try
+        {
+            Backends.Cpu.CpuPanelGemm.Wide = false;
+            var narrow = Ops.Attention(q, k, v, segments).ToArray();
+            Backends.Cpu.CpuPanelGemm.Wide = true;
+            AssertBitIdentical(narrow, Ops.Attention(q, k, v, segments).ToArray(), $"attention d {d}, {nq} x {nk}, groups {groups}, on 16 lanes");
+        }
+        finally { Backends.Cpu.CpuPanelGemm.Wide = saved; }
+    }
+
+    [Theory]
     [InlineData(64, 64, 64)]
     [InlineData(1, 256, 1024)]
     [InlineData(16, 384, 96)]

@@ -149,7 +149,15 @@ public sealed unsafe partial class CpuBackend
     {
         int j = 0;
         float m = float.NegativeInfinity;
-        if (n >= 8)
+        if (CpuPanelGemm.Wide && n >= 16)
+        {
+            // a maximum is exact in any order
+            var wide = Vector512.Load(row);
+            for (j = 16; j <= n - 16; j += 16) wide = Vector512.Max(wide, Vector512.Load(row + j));
+            var half = Vector256.Max(wide.GetLower(), wide.GetUpper());
+            for (int l = 0; l < 8; l++) m = MathF.Max(m, half[l]);
+        }
+        else if (n >= 8)
         {
             var acc = Vector256.Load(row);
             for (j = 8; j <= n - 8; j += 8) acc = Vector256.Max(acc, Vector256.Load(row + j));
@@ -165,6 +173,18 @@ public sealed unsafe partial class CpuBackend
         var by = Vector256.Create(shift);
         var acc = Vector256<float>.Zero;
         int j = 0;
+        if (CpuPanelGemm.Wide)
+        {
+            // 16 at a time, each half added as the 8-lane loop adds it: the same sum
+            var wideBy = Vector512.Create(shift);
+            for (; j <= n - 16; j += 16)
+            {
+                var e = CpuMath.Exp(Vector512.Load(row + j) - wideBy);
+                e.Store(row + j);
+                acc += e.GetLower();
+                acc += e.GetUpper();
+            }
+        }
         for (; j <= n - 8; j += 8)
         {
             var e = CpuMath.Exp(Vector256.Load(row + j) - by);
