@@ -179,7 +179,7 @@ public sealed unsafe partial class CpuBackend
             var wideBy = Vector512.Create(shift);
             for (; j <= n - 16; j += 16)
             {
-                var e = CpuMath.Exp(Vector512.Load(row + j) - wideBy);
+                var e = CpuMath.Exp<Lanes16, Vector512<float>>(Vector512.Load(row + j) - wideBy);
                 e.Store(row + j);
                 acc += e.GetLower();
                 acc += e.GetUpper();

@@ -17,47 +17,28 @@ internal static class CpuMath
     /// anything below -87.3 (where e^x is under float's normal range) give exactly 0.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> Exp(Vector256<float> x)
-    {
-        var tiny = Vector256.LessThan(x, Vector256.Create(-87.3f));
-        x = Vector256.Max(x, Vector256.Create(-87.3f));
-        // x = n ln 2 + r with |r| <= ln 2 / 2; ln 2 in two parts keeps r exact
-        var n = Vector256.Round(x * Vector256.Create(1.44269504f));
-        var r = Vector256.FusedMultiplyAdd(n, Vector256.Create(-0.693359375f), x);
-        r = Vector256.FusedMultiplyAdd(n, Vector256.Create(2.12194440e-4f), r);
-        // e^r by its Taylor series to r^7 (error under 1e-8 relative on |r| <= 0.35)
-        var p = Vector256.Create(1.98412698e-4f);
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.38888889e-3f));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(8.33333333e-3f));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(4.16666667e-2f));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.66666667e-1f));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(0.5f));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256<float>.One);
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256<float>.One);
-        // times 2^n through the exponent bits (n >= -126 here)
-        var scale = (Vector256.ConvertToInt32(n) + Vector256.Create(127)) << 23;
-        return Vector256.ConditionalSelect(tiny, Vector256<float>.Zero, p * scale.AsSingle());
-    }
+    public static Vector256<float> Exp(Vector256<float> x) => Exp<Lanes8, Vector256<float>>(x);
 
-    /// <summary><see cref="Exp(Vector256{float})"/> on 16 lanes: the same operations lane by lane, so the same bits.</summary>
+    /// <summary><see cref="Exp(Vector256{float})"/> on any width: the same operations lane by lane, so the same bits.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Exp(Vector512<float> x)
+    public static TV Exp<TL, TV>(TV x) where TL : struct, ILanes<TV> where TV : struct
     {
-        var tiny = Vector512.LessThan(x, Vector512.Create(-87.3f));
-        x = Vector512.Max(x, Vector512.Create(-87.3f));
-        var n = Vector512.Round(x * Vector512.Create(1.44269504f));
-        var r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-0.693359375f), x);
-        r = Vector512.FusedMultiplyAdd(n, Vector512.Create(2.12194440e-4f), r);
-        var p = Vector512.Create(1.98412698e-4f);
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1.38888889e-3f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(8.33333333e-3f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(4.16666667e-2f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1.66666667e-1f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(0.5f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
-        var scale = (Vector512.ConvertToInt32(n) + Vector512.Create(127)) << 23;
-        return Vector512.ConditionalSelect(tiny, Vector512<float>.Zero, p * scale.AsSingle());
+        var clamped = TL.Max(x, TL.Broadcast(-87.3f));
+        // x = n ln 2 + r with |r| <= ln 2 / 2; ln 2 in two parts keeps r exact
+        var n = TL.Round(TL.Multiply(clamped, TL.Broadcast(1.44269504f)));
+        var r = TL.FusedMultiplyAdd(n, TL.Broadcast(-0.693359375f), clamped);
+        r = TL.FusedMultiplyAdd(n, TL.Broadcast(2.12194440e-4f), r);
+        // e^r by its Taylor series to r^7 (error under 1e-8 relative on |r| <= 0.35)
+        var p = TL.Broadcast(1.98412698e-4f);
+        p = TL.FusedMultiplyAdd(p, r, TL.Broadcast(1.38888889e-3f));
+        p = TL.FusedMultiplyAdd(p, r, TL.Broadcast(8.33333333e-3f));
+        p = TL.FusedMultiplyAdd(p, r, TL.Broadcast(4.16666667e-2f));
+        p = TL.FusedMultiplyAdd(p, r, TL.Broadcast(1.66666667e-1f));
+        p = TL.FusedMultiplyAdd(p, r, TL.Broadcast(0.5f));
+        p = TL.FusedMultiplyAdd(p, r, TL.Broadcast(1f));
+        p = TL.FusedMultiplyAdd(p, r, TL.Broadcast(1f));
+        // times 2^n through the exponent bits (n >= -126 here)
+        return TL.ZeroBelow(x, -87.3f, TL.Multiply(p, TL.Pow2(n)));
     }
 
     /// <summary>
