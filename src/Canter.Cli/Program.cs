@@ -2,6 +2,8 @@ using System.CommandLine;
 using Canter.Cli.Commands;
 using Canter.Tensors.Cuda;
 
+// OpenBLAS's kernels are chosen through environment variables: before any other thread starts
+Canter.Tensors.Backends.Cpu.OpenBlas.Initialize();
 GpuDevices.Register();
 
 var root = new RootCommand("Canter: audio-video generation. Engine, benchmarks, the world, training, generation and serving.");

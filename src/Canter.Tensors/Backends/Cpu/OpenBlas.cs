@@ -123,6 +123,15 @@ public static unsafe partial class OpenBlas
             "(or set CANTER_OPENBLAS to the path of libopenblas.so.0).");
     }
 
+    /// <summary>
+    /// Makes the kernel choice (<see cref="CoreTypeChosen"/>) now. It writes the process's environment, which is safe only
+    /// while no other thread reads it, so a program calls this first thing; otherwise the first use of OpenBLAS makes it.
+    /// </summary>
+    public static void Initialize()
+    {
+        // the static constructor has run by the time this body runs
+    }
+
     /// <summary>Forces the library to load now (so a missing install is reported at start-up).</summary>
     public static void EnsureLoaded() => _ = GetNumThreads();
 
