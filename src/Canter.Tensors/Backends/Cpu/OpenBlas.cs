@@ -64,19 +64,10 @@ public static unsafe partial class OpenBlas
     /// </summary>
     private static string? ChooseCoreType()
     {
-        if (!OperatingSystem.IsLinux()) return null;
         var core = CoreTypeFor(Environment.GetEnvironmentVariable(CoreTypeVariable),
             avx512: Avx512F.IsSupported && Avx512BW.IsSupported && Avx512DQ.IsSupported && Avx512F.VL.IsSupported,
             avx2Fma: Avx2.IsSupported && Fma.IsSupported);
-        if (core is null) return null;
-        try
-        {
-            if (SetNativeEnvironment(CoreTypeVariable, core, overwrite: 0) != 0) return null;
-        }
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
-        {
-            return null;
-        }
+        if (core is null || !SetNativeWhereUnset(CoreTypeVariable, core)) return null;
         Environment.SetEnvironmentVariable(CoreTypeVariable, core);
         return core;
     }
@@ -86,19 +77,29 @@ public static unsafe partial class OpenBlas
     /// After each such call they spin for up to 2^28 cycles by default, taking the cores from the engine's threads that
     /// run next: <c>bench engine</c>'s GEMMs measured 14.4 ms where they take 8.4. <c>OPENBLAS_THREAD_TIMEOUT</c> 4, set
     /// here when unset (in the native environment only, so that the PyTorch reference keeps its defaults), makes them
-    /// sleep at once; the reference's own times did not change (7.2 and 6.5 ms).
+    /// sleep at once; the reference's own times did not change (7.2 and 6.5 ms). Where it cannot be set, the default
+    /// spinning only slows the benchmarks that time OpenBLAS itself.
     /// </summary>
     private static void QuietenWorkerThreads()
     {
         const string variable = "OPENBLAS_THREAD_TIMEOUT";
-        if (!OperatingSystem.IsLinux() || !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(variable))) return;
+        if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable(variable))) SetNativeWhereUnset(variable, "4");
+    }
+
+    /// <summary>
+    /// Sets <paramref name="variable"/> in the native environment unless it holds a value there; false where that is not
+    /// possible (not Linux, or no libc <c>setenv</c>).
+    /// </summary>
+    private static bool SetNativeWhereUnset(string variable, string value)
+    {
+        if (!OperatingSystem.IsLinux()) return false;
         try
         {
-            SetNativeEnvironment(variable, "4", overwrite: 0);
+            return SetNativeEnvironment(variable, value, overwrite: 0) == 0;
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
-            // the default spinning only slows the benchmarks that time OpenBLAS itself
+            return false;
         }
     }
 
