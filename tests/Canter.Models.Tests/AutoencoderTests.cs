@@ -36,15 +36,35 @@ public sealed class AutoencoderTests
         Assert.Throws<ArgumentException>(() => model.Encode(Tensor.Zeros([1, 3, 5, 10, 16])));   // 10 is not a multiple of 4
     }
 
-    [Fact]
-    public void FirstFrameIsEncodedAloneAndTimeIsCausal()
+    [Theory]
+    [InlineData(1, 2)]     // fine stages to half size, then 2x2 pixels unfolded
+    [InlineData(2, 1)]     // fine stages to full size
+    public void FineDecoderGivesFramesOfTheClipsSize(int fineUpsamples, int outputPatch)
     {
         using var _ = Tape.NoGrad();
-        var model = new VideoAutoencoder(Small, seed: 4);
+        var config = Small with { PatchSize = 4, FineUpsamples = fineUpsamples, FineChannels = 8 };
+        Assert.Equal(outputPatch, config.OutputPatch);
+        var model = new VideoAutoencoder(config, seed: 3);
+        var video = Tensor.Rand([2, 3, 9, 16, 24], seed: 1, low: -1, high: 1);    // (B, 3, 1 + 4*2, H, W)
+        var latents = model.Encode(video).Mean;                                    // (B, Z, 3, 2, 3)
+        Assert.Equal([2, 4, 3, 2, 3], latents.Shape);
+        Assert.Equal([2, 3, 9, 16, 24], model.Decode(latents).Shape);
+        Assert.Throws<ArgumentException>(() => (Small with { PatchSize = 4, FineUpsamples = 3 }).Validate());   // past the patch size
+        Assert.Throws<ArgumentException>(() => (Small with { PatchSize = 4, FineUpsamples = 1, FineChannels = 4 }).Validate());
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void FirstFrameIsEncodedAloneAndTimeIsCausal(int fineUpsamples)
+    {
+        using var _ = Tape.NoGrad();
+        var model = new VideoAutoencoder(fineUpsamples == 0 ? Small : Small with { PatchSize = 4, FineUpsamples = fineUpsamples, FineChannels = 8 }, seed: 4);
         var video = Tensor.Rand([1, 3, 9, 16, 16], seed: 2, low: -1, high: 1);
         var image = Ops.Contiguous(Ops.Slice(video, 2, 0, 1));                         // (1, 3, 1, 16, 16)
-        var fromVideo = model.Encode(video).Mean;                                      // (1, Z, 3, 4, 4)
-        var fromImage = model.Encode(image).Mean;                                      // (1, Z, 1, 4, 4)
+        var fromVideo = model.Encode(video).Mean;                                      // (1, Z, 3, 16 / s, 16 / s)
+        var fromImage = model.Encode(image).Mean;                                      // (1, Z, 1, 16 / s, 16 / s)
         Assert.True(MaxDiff(Ops.Contiguous(Ops.Slice(fromVideo, 2, 0, 1)), fromImage) < 1e-5f);
 
         // changing the last four frames changes only the last latent frame, and decoding is causal the same way
@@ -55,16 +75,23 @@ public sealed class AutoencoderTests
         var decoded = model.Decode(fromVideo);
         var decodedChanged = model.Decode(fromChanged);
         Assert.True(MaxDiff(Ops.Contiguous(Ops.Slice(decoded, 2, 0, 5)), Ops.Contiguous(Ops.Slice(decodedChanged, 2, 0, 5))) < 1e-5f);
+        Assert.True(MaxDiff(Ops.Contiguous(Ops.Slice(decoded, 2, 5, 4)), Ops.Contiguous(Ops.Slice(decodedChanged, 2, 5, 4))) > 1e-3f);
+        // the first frame decodes from its latent frame alone, as an image does
+        Assert.True(MaxDiff(Ops.Contiguous(Ops.Slice(decoded, 2, 0, 1)), model.Decode(fromImage)) < 1e-5f);
     }
 
     [Theory]
     [InlineData(1, 1, 45, 2, 2)]    // the default layout: tiles in space, pieces in time that start after group 0 with context
     [InlineData(0, 0, 41, 2, 3)]    // shallow model: the time pieces start after group 0 with context
     [InlineData(0, 2, 45, 2, 2)]    // the shipped 4x layout: one level, two residual blocks (temporal reach 4 latent frames)
-    public void TiledEqualsOnePiece(int downsamples, int blocks, int frames, int maxGroups, int maxSide)
+    [InlineData(1, 1, 45, 2, 2, 2)] // a fine decoder to full size: its convolutions at 1/2 and full size widen the margin
+    [InlineData(1, 1, 41, 3, 1, 1)] // a fine decoder to half size with 2x2 pixels unfolded, tiles of one latent pixel
+    [InlineData(0, 1, 41, 2, 1, 3, 8)] // three fine stages reach 2.5 latent pixels: a margin without them is too narrow
+    public void TiledEqualsOnePiece(int downsamples, int blocks, int frames, int maxGroups, int maxSide, int fineUpsamples = 0, int patch = 4)
     {
         using var _ = Tape.NoGrad();
         var config = Small with { Downsamples = downsamples, BlocksPerLevel = blocks };
+        if (fineUpsamples > 0) config = config with { PatchSize = patch, FineUpsamples = fineUpsamples, FineChannels = 8 };
         var model = new VideoAutoencoder(config, seed: 5);
         int s = config.SpatialRatio;
         var video = Tensor.Rand([1, 3, frames, 7 * s, 9 * s], seed: 6, low: -1, high: 1);

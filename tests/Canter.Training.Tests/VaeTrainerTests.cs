@@ -213,6 +213,33 @@ public sealed class VaeTrainerTests
     }
 
     [Fact]
+    public void NewFineDecoderTrainsOnAKeptEncoderAndIsRefusedWithoutFreezing()
+    {
+        using var tmp = new TempFolder("vae-fine");
+        var first = Video(tmp.Sub("a"), 2);
+        VaeTrainer.Run(first, _ => { });
+
+        var fineConfig = TinyVideo with { FineUpsamples = 1, FineChannels = 8 };
+        var fine = Video(tmp.Sub("b"), 2) with { Video = fineConfig, Init = first.WeightsPath, FreezeEncoder = true };
+        var lines = new List<string>();
+        VaeTrainer.Run(fine, lines.Add);
+        Assert.Contains(lines, l => l.Contains("decoder.fine1.up.conv.weight", StringComparison.Ordinal) && l.Contains("new", StringComparison.Ordinal));
+
+        var before = SafeTensors.LoadAll(first.WeightsPath);
+        var after = SafeTensors.LoadAll(fine.WeightsPath);
+        Assert.Equal(fineConfig, AutoencoderFiles.LoadVideo(fine.WeightsPath).Config);
+        foreach (var name in before.Keys.Where(n => n.StartsWith("encoder.", StringComparison.Ordinal)))
+            Assert.True(before[name].ToArray().AsSpan().SequenceEqual(after[name].ToArray()), $"{name} differs from the kept encoder");
+        Assert.Contains(after.Keys, n => n.StartsWith("decoder.fine1.", StringComparison.Ordinal));
+
+        // a new decoder on an encoder that goes on learning would move the latents: refused, as is any other difference
+        var unfrozen = Assert.Throws<ArgumentException>(() => VaeTrainer.Run(fine with { Out = tmp.Sub("c"), FreezeEncoder = false }, _ => { }));
+        Assert.Contains("--freeze-encoder", unfrozen.Message);
+        var wider = Assert.Throws<ArgumentException>(() => VaeTrainer.Run(fine with { Out = tmp.Sub("d"), Video = fineConfig with { Channels = 16 } }, _ => { }));
+        Assert.Contains("outside the decoder", wider.Message);
+    }
+
+    [Fact]
     public void DetailCropsPickMoreDetailedPlacesThanRandomOnes()
     {
         var clips = new WorldClips(1f);

@@ -259,12 +259,14 @@ public static class BenchCommands
         var steps = new Option<int>("--steps") { Description = "Solver steps per generation.", DefaultValueFactory = _ => 8 };
         var longPrompts = new Option<bool>("--long") { Description = "Long multi-beat captions instead of short ones." };
         var sampler = new Option<string?>("--sampler") { Description = $"{Canter.Training.Unified.Samplers.Listed} (default: generation's)." };
-        var command = new Command("adherence", "Text-to-video prompt adherence on unseen test scenes, read back by the world parser.") { model, count, steps, longPrompts, sampler };
+        var guidance = new Option<float?>("--guidance") { Description = "Text guidance scale (default: generation's)." };
+        var command = new Command("adherence", "Text-to-video prompt adherence on unseen test scenes, read back by the world parser.") { model, count, steps, longPrompts, sampler, guidance };
         command.SetAction(result =>
         {
             var bundle = Canter.Training.Unified.ModelBundle.Load(result.GetValue(model)!);
             int n = result.GetValue(count);
-            var report = Canter.Training.Unified.Adherence.Run(bundle, n, result.GetValue(longPrompts), result.GetValue(steps), i => Console.Error.Write($"\r{i}/{n} prompts"), result.GetValue(sampler));
+            var report = Canter.Training.Unified.Adherence.Run(bundle, n, result.GetValue(longPrompts), result.GetValue(steps), i => Console.Error.Write($"\r{i}/{n} prompts"), result.GetValue(sampler),
+                result.GetValue(guidance));
             Console.Error.WriteLine();
             string kind = report.Long ? "long" : "short";
             Console.WriteLine($"prompts: {report.Prompts}");

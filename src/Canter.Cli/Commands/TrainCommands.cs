@@ -82,13 +82,15 @@ public static class TrainCommands
         var ratio = new Option<int>("--spatial-ratio") { Description = "Video spatial compression: 4, 8 or 16.", DefaultValueFactory = _ => 8 };
         var channels = new Option<int>("--channels") { Description = "Video: channels at the first level (the levels below have twice as many).", DefaultValueFactory = _ => VideoAutoencoderConfig.Default.Channels };
         var blocks = new Option<int>("--blocks") { Description = "Video: residual blocks per level, 0 to 4.", DefaultValueFactory = _ => VideoAutoencoderConfig.Default.BlocksPerLevel };
+        var fineUp = new Option<int>("--fine-upsamples") { Description = "Video: decoder stages that each double every frame's size with a convolution at the new size (0: the last conv unfolds whole patches; 2: up to full size with patch 4).", DefaultValueFactory = _ => 0 };
+        var fineChannels = new Option<int>("--fine-channels") { Description = "Video, with --fine-upsamples: channels per frame before the first fine stage (halved at each stage).", DefaultValueFactory = _ => VideoAutoencoderConfig.Default.FineChannels };
         var freeze = new Option<bool>("--freeze-encoder") { Description = "Video, with --init: train only the decoder, so the latents (and a transformer trained on them) stay as they were." };
         var detail = new Option<int>("--detail-crops") { Description = "Video: pick each crop as the most detailed of this many random places (1: any place).", DefaultValueFactory = _ => 1 };
         var edge = new Option<float>("--edge-weight") { Description = "Video: weight of the L1 of pixel differences (edges, small patterns) beside the plain L1.", DefaultValueFactory = _ => 0f };
         var device = new Option<string>("--device") { Description = "cpu or cuda.", DefaultValueFactory = _ => "cpu" };
         var init = new Option<string?>("--init") { Description = "Start from these trained weights (.safetensors with its .json), e.g. to fine-tune on your own clips." };
         var command = new Command("vae", "Train the video or audio autoencoder, with checkpoint and resume, losses to CSV and PNG.")
-            { modality, data, output, steps, batch, lr, warmup, seed, checkpointEvery, logEvery, kl, frames, crop, size, fps, audioSeconds, latent, ratio, channels, blocks, edge, freeze, detail, device, init };
+            { modality, data, output, steps, batch, lr, warmup, seed, checkpointEvery, logEvery, kl, frames, crop, size, fps, audioSeconds, latent, ratio, channels, blocks, fineUp, fineChannels, edge, freeze, detail, device, init };
         command.SetAction((result, cancel) =>
         {
             var (w, h) = WorldCommands.ParseSize(result.GetValue(size)!);
@@ -99,6 +101,7 @@ public static class TrainCommands
             {
                 LatentChannels = result.GetValue(latent), Downsamples = spatial switch { 4 => 0, 8 => 1, _ => 2 },
                 Channels = width, InnerChannels = 2 * width, BlocksPerLevel = result.GetValue(blocks),
+                FineUpsamples = result.GetValue(fineUp), FineChannels = result.GetValue(fineChannels),
             };
             var audio = AudioAutoencoderConfig.Default with { LatentChannels = result.GetValue(latent) };
             var options = new VaeTrainingOptions(result.GetValue(modality), result.GetValue(output)!, result.GetValue(steps), result.GetValue(data)!,

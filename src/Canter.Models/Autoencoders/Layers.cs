@@ -130,13 +130,15 @@ public sealed class ChannelRmsNorm : Module
     }
 }
 
-/// <summary>Norm, SiLU, causal 3x3x3 conv, norm, SiLU, 1x3x3 conv, plus the input (1x1x1 conv when channels change). (B, Cin, F, H, W) -> (B, Cout, F, H, W).</summary>
+/// <summary>Norm, SiLU, causal 3x3x3 (or 1x3x3) conv, norm, SiLU, 1x3x3 conv, plus the input (1x1x1 conv when channels change). (B, Cin, F, H, W) -> (B, Cout, F, H, W).</summary>
 public sealed class ResBlock3d : Module, ILayer
 {
-    public ResBlock3d(int inChannels, int outChannels, ulong seed)
+    /// <param name="timeKernel">Taps in time of the first conv: 3 (two frames back) or 1 (each frame on its own).</param>
+    public ResBlock3d(int inChannels, int outChannels, ulong seed, int timeKernel = 3)
     {
+        if (timeKernel is not (1 or 3)) throw new ArgumentException($"a residual block's time kernel is 1 or 3, not {timeKernel}");
         Norm1 = RegisterModule("norm1", new ChannelRmsNorm(inChannels));
-        Conv1 = RegisterModule("conv1", new CausalConv3d(inChannels, outChannels, (3, 3, 3), seed));
+        Conv1 = RegisterModule("conv1", new CausalConv3d(inChannels, outChannels, (timeKernel, 3, 3), seed));
         Norm2 = RegisterModule("norm2", new ChannelRmsNorm(outChannels));
         Conv2 = RegisterModule("conv2", new CausalConv3d(outChannels, outChannels, (1, 3, 3), seed + 1, initScale: 0.1f));
         if (inChannels != outChannels) Skip = RegisterModule("skip", new CausalConv3d(inChannels, outChannels, (1, 1, 1), seed + 2));

@@ -16,7 +16,9 @@ public sealed record VideoAutoencoderConfig(
     int InnerChannels = 128,
     int Downsamples = 1,
     int BlocksPerLevel = 1,
-    int LatentChannels = 16)
+    int LatentChannels = 16,
+    int FineUpsamples = 0,
+    int FineChannels = 32)
 {
     /// <summary>The default model's autoencoder: 8x in space, 4x in time, 16 channels.</summary>
     public static VideoAutoencoderConfig Default { get; } = new();
@@ -28,6 +30,16 @@ public sealed record VideoAutoencoderConfig(
     [JsonIgnore]
     public int FoldedChannels => 3 * TemporalRatio * PatchSize * PatchSize;
 
+    /// <summary>
+    /// Pixels per side that the decoder's last convolution folds into channels: p without fine stages, p / 2^n with
+    /// <see cref="FineUpsamples"/> = n (1 when the fine stages reach full size).
+    /// </summary>
+    [JsonIgnore]
+    public int OutputPatch => PatchSize >> FineUpsamples;
+
+    /// <summary>Channels of fine stage <paramref name="stage"/> (0: the frames as the time unfold gives them): halved at each stage, at least 8.</summary>
+    public int FineChannelsAt(int stage) => Math.Max(8, FineChannels >> stage);
+
     public VideoAutoencoderConfig Validate()
     {
         if (PatchSize < 1 || PatchSize > 16) throw new ArgumentException($"patch size {PatchSize} must be in [1, 16]");
@@ -35,6 +47,9 @@ public sealed record VideoAutoencoderConfig(
         if (Downsamples < 0 || Downsamples > 3) throw new ArgumentException($"downsamples {Downsamples} must be in [0, 3]");
         if (Channels < 8 || InnerChannels < 8 || LatentChannels < 1) throw new ArgumentException("autoencoder channels are too small");
         if (BlocksPerLevel < 0 || BlocksPerLevel > 4) throw new ArgumentException($"blocks per level {BlocksPerLevel} must be in [0, 4]");
+        if (FineUpsamples < 0 || (PatchSize >> FineUpsamples) << FineUpsamples != PatchSize)
+            throw new ArgumentException($"fine upsamples {FineUpsamples} must be in [0, {System.Numerics.BitOperations.TrailingZeroCount(PatchSize)}]: each doubles the size, up to the patch size {PatchSize}");
+        if (FineUpsamples > 0 && (FineChannels < 8 || FineChannels > 256)) throw new ArgumentException($"fine channels {FineChannels} must be in [8, 256]");
         return this;
     }
 
@@ -104,11 +119,30 @@ public sealed partial class VideoAutoencoder : Module
         }
         _decoderBody = dec;
         DecNorm = RegisterModule("decoder.norm_out", new ChannelRmsNorm(ch));
-        DecOut = RegisterModule("decoder.conv_out", new CausalConv3d(ch, c.FoldedChannels, (1, 3, 3), s++));
+        int outChannels = c.FineUpsamples == 0 ? c.FoldedChannels : c.TemporalRatio * c.FineChannelsAt(0);
+        DecOut = RegisterModule("decoder.conv_out", new CausalConv3d(ch, outChannels, (1, 3, 3), s++));
+
+        // fine stages: each frame on its own, doubled in size by a convolution at the new size, with a residual block
+        // at every size but the last, so edges and small patterns are drawn at (nearly) full resolution
+        var fine = new List<ILayer>();
+        for (int k = 1; k <= c.FineUpsamples; k++)
+        {
+            int cin = c.FineChannelsAt(k - 1), cout = c.FineChannelsAt(k);
+            fine.Add(RegisterModule($"decoder.fine{k}.up", new SpatialUpsample(cin, cout, s++)));
+            if (k < c.FineUpsamples) fine.Add(RegisterModule($"decoder.fine{k}.block", new ResBlock3d(cout, cout, s += 3, timeKernel: 1)));
+        }
+        _fineBody = fine;
+        if (c.FineUpsamples > 0)
+        {
+            int last = c.FineChannelsAt(c.FineUpsamples), q = c.OutputPatch;
+            FineNorm = RegisterModule("decoder.fine_norm", new ChannelRmsNorm(last));
+            FineOut = RegisterModule("decoder.fine_out", new CausalConv3d(last, 3 * q * q, (1, 3, 3), s++));
+        }
     }
 
     private readonly List<ILayer> _encoderBody;
     private readonly List<ILayer> _decoderBody;
+    private readonly List<ILayer> _fineBody;
 
     public VideoAutoencoderConfig Config { get; }
     public CausalConv3d EncIn { get; }
@@ -117,6 +151,8 @@ public sealed partial class VideoAutoencoder : Module
     public CausalConv3d DecIn { get; }
     public ChannelRmsNorm DecNorm { get; }
     public CausalConv3d DecOut { get; }
+    public ChannelRmsNorm? FineNorm { get; }
+    public CausalConv3d? FineOut { get; }
 
     /// <summary>
     /// Latent frames of look-back of the encoder or the decoder: only the first conv of each residual block mixes time
@@ -137,6 +173,11 @@ public sealed partial class VideoAutoencoder : Module
             double reach = Math.Pow(2, -d) + 1;                                 // conv at full rate, conv at latent rate
             for (int level = 0; level <= d; level++) reach += 2 * b * Math.Pow(2, level - d);
             for (int level = 1; level <= d; level++) reach += Math.Pow(2, level - 1 - d);
+            // fine stage k works on pixels of (p >> k) / s latent pixels: its upsampling conv, its block's two convs
+            // (not at the last stage), and the last stage's output conv
+            int n = Config.FineUpsamples;
+            double s = Config.SpatialRatio;
+            for (int k = 1; k <= n; k++) reach += (k < n ? 3 : 2) * (Config.PatchSize >> k) / s;
             return (int)Math.Ceiling(reach) + 1;
         }
     }
@@ -174,11 +215,34 @@ public sealed partial class VideoAutoencoder : Module
         int b = latents.Dim(0), groups = latents.Dim(2);
         var h = DecIn.Forward(latents);
         foreach (var m in _decoderBody) h = m.Forward(h);
-        h = DecOut.Forward(Ops.Silu(DecNorm.Forward(h)));                                        // (B, 3 r p p, G, H/p, W/p)
-        int r = c.TemporalRatio, p = c.PatchSize, hp = h.Dim(3), wp = h.Dim(4);
+        h = DecOut.Forward(Ops.Silu(DecNorm.Forward(h)));                                        // (B, 3 r p p, G, H/p, W/p) or (B, r F, G, H/p, W/p)
+        int r = c.TemporalRatio, hp = h.Dim(3), wp = h.Dim(4);
+        if (c.FineUpsamples > 0) return DecodeFine(h, b, groups, hp, wp);
+        int p = c.PatchSize;
         var x = Ops.Reshape(h, b * 3, r, p, p, groups, hp, wp);                                    // (B*3, r, p, p, G, H/p, W/p)
         x = Ops.Contiguous(Ops.Permute(x, 0, 4, 1, 5, 2, 6, 3));                                  // (B*3, G, r, H/p, p, W/p, p)
         x = Ops.Reshape(x, b, 3, groups * r, hp * p, wp * p);                                      // (B, 3, r G, H, W)
         return r > 1 ? Ops.Slice(x, 2, r - 1, c.VideoFrames(groups)) : x;                         // (B, 3, T, H, W)
+    }
+
+    /// <summary>
+    /// The fine stages: h (B, r F, G, H/p, W/p), each latent frame's r frames of F channels side by side, is unfolded in
+    /// time (the r - 1 frames in front of the first are dropped before any work), then each frame is doubled in size
+    /// per stage and its last q x q pixels unfolded: -> (B, 3, T, H, W).
+    /// </summary>
+    private Tensor DecodeFine(Tensor h, int b, int groups, int hp, int wp)
+    {
+        var c = Config;
+        int r = c.TemporalRatio, f = c.FineChannelsAt(0), q = c.OutputPatch, frames = c.VideoFrames(groups);
+        var x = Ops.Reshape(h, b, r, f, groups, hp, wp);                                          // (B, r, F, G, H/p, W/p): channels are r-major
+        x = Ops.Reshape(Ops.Contiguous(Ops.Permute(x, 0, 2, 3, 1, 4, 5)), b, f, groups * r, hp, wp); // (B, F, G r, H/p, W/p)
+        if (r > 1) x = Ops.Contiguous(Ops.Slice(x, 2, r - 1, frames));                           // (B, F, T, H/p, W/p)
+        foreach (var m in _fineBody) x = m.Forward(x);                                            // (B, F_n, T, H/q, W/q)
+        x = FineOut!.Forward(Ops.Silu(FineNorm!.Forward(x)));                                     // (B, 3 q q, T, H/q, W/q)
+        if (q == 1) return x;                                                                     // (B, 3, T, H, W)
+        int hq = x.Dim(3), wq = x.Dim(4);
+        x = Ops.Reshape(x, b, 3, q, q, frames, hq, wq);                                           // (B, 3, q, q, T, H/q, W/q)
+        x = Ops.Contiguous(Ops.Permute(x, 0, 1, 4, 5, 2, 6, 3));                                  // (B, 3, T, H/q, q, W/q, q)
+        return Ops.Reshape(x, b, 3, frames, hq * q, wq * q);                                      // (B, 3, T, H, W)
     }
 }

@@ -116,10 +116,9 @@ public static class VaeTrainer
         }
         else if (o.Init is not null)
         {
-            // fine-tuning: start from trained weights (their config must be this run's), with a fresh optimizer
+            // fine-tuning: start from trained weights, with a fresh optimizer
             Module initial = o.Modality == VaeModality.Video ? AutoencoderFiles.LoadVideo(o.Init) : AutoencoderFiles.LoadAudio(o.Init);
-            model.LoadStateDict(initial.StateDict());
-            log($"starting from {o.Init}");
+            log(InitFrom(model, initial, o));
         }
         model.To(device);
         // a frozen encoder keeps the latents (and every transformer trained on them) as they were: only the decoder learns
@@ -195,6 +194,34 @@ public static class VaeTrainer
             log($"wrote {o.WeightsPath}");
         }
         return new VaeTrainingResult(s, clock.Elapsed.TotalSeconds, lastLoss, o.WeightsPath, interrupted);
+    }
+
+    /// <summary>
+    /// Copies the starting weights into <paramref name="model"/>. The same config loads every tensor. A video config that
+    /// differs only in its decoder (a new decoder on a kept encoder, with --freeze-encoder) loads the whole encoder and the
+    /// decoder tensors of the same name and shape; the rest start from their initialisation, and the log names them.
+    /// </summary>
+    private static string InitFrom(Module model, Module initial, VaeTrainingOptions o)
+    {
+        if (initial is not VideoAutoencoder v || v.Config == o.VideoConfig)
+        {
+            try { model.LoadStateDict(initial.StateDict()); }
+            catch (ArgumentException e) { throw new ArgumentException($"--init {o.Init}: {e.Message}"); }
+            return $"starting from {o.Init}";
+        }
+        var c = o.VideoConfig;
+        if (v.Config with { FineUpsamples = c.FineUpsamples, FineChannels = c.FineChannels } != c)
+            throw new ArgumentException($"--init {o.Init}: its autoencoder ({v.Config}) differs from this run's ({c}) outside the decoder's fine stages");
+        if (!o.FreezeEncoder)
+            throw new ArgumentException($"--init {o.Init}: its decoder differs from this run's; a new decoder trains on a kept encoder only with --freeze-encoder");
+        var own = model.StateDict();
+        var given = initial.StateDict();
+        var kept = given.Where(p => own.TryGetValue(p.Key, out var t) && ShapeUtil.SameShape(t.Shape, p.Value.Shape))
+            .ToDictionary(p => p.Key, p => p.Value);
+        model.LoadStateDict(kept, strict: false);
+        var fresh = own.Keys.Where(k => !kept.ContainsKey(k)).Order(StringComparer.Ordinal).ToList();
+        return $"starting from {o.Init}: the encoder and {kept.Count(p => p.Key.StartsWith("decoder.", StringComparison.Ordinal))} decoder tensors kept, " +
+               $"{fresh.Count} new ({string.Join(", ", fresh)})";
     }
 
     private static void SaveCheckpoint(Module model, AdamW optimizer, long step, VaeTrainingOptions o, TrainingLog csv, IReadOnlyList<string> columns)

@@ -17,10 +17,13 @@ public static class Adherence
     private static readonly string[] ShortAttributes = ["color", "class", "action"];
     private static readonly string[] LongAttributes = ["background", "lighting", "camera", "color", "class", "pattern", "action", "order"];
 
-    public static AdherenceReport Run(ModelBundle model, int count, bool longPrompts, int steps, Action<int>? progress = null, string? sampler = null)
+    public static AdherenceReport Run(ModelBundle model, int count, bool longPrompts, int steps, Action<int>? progress = null, string? sampler = null,
+        float? guidance = null)
     {
         if (count < 1 || count > 10_000) throw new ArgumentException($"--count {count} must be in [1, 10000]");
         if (sampler is not null && !Samplers.IsKnown(sampler)) throw new ArgumentException($"sampler '{sampler}' is not {Samplers.Listed}");
+        // checked here, not per prompt: a prompt the model refuses is skipped, a bad scale would skip them all
+        if (guidance is float gs && !(gs >= 0 && gs <= 20)) throw new ArgumentException($"--guidance {gs} must be in [0, 20]");
         var evaluation = new ParserEvaluation();
         int skipped = 0;
         double seconds = 0, generated = 0;
@@ -31,6 +34,7 @@ public static class Adherence
             string prompt = longPrompts ? Captions.Long(scene) : Captions.Short(scene);
             var request = new GenerationRequest(prompt, m.Width, m.Height, m.Seconds, Seed: (ulong)i, Steps: steps);
             if (sampler is not null) request = request with { Sampler = sampler };
+            if (guidance is float g) request = request with { Guidance = g };
             try { Generator.Validate(model, request); }
             catch (ArgumentException) { skipped++; continue; }   // a prompt longer than the model reads
             var result = Generator.Generate(model, request);
