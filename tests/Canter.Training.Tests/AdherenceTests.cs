@@ -2,7 +2,10 @@ using Canter.Training.Unified;
 
 namespace Canter.Training.Tests;
 
-/// <summary><c>bench adherence</c>'s settings are checked once, up front: a prompt the model refuses is skipped, so a bad setting checked per prompt would skip them all and report nothing.</summary>
+/// <summary>
+/// <c>bench adherence</c> skips only prompts longer than the model reads; a bad setting is an error, not a report of
+/// nothing with every prompt skipped.
+/// </summary>
 public sealed class AdherenceTests
 {
     [Theory]
@@ -16,5 +19,14 @@ public sealed class AdherenceTests
         var e = Assert.Throws<ArgumentException>(() => Adherence.Run(bundle, 1, longPrompts: false, steps: 1, _ => generated++, guidance: guidance));
         Assert.Contains("--guidance", e.Message);
         Assert.Equal(0, generated);
+    }
+
+    [Fact]
+    public void ABadSettingIsAnErrorNotEveryPromptSkipped()
+    {
+        var tiny = TinyModels.Bundle(TinyModels.Transformer(48, 16, 0), "a red ball");
+        var bundle = new ModelBundle(tiny.Transformer, tiny.Codec, tiny.Manifest with { Seconds = 1f });   // test scenes last 1 s or more
+        var e = Assert.Throws<ArgumentException>(() => Adherence.Run(bundle, 2, longPrompts: false, steps: 0));
+        Assert.Contains("steps 0", e.Message);
     }
 }

@@ -216,9 +216,8 @@ public sealed partial class VideoAutoencoder : Module
         var h = DecIn.Forward(latents);
         foreach (var m in _decoderBody) h = m.Forward(h);
         h = DecOut.Forward(Ops.Silu(DecNorm.Forward(h)));                                        // (B, 3 r p p, G, H/p, W/p) or (B, r F, G, H/p, W/p)
-        int r = c.TemporalRatio, hp = h.Dim(3), wp = h.Dim(4);
-        if (c.FineUpsamples > 0) return DecodeFine(h, b, groups, hp, wp);
-        int p = c.PatchSize;
+        if (c.FineUpsamples > 0) return DecodeFine(h);
+        int r = c.TemporalRatio, p = c.PatchSize, hp = h.Dim(3), wp = h.Dim(4);
         var x = Ops.Reshape(h, b * 3, r, p, p, groups, hp, wp);                                    // (B*3, r, p, p, G, H/p, W/p)
         x = Ops.Contiguous(Ops.Permute(x, 0, 4, 1, 5, 2, 6, 3));                                  // (B*3, G, r, H/p, p, W/p, p)
         x = Ops.Reshape(x, b, 3, groups * r, hp * p, wp * p);                                      // (B, 3, r G, H, W)
@@ -230,9 +229,10 @@ public sealed partial class VideoAutoencoder : Module
     /// time (the r - 1 frames in front of the first are dropped before any work), then each frame is doubled in size
     /// per stage and its last q x q pixels unfolded: -> (B, 3, T, H, W).
     /// </summary>
-    private Tensor DecodeFine(Tensor h, int b, int groups, int hp, int wp)
+    private Tensor DecodeFine(Tensor h)
     {
         var c = Config;
+        int b = h.Dim(0), groups = h.Dim(2), hp = h.Dim(3), wp = h.Dim(4);
         int r = c.TemporalRatio, f = c.FineChannelsAt(0), q = c.OutputPatch, frames = c.VideoFrames(groups);
         var x = Ops.Reshape(h, b, r, f, groups, hp, wp);                                          // (B, r, F, G, H/p, W/p): channels are r-major
         x = Ops.Reshape(Ops.Contiguous(Ops.Permute(x, 0, 2, 3, 1, 4, 5)), b, f, groups * r, hp, wp); // (B, F, G r, H/p, W/p)

@@ -52,6 +52,9 @@ public sealed record GenerationRequest(
     /// <summary>Bounds of <see cref="GuidanceEvery"/>.</summary>
     public const int MaxGuidanceEvery = 8;
 
+    /// <summary>Upper bound of every guidance scale (text, reference, source); the lower bound is 0.</summary>
+    public const float MaxGuidance = 20f;
+
     /// <summary>The schedule shift of every generation but the sampler bench's candidates.</summary>
     public const float DefaultShift = 3f;
 
@@ -94,8 +97,9 @@ public static class Generator
             throw new ArgumentException($"size {r.Width}x{r.Height}: this model makes sizes that are multiples of {unit}, up to 1024x1024");
         if (!(r.Seconds >= 0.5f && r.Seconds <= 15f)) throw new ArgumentException($"duration {r.Seconds} s must be in [0.5, 15]");
         if (r.Steps < 1 || r.Steps > 200) throw new ArgumentException($"steps {r.Steps} must be in [1, 200]");
-        if (!(r.Guidance >= 0 && r.Guidance <= 20) || !(r.ReferenceGuidance >= 0 && r.ReferenceGuidance <= 20) || !(r.SourceGuidance >= 0 && r.SourceGuidance <= 20))
-            throw new ArgumentException("guidance scales must be in [0, 20]");
+        const float max = GenerationRequest.MaxGuidance;
+        if (!(r.Guidance >= 0 && r.Guidance <= max) || !(r.ReferenceGuidance >= 0 && r.ReferenceGuidance <= max) || !(r.SourceGuidance >= 0 && r.SourceGuidance <= max))
+            throw new ArgumentException($"guidance scales must be in [0, {max}]");
         if (!Samplers.IsKnown(r.Sampler)) throw new ArgumentException($"sampler '{r.Sampler}' is not {Samplers.Listed}");
         if (!(r.GuidanceUntil >= 0 && r.GuidanceUntil <= 1)) throw new ArgumentException($"guidance-until {r.GuidanceUntil} must be a flow time in [0, 1]");
         if (r.GuidanceEvery is < 1 or > GenerationRequest.MaxGuidanceEvery)
