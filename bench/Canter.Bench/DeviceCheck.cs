@@ -46,6 +46,7 @@ public static class DeviceCheck
             return Ops.ModulatedLayerNorm(t[0], shift, scale);
         }, () => [Tensor.Randn([2, 5, 24], 13), Tensor.Randn([2, 5, 6, 24], 14, 0.3f)]),
         new("rms_norm", t => Ops.RmsNorm(Ops.Squeeze(Ops.Slice(t[0], 2, 1, 1), 2), t[1]), () => [Tensor.Randn([2, 4, 3, 2, 8], 15), Tensor.Randn([8], 16)]),
+        new("channel_rms_norm", t => Ops.ChannelRmsNorm(t[0], t[1]), () => [Tensor.Randn([2, 6, 3, 5, 7], 31), Tensor.Randn([6], 32)]),
         new("gelu_tanh", t => Ops.Gelu(t[0], approximate: true), () => [Tensor.Randn([3, 41], 17, 2f)]),
         new("gelu_exact", t => Ops.Gelu(t[0], approximate: false), () => [Tensor.Randn([3, 41], 17, 2f)]),
         new("silu", t => Ops.Silu(t[0]), () => [Tensor.Randn([3, 41], 17, 2f)]),

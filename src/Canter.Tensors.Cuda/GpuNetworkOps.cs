@@ -60,6 +60,54 @@ public sealed partial class GpuBackend
     public void RmsNormBackward(Tensor dx, Tensor? dWeight, Tensor dy, Tensor x, Tensor rstd, Tensor? weight) =>
         NormBackward(dx, dWeight, null, null, null, dy, x, rstd, rstd, weight, null, rms: 1);
 
+    /// <summary>
+    /// The channel norm as the row norm over a channels-last copy: x (B, C, S) is copied to (B S, C), normed as rows by
+    /// the row kernels (rstd (B, S) is their (B S) row statistic), and copied back; a kernel over strided channels
+    /// could save the copies.
+    /// </summary>
+    public void ChannelRmsNormForward(Tensor y, Tensor rstd, Tensor x, Tensor? weight, float eps)
+    {
+        int b = x.Shape[0], c = x.Shape[1], s = x.Shape[2];
+        if (b * s == 0) return;
+        using var rows = ChannelsLast(x);                                            // (B S, C)
+        using var normed = Tensor.Empty([b * s, c], this);                           // (B S, C)
+        RmsNormForward(normed, rstd, rows, weight, eps);
+        ChannelsFirst(y, normed);
+    }
+
+    public void ChannelRmsNormBackward(Tensor dx, Tensor? dWeight, Tensor dy, Tensor x, Tensor rstd, Tensor? weight)
+    {
+        int b = x.Shape[0], c = x.Shape[1], s = x.Shape[2];
+        if (b * s == 0)
+        {
+            if (dWeight is not null) Fill(dWeight, 0f);
+            return;
+        }
+        using var rows = ChannelsLast(x);                                            // (B S, C)
+        using var dyRows = ChannelsLast(dy);                                         // (B S, C)
+        using var dxRows = Tensor.Empty([b * s, c], this);                           // (B S, C)
+        RmsNormBackward(dxRows, dWeight, dyRows, rows, rstd, weight);
+        ChannelsFirst(dx, dxRows);
+    }
+
+    /// <summary>t (B, C, S) contiguous -> a fresh (B S, C) copy.</summary>
+    private Tensor ChannelsLast(Tensor t)
+    {
+        int b = t.Shape[0], c = t.Shape[1], s = t.Shape[2];
+        var rows = Tensor.Empty([b * s, c], this);
+        int[] shape = [b, s, c];
+        CopyKernel()(b * s * c, V(rows), StridedLayout.Of(shape, [s * c, c, 1], rows.Offset), V(t), StridedLayout.Of(shape, [c * s, 1, s], t.Offset), 0);
+        return rows;
+    }
+
+    /// <summary>dst (B, C, S) contiguous = rows (B S, C) with the channels moved back to axis 1.</summary>
+    private void ChannelsFirst(Tensor dst, Tensor rows)
+    {
+        int b = dst.Shape[0], c = dst.Shape[1], s = dst.Shape[2];
+        int[] shape = [b, s, c];
+        CopyKernel()(b * s * c, V(dst), StridedLayout.Of(shape, [c * s, 1, s], dst.Offset), V(rows), StridedLayout.Of(shape, [s * c, c, 1], rows.Offset), 0);
+    }
+
     private void NormBackward(Tensor dx, Tensor? dWeight, Tensor? dBias, Tensor? dShift, Tensor? dScale, Tensor dy, Tensor x, Tensor mean, Tensor rstd,
         Tensor? weight, Tensor? scale, int rms)
     {

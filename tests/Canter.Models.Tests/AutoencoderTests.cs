@@ -1,6 +1,7 @@
 using Canter.Models.Autoencoders;
 using Canter.Tensors;
 using Canter.Tensors.Autograd;
+using Canter.Tensors.Tests.Support;
 
 namespace Canter.Models.Tests;
 
@@ -21,6 +22,31 @@ public sealed class AutoencoderTests
         float m = 0;
         for (int i = 0; i < x.Length; i++) m = MathF.Max(m, MathF.Abs(x[i] - y[i]));
         return m;
+    }
+
+    [Theory]
+    [InlineData(5, 3, 2, 4, 6)]
+    [InlineData(2, 4, 1, 1, 1)]     // a 1x1 input: every phase tap but the centre reads padding
+    public void SpatialUpsampleEqualsUpsamplingFirstForwardAndBackward(int cin, int cout, int frames, int h, int w)
+    {
+        var layer = new SpatialUpsample(cin, cout, seed: 7);
+        layer.Conv.Bias.Backend.Upload(layer.Conv.Bias, Tensor.Randn([cout], seed: 8).ToArray());              // a bias that is not zero
+        var x = Tensor.Randn([2, cin, frames, h, w], seed: 9).RequireGrad();
+        var weights = Tensor.Randn([2, cout, frames, 2 * h, 2 * w], seed: 10);                      // a loss that weighs every output
+        (float[] Y, float[] Dx, float[] Dw, float[] Db) Run(Func<Tensor> forward)
+        {
+            layer.ZeroGrad();
+            x.Grad = null;
+            var y = forward();                                                                    // (B, Cout, F, 2H, 2W)
+            Ops.SumAll(Ops.Mul(y, weights)).Backward();
+            return (y.ToArray(), x.Grad!.ToArray(), layer.Conv.Weight.Grad!.ToArray(), layer.Conv.Bias.Grad!.ToArray());
+        }
+        var phases = Run(() => layer.Forward(x));
+        var upsampledFirst = Run(() => layer.Conv.Forward(Ops.Upsample3dNearest(x, 1, 2, 2)));
+        Check.Close(upsampledFirst.Y, phases.Y, 1e-5f, 1e-4f, "upsample forward");
+        Check.Close(upsampledFirst.Dx, phases.Dx, 1e-5f, 1e-4f, "upsample dx");
+        Check.Close(upsampledFirst.Dw, phases.Dw, 1e-4f, 1e-4f, "upsample dw");
+        Check.Close(upsampledFirst.Db, phases.Db, 1e-4f, 1e-4f, "upsample db");
     }
 
     [Fact]

@@ -46,6 +46,36 @@ public class ConvTests
     }
 
     [Theory]
+    [InlineData(5, 7, 3, 1, 40, true)]    // 16 lanes: two vectors, then 8 single pixels; Cout 7 is a block of 4 and one of 3
+    [InlineData(5, 7, 3, 1, 40, false)]   // 8 lanes: two vectors twice, then one
+    [InlineData(3, 2, 5, 2, 48, true)]    // 5x5 kernel, padding 2; two vectors, then one
+    [InlineData(4, 4, 1, 0, 33, true)]    // 1x1 kernel, no padding; one single pixel left
+    public void DirectConvMatchesTorchAndTheColumnPath(int cin, int cout, int k, int pad, int width, bool wide)
+    {
+        // frame-by-frame "same" convolutions with rows of at least two vectors take the direct path (CpuDirectConv)
+        var x = Tensor.Randn([2, cin, 3, 6, width], seed: 40);
+        var w = Tensor.Randn([cout, cin, 1, k, k], seed: 41, std: 0.2f);
+        var b = Tensor.Randn([cout], seed: 42);
+        bool savedWide = Backends.Cpu.CpuPanelGemm.Wide;
+        try
+        {
+            Backends.Cpu.CpuPanelGemm.Wide = wide && System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated;
+            Func<Tensor[], Tensor> f = t => Ops.Conv3d(t[0], t[1], t[2], padding: (pad, pad), causal: true);
+            Check.Parity("conv3d", f, [("x", x), ("w", w), ("b", b)],
+                new { causal = true, replicate = false, ph = pad, pw = pad, pf = 0, stride = new[] { 1, 1, 1 } }, atol: 1e-5f, gradAtol: 1e-4f);
+            var direct = Ops.Conv3d(x, w, b, padding: (pad, pad), causal: true).ToArray();
+            Backends.Cpu.CpuDirectConv.Enabled = false;
+            var column = Ops.Conv3d(x, w, b, padding: (pad, pad), causal: true).ToArray();
+            Check.Close(column, direct, 1e-5f, 1e-5f, "direct against column conv");
+        }
+        finally
+        {
+            Backends.Cpu.CpuPanelGemm.Wide = savedWide;
+            Backends.Cpu.CpuDirectConv.Enabled = true;
+        }
+    }
+
+    [Theory]
     [InlineData(3, 3, 1)]   // several items: each on its own thread, weight gradient as partial sums
     [InlineData(1, 3, 1)]
     [InlineData(3, 1, 1)]   // one item: GEMM and column copies split over the threads

@@ -63,6 +63,22 @@ public class NormsTests
         Check.Gradients(t => Ops.RmsNorm(t[0], t[1]), [Tensor.Randn([4, 7], 18), Tensor.Randn([7], 19)], what: "rms_norm");
     }
 
+    [Theory]
+    [InlineData(2, 6, 3, 5, 7)]
+    [InlineData(1, 40, 2, 33, 31)]     // more than one block of positions per item, and a tail
+    public void ChannelRmsNormMatchesTorch(int b, int c, int f, int h, int w)
+    {
+        var x = Tensor.Randn([b, c, f, h, w], seed: 20, std: 2f);
+        var weight = Tensor.Randn([c], seed: 21);
+        Check.Parity("channel_rms_norm", t => Ops.ChannelRmsNorm(t[0], t[1]), [("x", x), ("w", weight)], atol: 1e-5f, gradAtol: 1e-4f);
+        Check.Parity("channel_rms_norm", t => Ops.ChannelRmsNorm(t[0], null), [("x", x)], atol: 1e-5f, gradAtol: 1e-4f);
+        Check.Gradients(t => Ops.ChannelRmsNorm(t[0], t[1]), [Tensor.Randn([2, 3, 4], 22), Tensor.Randn([3], 23)], what: "channel_rms_norm");
+        // a strided input (channels sliced out of a wider map) reads as its contiguous copy
+        var wide = Tensor.Randn([b, c + 2, f, h, w], seed: 24);
+        var slice = Ops.Slice(wide, 1, 1, c);
+        Check.Close(Ops.ChannelRmsNorm(Ops.Contiguous(slice), weight).ToArray(), Ops.ChannelRmsNorm(slice, weight).ToArray(), 0f, 0f, "channel_rms_norm strided");
+    }
+
     [Fact]
     public void NormErrorsNameTheShapes()
     {

@@ -24,6 +24,15 @@ public partial interface IBackend
 
     /// <summary>Gradients of <see cref="RmsNormForward"/>: dx (R, C) written; dWeight (C) written when not null.</summary>
     void RmsNormBackward(Tensor dx, Tensor? dWeight, Tensor dy, Tensor x, Tensor rstd, Tensor? weight);
+
+    /// <summary>
+    /// RMS norm over the channel axis of channel-major data: y = x * rsqrt(mean over C of x^2 + eps) * weight.
+    /// x and y (B, C, S) contiguous, S positions per channel; rstd (B, S) saved for the backward pass.
+    /// </summary>
+    void ChannelRmsNormForward(Tensor y, Tensor rstd, Tensor x, Tensor? weight, float eps);
+
+    /// <summary>Gradients of <see cref="ChannelRmsNormForward"/>: dx (B, C, S) written; dWeight (C) written when not null. dy contiguous.</summary>
+    void ChannelRmsNormBackward(Tensor dx, Tensor? dWeight, Tensor dy, Tensor x, Tensor rstd, Tensor? weight);
 }
 
 public static partial class Ops
@@ -115,6 +124,41 @@ public static partial class Ops
             });
         }
         else if (xCopied) rowsX.Dispose();
+        return y;
+    }
+
+    /// <summary>
+    /// RMSNorm over axis 1 of x (B, C, ...) at every position, weight (C) or null: the norm of channel-major feature maps
+    /// (conv layers), without moving the channels last and back.
+    /// </summary>
+    public static Tensor ChannelRmsNorm(Tensor x, Tensor? weight, float eps = 1e-6f)
+    {
+        x.ThrowIfDisposed();
+        if (x.Rank < 2) throw new ArgumentException($"channel rms norm needs x (B, C, ...); got {x.ShapeString}");
+        int b = x.Shape[0], c = x.Shape[1], positions = c == 0 ? 0 : x.Count / (b * c);
+        CheckVector(weight, c, "channel_rms_norm weight");
+        var xc = x.IsContiguous ? x.Detach() : ContiguousCopy(x);
+        using var x3 = View(xc, [b, c, positions]);                 // (B, C, S)
+        var y = Tensor.Empty(x.Shape, x.Backend);                   // (B, C, ...)
+        var rstd = Tensor.Empty([b, positions], x.Backend);         // (B, S)
+        using (var y3 = View(y, [b, c, positions]))
+            x.Backend.ChannelRmsNormForward(y3, rstd, x3, weight, eps);
+        if (Tape.NeedsGrad(x, weight))
+        {
+            var saved = View(xc, [b, c, positions]);
+            Tape.Record("channel_rms_norm", y, g =>
+            {
+                using var gc = g.IsContiguous ? g.Detach() : ContiguousCopy(g);
+                using var g3 = View(gc, [b, c, positions]);
+                var dx = Tensor.Empty([b, c, positions], x.Backend);
+                var dw = weight is { RequiresGrad: true } ? Tensor.Empty([c], x.Backend) : null;
+                x.Backend.ChannelRmsNormBackward(dx, dw, g3, saved, rstd, weight);
+                if (x.RequiresGrad) Tape.Accumulate(x, Reshaped(dx, x.Shape));
+                else dx.Dispose();
+                if (dw is not null) Tape.Accumulate(weight!, dw);
+            });
+        }
+        xc.Dispose();
         return y;
     }
 

@@ -21,8 +21,17 @@ def rms_norm(t, p):
     return {"y": y}
 
 
+def channel_rms_norm(t, p):
+    x = t["x"]
+    y = x * torch.rsqrt(x.pow(2).mean(1, keepdim=True) + p.get("eps", 1e-6))
+    if "w" in t:
+        y = y * t["w"].reshape([1, -1] + [1] * (x.dim() - 2))
+    return {"y": y}
+
+
 OPS = {
     "layer_norm": layer_norm,
+    "channel_rms_norm": channel_rms_norm,
     "modulated_layer_norm": modulated_layer_norm,
     "rms_norm": rms_norm,
     "gelu_tanh": lambda t, p: {"y": F.gelu(t["x"], approximate="tanh")},

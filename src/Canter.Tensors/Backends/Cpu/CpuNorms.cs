@@ -164,4 +164,81 @@ public sealed unsafe partial class CpuBackend
         foreach (var key in partials.Keys.Order()) TensorPrimitives.Add(totalW, partials[key], totalW);
         totalW.AsSpan().CopyTo(Span(dWeight));
     }
+
+    /// <summary>Positions per work item of the channel norms: a (C, 512) block of x stays in L2 between its two passes.</summary>
+    private const int ChannelNormBlock = 512;
+
+    public void ChannelRmsNormForward(Tensor y, Tensor rstd, Tensor x, Tensor? weight, float eps)
+    {
+        int b = x.Shape[0], c = x.Shape[1], positions = x.Shape[2], blocks = (positions + ChannelNormBlock - 1) / ChannelNormBlock;
+        float* px = Ptr(x), py = Ptr(y), pr = Ptr(rstd);
+        float* pw = weight is null ? null : Ptr(weight);
+        CpuParallel.For(b * blocks, 3L * c * ChannelNormBlock, (i0, i1) =>
+        {
+            for (int i = i0; i < i1; i++)
+            {
+                int item = i / blocks, s0 = i % blocks * ChannelNormBlock, n = Math.Min(ChannelNormBlock, positions - s0);
+                float* xs = px + (long)item * c * positions + s0, ys = py + (long)item * c * positions + s0;
+                var r = new Span<float>(pr + (long)item * positions + s0, n);                  // (n) sums of squares, then rstd
+                r.Clear();
+                for (int ch = 0; ch < c; ch++)
+                {
+                    var row = new ReadOnlySpan<float>(xs + (long)ch * positions, n);
+                    TensorPrimitives.FusedMultiplyAdd(row, row, r, r);
+                }
+                for (int k = 0; k < n; k++) r[k] = 1f / MathF.Sqrt(r[k] / c + eps);
+                for (int ch = 0; ch < c; ch++)
+                {
+                    var yr = new Span<float>(ys + (long)ch * positions, n);
+                    TensorPrimitives.Multiply(new ReadOnlySpan<float>(xs + (long)ch * positions, n), r, yr);
+                    if (pw != null) TensorPrimitives.Multiply(yr, pw[ch], yr);
+                }
+            }
+        });
+    }
+
+    public void ChannelRmsNormBackward(Tensor dx, Tensor? dWeight, Tensor dy, Tensor x, Tensor rstd, Tensor? weight)
+    {
+        int b = x.Shape[0], c = x.Shape[1], positions = x.Shape[2], blocks = (positions + ChannelNormBlock - 1) / ChannelNormBlock, items = b * blocks;
+        float* px = Ptr(x), pdy = Ptr(dy), pdx = Ptr(dx), pr = Ptr(rstd);
+        float* pw = weight is null ? null : Ptr(weight);
+        // each work item's weight gradient apart, added in item order after: the same bits whatever the thread count
+        var partials = dWeight is null ? null : new float[(long)items * c];
+        CpuParallel.For(items, 6L * c * ChannelNormBlock, (i0, i1) =>
+        {
+            var m = new float[ChannelNormBlock];                                               // (n) r * sum_c w dy x / C
+            for (int i = i0; i < i1; i++)
+            {
+                int item = i / blocks, s0 = i % blocks * ChannelNormBlock, n = Math.Min(ChannelNormBlock, positions - s0);
+                long at = (long)item * c * positions + s0;
+                var r = new ReadOnlySpan<float>(pr + (long)item * positions + s0, n);
+                var ms = m.AsSpan(0, n);
+                ms.Clear();
+                for (int ch = 0; ch < c; ch++)
+                {
+                    var xr = new ReadOnlySpan<float>(px + at + (long)ch * positions, n);
+                    var dyr = new ReadOnlySpan<float>(pdy + at + (long)ch * positions, n);
+                    var scratch = new Span<float>(pdx + at + (long)ch * positions, n);              // x * dy, overwritten below
+                    TensorPrimitives.Multiply(xr, dyr, scratch);
+                    if (partials is not null) partials[(long)i * c + ch] = TensorPrimitives.Dot(scratch, r);
+                    TensorPrimitives.FusedMultiplyAdd(scratch, pw == null ? 1f : pw[ch], ms, ms);
+                }
+                // -m = -r^3 sum / C, so that dx = r w dy - x m is one fused multiply-add per channel
+                for (int k = 0; k < n; k++) ms[k] *= -r[k] * r[k] * r[k] / c;
+                for (int ch = 0; ch < c; ch++)
+                {
+                    var xr = new ReadOnlySpan<float>(px + at + (long)ch * positions, n);
+                    var dyr = new ReadOnlySpan<float>(pdy + at + (long)ch * positions, n);
+                    var dxr = new Span<float>(pdx + at + (long)ch * positions, n);
+                    TensorPrimitives.Multiply(dyr, r, dxr);
+                    if (pw != null) TensorPrimitives.Multiply(dxr, pw[ch], dxr);
+                    TensorPrimitives.FusedMultiplyAdd(xr, ms, dxr, dxr);
+                }
+            }
+        });
+        if (dWeight is null) return;
+        var total = new float[c];
+        for (int i = 0; i < items; i++) TensorPrimitives.Add(total, new ReadOnlySpan<float>(partials, i * c, c), total);
+        total.AsSpan().CopyTo(Span(dWeight));
+    }
 }
