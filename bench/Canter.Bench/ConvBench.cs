@@ -10,7 +10,7 @@ namespace Canter.Bench;
 /// causal in time (Kf - 1 zero frames in front), "same" zero padding in space, and a stride.
 /// </summary>
 public sealed record ConvLayer(string Name, int Batch, int Cin, int Cout, int Frames, int Height, int Width,
-    (int F, int H, int W) Kernel, (int F, int H, int W) Stride)
+    (int F, int H, int W) Kernel, (int F, int H, int W) Stride, bool Fine = false)
 {
     public int OutFrames => (Frames - 1) / Stride.F + 1;
     public int OutHeight => (Height + 2 * (Kernel.H / 2) - Kernel.H) / Stride.H + 1;
@@ -51,6 +51,12 @@ public static class ConvBench
         new("res128_conv2", batch, 128, 128, 5, 8, 8, (1, 3, 3), (1, 1, 1)),
         new("up", batch, 128, 64, 5, 16, 16, (1, 3, 3), (1, 1, 1)),
         new("conv_out", batch, 64, 192, 5, 16, 16, (1, 3, 3), (1, 1, 1)),
+        // the fine decoder stages (--fine-upsamples 2 --fine-channels 48) on the same crops: 17 frames, each on its own;
+        // an upsampling conv runs on its input as four phase kernels (SpatialUpsample), so 4 Cout channels at the input's size
+        new("fine1_up", batch, 48, 96, 17, 16, 16, (1, 3, 3), (1, 1, 1), Fine: true),
+        new("fine1_res", batch, 24, 24, 17, 32, 32, (1, 3, 3), (1, 1, 1), Fine: true),
+        new("fine2_up", batch, 24, 48, 17, 32, 32, (1, 3, 3), (1, 1, 1), Fine: true),
+        new("fine_out", batch, 12, 3, 17, 64, 64, (1, 3, 3), (1, 1, 1), Fine: true),
     ];
 
     public static IReadOnlyList<(string Name, double Value)> Run(ConvBenchOptions options, TextWriter output)
@@ -72,7 +78,8 @@ public static class ConvBench
 
             output.WriteLine();
             output.WriteLine("layer          shape                                     fwd ms  torch ms   fwd+bwd ms  torch ms   GFLOP/s  max |diff|");
-            double logForward = 0, logTrain = 0, trainFlops = 0, trainSeconds = 0, worst = 0, worstAbs = 0;
+            // geometric means of the ratios: the shipped autoencoder's layers, and the fine stages' apart
+            double logForward = 0, logTrain = 0, fineForward = 0, fineTrain = 0, trainFlops = 0, trainSeconds = 0, worst = 0, worstAbs = 0;
             for (int i = 0; i < layers.Count; i++)
             {
                 var l = layers[i];
@@ -83,8 +90,16 @@ public static class ConvBench
                 if (torch is not null)
                 {
                     var (tf, tt) = torch.Layers[l.Name];
-                    logForward += Math.Log(fwd / tf);
-                    logTrain += Math.Log(train / tt);
+                    if (l.Fine)
+                    {
+                        fineForward += Math.Log(fwd / tf);
+                        fineTrain += Math.Log(train / tt);
+                    }
+                    else
+                    {
+                        logForward += Math.Log(fwd / tf);
+                        logTrain += Math.Log(train / tt);
+                    }
                     var (d, abs) = Compare(l, inputs[i], Path.Combine(dir.FullName, l.Name));
                     worst = Math.Max(worst, d);
                     worstAbs = Math.Max(worstAbs, abs);
@@ -101,8 +116,11 @@ public static class ConvBench
             var figures = new List<(string, double)>();
             if (torch is not null)
             {
-                figures.Add(("conv_forward_vs_torch", Math.Exp(logForward / layers.Count)));
-                figures.Add(("conv_train_vs_torch", Math.Exp(logTrain / layers.Count)));
+                int fine = layers.Count(l => l.Fine), main = layers.Count - fine;
+                figures.Add(("conv_forward_vs_torch", Math.Exp(logForward / main)));
+                figures.Add(("conv_train_vs_torch", Math.Exp(logTrain / main)));
+                figures.Add(("conv_fine_forward_vs_torch", Math.Exp(fineForward / fine)));
+                figures.Add(("conv_fine_train_vs_torch", Math.Exp(fineTrain / fine)));
                 figures.Add(("conv_max_abs_diff", worstAbs));
                 figures.Add(("conv_max_rel_diff", worst));
             }

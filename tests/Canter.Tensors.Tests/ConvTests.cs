@@ -50,22 +50,27 @@ public class ConvTests
     [InlineData(5, 7, 3, 1, 40, false)]   // 8 lanes: two vectors twice, then one
     [InlineData(3, 2, 5, 2, 48, true)]    // 5x5 kernel, padding 2; two vectors, then one
     [InlineData(4, 4, 1, 0, 33, true)]    // 1x1 kernel, no padding; one single pixel left
-    public void DirectConvMatchesTorchAndTheColumnPath(int cin, int cout, int k, int pad, int width, bool wide)
+    [InlineData(3, 5, 3, 1, 32, true, 3)]  // 3 taps in time, causal: two zero frames in front
+    [InlineData(3, 5, 3, 1, 32, false, 2)]
+    [InlineData(3, 5, 3, 1, 32, true, 3, true)]  // copies of the first frame in front instead
+    public void DirectConvMatchesTorchAndTheColumnPath(int cin, int cout, int k, int pad, int width, bool wide, int kf = 1, bool replicate = false)
     {
-        // frame-by-frame "same" convolutions with rows of at least two vectors take the direct path (CpuDirectConv)
-        var x = Tensor.Randn([2, cin, 3, 6, width], seed: 40);
-        var w = Tensor.Randn([cout, cin, 1, k, k], seed: 41, std: 0.2f);
+        // "same" convolutions in space with rows of at least two vectors take the direct path (CpuDirectConv)
+        var x = Tensor.Randn([2, cin, 4, 6, width], seed: 40);
+        var w = Tensor.Randn([cout, cin, kf, k, k], seed: 41, std: 0.2f);
         var b = Tensor.Randn([cout], seed: 42);
         bool savedWide = Backends.Cpu.CpuPanelGemm.Wide;
         try
         {
             Backends.Cpu.CpuPanelGemm.Wide = wide && System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated;
-            Func<Tensor[], Tensor> f = t => Ops.Conv3d(t[0], t[1], t[2], padding: (pad, pad), causal: true);
+            var mode = replicate ? TimePadding.Replicate : TimePadding.Zero;
+            Func<Tensor[], Tensor> f = t => Ops.Conv3d(t[0], t[1], t[2], padding: (pad, pad), causal: true, timePadding: mode);
             Check.Parity("conv3d", f, [("x", x), ("w", w), ("b", b)],
-                new { causal = true, replicate = false, ph = pad, pw = pad, pf = 0, stride = new[] { 1, 1, 1 } }, atol: 1e-5f, gradAtol: 1e-4f);
-            var direct = Ops.Conv3d(x, w, b, padding: (pad, pad), causal: true).ToArray();
+                new { causal = true, replicate, ph = pad, pw = pad, pf = 0, stride = new[] { 1, 1, 1 } }, atol: 1e-5f, gradAtol: 1e-4f);
+            using var noGrad = Autograd.Tape.NoGrad();
+            var direct = f([x, w, b]).ToArray();
             Backends.Cpu.CpuDirectConv.Enabled = false;
-            var column = Ops.Conv3d(x, w, b, padding: (pad, pad), causal: true).ToArray();
+            var column = f([x, w, b]).ToArray();
             Check.Close(column, direct, 1e-5f, 1e-5f, "direct against column conv");
         }
         finally

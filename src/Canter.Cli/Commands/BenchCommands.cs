@@ -55,9 +55,10 @@ public static class BenchCommands
         var repeats = new Option<int>("--repeats") { Description = "Timed runs per measurement (the median is reported).", DefaultValueFactory = _ => 5 };
         var quick = new Option<bool>("--quick") { Description = "Batch 2 and 3 repeats instead of batch 8 (same layers and code paths)." };
         var noTorch = new Option<bool>("--no-torch") { Description = "Skip the PyTorch comparison (and the check of the results against it)." };
-        var command = new Command("conv", "The video autoencoder's 3-D convolutions at training shapes (batch 8, 5 x 16x16 / 5 x 8x8), forward and "
-            + "forward + backward, against PyTorch's F.conv3d on the same inputs; results checked against PyTorch's. "
-            + "conv_forward_vs_torch and conv_train_vs_torch are Canter's time / PyTorch's (geometric mean over layers): lower is better, below 1 is faster.")
+        var command = new Command("conv", "The video autoencoder's 3-D convolutions at training shapes (batch 8, 5 x 16x16 / 5 x 8x8; the fine decoder "
+            + "stages' 17 frames up to 64x64), forward and forward + backward, against PyTorch's F.conv3d on the same inputs; results checked against PyTorch's. "
+            + "conv_forward_vs_torch and conv_train_vs_torch are Canter's time / PyTorch's (geometric mean over the shipped autoencoder's layers; "
+            + "conv_fine_... over the fine stages'): lower is better, below 1 is faster.")
         {
             threads, repeats, quick, noTorch,
         };

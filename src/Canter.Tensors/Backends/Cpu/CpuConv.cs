@@ -50,9 +50,9 @@ public sealed unsafe partial class CpuBackend
     /// <summary>y (B, Cout, Fo, Ho, Wo) = conv(x (B, Cin, F, H, W), w (Cout, Cin, Kf, Kh, Kw)).</summary>
     private static void Forward(float* py, float* px, float* pw, ConvDims d)
     {
-        if (CpuDirectConv.Applies(d.G, d.W))
+        if (CpuDirectConv.Applies(d.G, d.Cin, d.H, d.W))
         {
-            CpuDirectConv.Forward(py, px, pw, d.Batch, d.Cin, d.Cout, d.F, d.H, d.W, d.G.Kernel[1], d.G.Kernel[2]);
+            CpuDirectConv.Forward(py, px, pw, d.Batch, d.Cin, d.Cout, d.F, d.Fo, d.G.PadBefore[0], d.H, d.W, d.G.Kernel[0], d.G.Kernel[1], d.G.Kernel[2]);
             return;
         }
         ForEachChunk(d, (cols, b, p0, len, blocked) =>

@@ -4,9 +4,10 @@ using System.Runtime.Intrinsics;
 namespace Canter.Tensors.Backends.Cpu;
 
 /// <summary>
-/// Direct convolution for the frame-by-frame "same" convolutions of the video decoders (1 x Kh x Kw, stride 1, zero
-/// padding Kh / 2 and Kw / 2): each (batch item, frame) is copied once into a zero-bordered plane per input channel,
-/// and 4 output channels x 2 vectors of pixels are accumulated in registers over every input channel and tap. The
+/// Direct convolution for the stride-1 convolutions of the video autoencoders with "same" zero padding in space (Kf x Kh
+/// x Kw, any zero padding in time): for each (batch item, output frame) the Kf input frames it reads are copied once
+/// into zero-bordered planes, (Cin, Kf) of them, and 4 output channels x 2 vectors of pixels are accumulated in
+/// registers over every plane and tap. The
 /// column path copies every input value Kh Kw times into a buffer larger than the caches and, with few channels, runs
 /// thin GEMMs over it; this one reads the plane from cache. Each output element is one sum in a fixed order (input
 /// channel, then kernel row, then kernel column), so the result does not depend on the thread count.
@@ -20,28 +21,36 @@ internal static unsafe class CpuDirectConv
     internal static bool Enabled { get; set; } = true;
 
     /// <summary>
-    /// Whether a convolution of this geometry and size runs here: 1 x Kh x Kw with odd Kh and Kw, stride and dilation 1,
-    /// no padding in time, "same" padding in space, and rows of at least two vectors. Measured on 2 AVX-512 cores
+    /// Whether a convolution of this geometry and size runs here: odd Kh and Kw, stride and dilation 1, "same" padding
+    /// in space (any in time), rows of at least two vectors, and planes within <see cref="PlaneBudget"/>. Measured on 2 AVX-512 cores
     /// (3x3 kernels, 25 or 97 frames): 24 -> 24 channels at 64x64 46 -> 142 GFLOP/s, 12 -> 3 at 128x128 6 -> 68,
     /// 64 -> 64 at 32x32 93 -> 158, 64 -> 192 at 32x32 121 -> 116 (even); with one vector per row (128 -> 128 at 16x16)
     /// the column path won, 129 against 43.
     /// </summary>
-    public static bool Applies(ConvGeometry g, int width)
+    public static bool Applies(ConvGeometry g, int cin, int height, int width)
     {
         if (!Enabled || width < 2 * (CpuPanelGemm.Wide ? 16 : 8)) return false;
+        // the planes one output frame reads are at most 16 MiB (a thread's; the column path's buffer is 32 MiB)
+        if ((long)cin * g.Kernel[0] * (height + g.Kernel[1] - 1) * (width + g.Kernel[2] - 1) > PlaneBudget) return false;
         for (int i = 0; i < 3; i++)
             if (g.Stride[i] != 1 || g.Dilation[i] != 1) return false;
-        return g.Kernel[0] == 1 && g.PadBefore[0] == 0 && g.PadAfter[0] == 0
-            && g.Kernel[1] % 2 == 1 && g.PadBefore[1] == g.Kernel[1] / 2 && g.PadAfter[1] == g.Kernel[1] / 2
+        return g.Kernel[1] % 2 == 1 && g.PadBefore[1] == g.Kernel[1] / 2 && g.PadAfter[1] == g.Kernel[1] / 2
             && g.Kernel[2] % 2 == 1 && g.PadBefore[2] == g.Kernel[2] / 2 && g.PadAfter[2] == g.Kernel[2] / 2;
     }
 
-    /// <summary>y (B, Cout, F, H, W) = conv(x (B, Cin, F, H, W), w (Cout, Cin, 1, Kh, Kw)) for a geometry that <see cref="Applies"/>.</summary>
-    public static void Forward(float* y, float* x, float* w, int batch, int cin, int cout, int frames, int h, int wd, int kh, int kw)
+    /// <summary>Largest set of planes, in floats.</summary>
+    private const long PlaneBudget = 4 << 20;
+
+    /// <summary>
+    /// y (B, Cout, Fo, H, W) = conv(x (B, Cin, F, H, W), w (Cout, Cin, Kf, Kh, Kw)) with <paramref name="padFront"/> zero
+    /// frames in front (Fo = F + padFront + padBack - Kf + 1), for a geometry that <see cref="Applies"/>.
+    /// </summary>
+    public static void Forward(float* y, float* x, float* w, int batch, int cin, int cout, int frames, int outFrames, int padFront,
+        int h, int wd, int kf, int kh, int kw)
     {
-        int ph = kh / 2, pw = kw / 2, hp = h + 2 * ph, wp = wd + 2 * pw, blocks = (cout + Block - 1) / Block;
-        long frame = (long)h * wd, taps = (long)cin * kh * kw;
-        // weights as (blocks, Cin, Kh, Kw, 4): a tap's 4 output channels side by side, zero past Cout
+        int ph = kh / 2, pw = kw / 2, hp = h + 2 * ph, wp = wd + 2 * pw, blocks = (cout + Block - 1) / Block, planes = cin * kf;
+        long frame = (long)h * wd, taps = (long)planes * kh * kw;
+        // weights as (blocks, Cin, Kf, Kh, Kw, 4): a tap's 4 output channels side by side, zero past Cout
         var packed = new float[blocks * taps * Block];
         for (int co = 0; co < cout; co++)
             for (long t = 0; t < taps; t++)
@@ -49,18 +58,26 @@ internal static unsafe class CpuDirectConv
         fixed (float* pk = packed)
         {
             float* weights = pk;
-            CpuParallel.For(batch * frames, 2L * cout * taps * frame, (i0, i1) =>
+            CpuParallel.For(batch * outFrames, 2L * cout * taps * frame, (i0, i1) =>
             {
-                var buffer = ArrayPool<float>.Shared.Rent(cin * hp * wp);
+                var buffer = ArrayPool<float>.Shared.Rent(planes * hp * wp);
                 try
                 {
                     fixed (float* plane = buffer)
                         for (int i = i0; i < i1; i++)
                         {
-                            int b = i / frames, f = i % frames;
-                            Pad(plane, x + ((long)b * cin * frames + f) * frame, (long)frames * frame, cin, h, wd, ph, pw);
-                            float* output = y + ((long)b * cout * frames + f) * frame;
-                            long channelStride = (long)frames * frame;
+                            int b = i / outFrames, f = i % outFrames;
+                            // plane (c, k) is input frame f - padFront + k of channel c, or zeros outside the clip
+                            for (int c = 0; c < cin; c++)
+                                for (int k = 0; k < kf; k++)
+                                {
+                                    int source = f - padFront + k;
+                                    float* dst = plane + (long)(c * kf + k) * hp * wp;
+                                    if ((uint)source >= (uint)frames) new Span<float>(dst, hp * wp).Clear();
+                                    else Pad(dst, x + (((long)b * cin + c) * frames + source) * frame, h, wd, ph, pw);
+                                }
+                            float* output = y + ((long)b * cout * outFrames + f) * frame;
+                            long channelStride = (long)outFrames * frame;
                             for (int blk = 0; blk < blocks; blk++)
                             {
                                 int count = Math.Min(Block, cout - blk * Block);
@@ -69,9 +86,9 @@ internal static unsafe class CpuDirectConv
                                 for (int row = 0; row < h; row++)
                                 {
                                     if (CpuPanelGemm.Wide)
-                                        Row<Lanes16, Vector512<float>>(plane, cin, hp, wp, kh, kw, wb, row, wd, yb + (long)row * wd, channelStride, count);
+                                        Row<Lanes16, Vector512<float>>(plane, planes, hp, wp, kh, kw, wb, row, wd, yb + (long)row * wd, channelStride, count);
                                     else
-                                        Row<Lanes8, Vector256<float>>(plane, cin, hp, wp, kh, kw, wb, row, wd, yb + (long)row * wd, channelStride, count);
+                                        Row<Lanes8, Vector256<float>>(plane, planes, hp, wp, kh, kw, wb, row, wd, yb + (long)row * wd, channelStride, count);
                                 }
                             }
                         }
@@ -84,32 +101,28 @@ internal static unsafe class CpuDirectConv
         }
     }
 
-    /// <summary>plane (Cin, H + 2 ph, W + 2 pw) = one frame of every input channel (channel stride <paramref name="channelStride"/>) with a zero border.</summary>
-    private static void Pad(float* plane, float* x, long channelStride, int cin, int h, int wd, int ph, int pw)
+    /// <summary>dst (H + 2 ph, W + 2 pw) = one frame (H, W) of one channel with a zero border.</summary>
+    private static void Pad(float* dst, float* src, int h, int wd, int ph, int pw)
     {
-        int hp = h + 2 * ph, wp = wd + 2 * pw;
-        for (int c = 0; c < cin; c++)
+        int wp = wd + 2 * pw;
+        new Span<float>(dst, ph * wp).Clear();
+        new Span<float>(dst + (long)(ph + h) * wp, ph * wp).Clear();
+        for (int r = 0; r < h; r++)
         {
-            float* dst = plane + (long)c * hp * wp;
-            float* src = x + c * channelStride;
-            new Span<float>(dst, ph * wp).Clear();
-            new Span<float>(dst + (long)(ph + h) * wp, ph * wp).Clear();
-            for (int r = 0; r < h; r++)
+            float* d = dst + (long)(ph + r) * wp;
+            for (int k = 0; k < pw; k++)
             {
-                float* d = dst + (long)(ph + r) * wp;
-                for (int k = 0; k < pw; k++)
-                {
-                    d[k] = 0f;
-                    d[pw + wd + k] = 0f;
-                }
-                new ReadOnlySpan<float>(src + (long)r * wd, wd).CopyTo(new Span<float>(d + pw, wd));
+                d[k] = 0f;
+                d[pw + wd + k] = 0f;
             }
+            new ReadOnlySpan<float>(src + (long)r * wd, wd).CopyTo(new Span<float>(d + pw, wd));
         }
     }
 
     /// <summary>
     /// One output row of up to 4 output channels (row pointer <paramref name="y"/>, channel stride <paramref name="ys"/>)
-    /// from the padded plane: two vectors of pixels at a time, then one, then single pixels.
+    /// from the padded planes (<paramref name="cin"/> of them: input channel and time tap): two vectors of pixels at a
+    /// time, then one, then single pixels.
     /// </summary>
     private static void Row<TL, TV>(float* plane, int cin, int hp, int wp, int kh, int kw, float* wb, int row, int width, float* y, long ys, int count)
         where TL : ILanes<TV> where TV : struct
