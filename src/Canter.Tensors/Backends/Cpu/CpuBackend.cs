@@ -77,7 +77,10 @@ public sealed unsafe partial class CpuBackend : IBackend
         StridedCopy(Ptr(dst), dst.Strides, Ptr(src), src.Strides, src.Shape, add: true);
     }
 
-    /// <summary>dst = src (or dst += src) over a shape, both strided (rank 0 allowed), row by row over the last axis.</summary>
+    /// <summary>
+    /// dst = src (or dst += src) over a shape, both strided (rank 0 allowed), row by row over the last axis; when that
+    /// axis is short (a pixel shuffle's 2, say) a row is the last two axes, so the index walk is not paid per few floats.
+    /// </summary>
     internal static void StridedCopy(float* dst, int[] dstStrides, float* src, int[] srcStrides, int[] shape, bool add)
     {
         int rank = shape.Length;
@@ -89,12 +92,18 @@ public sealed unsafe partial class CpuBackend : IBackend
         int inner = shape[rank - 1];
         int si = srcStrides[rank - 1], di = dstStrides[rank - 1];
         if (inner == 0) return;
-        int rows = ShapeUtil.Count(shape) / inner;
-        CpuParallel.For(rows, inner, (r0, r1) =>
+        // rows of the last axis, or of the last two when the last is short
+        bool pairs = rank >= 2 && inner < 16;
+        int outer = pairs ? rank - 2 : rank - 1;
+        int middle = pairs ? shape[rank - 2] : 1;
+        long sm = pairs ? srcStrides[rank - 2] : 0, dm = pairs ? dstStrides[rank - 2] : 0;
+        if (middle == 0) return;
+        int rows = ShapeUtil.Count(shape) / (inner * middle);
+        CpuParallel.For(rows, (long)inner * middle, (r0, r1) =>
         {
-            Span<int> index = stackalloc int[Math.Max(rank - 1, 1)];
+            Span<int> index = stackalloc int[Math.Max(outer, 1)];
             int rem = r0;
-            for (int d = rank - 2; d >= 0; d--)
+            for (int d = outer - 1; d >= 0; d--)
             {
                 index[d] = rem % shape[d];
                 rem /= shape[d];
@@ -102,26 +111,29 @@ public sealed unsafe partial class CpuBackend : IBackend
             for (int r = r0; r < r1; r++)
             {
                 long so = 0, dof = 0;
-                for (int d = 0; d < rank - 1; d++)
+                for (int d = 0; d < outer; d++)
                 {
                     so += (long)index[d] * srcStrides[d];
                     dof += (long)index[d] * dstStrides[d];
                 }
-                float* s = src + so;
-                float* o = dst + dof;
-                if (add)
+                for (int m = 0; m < middle; m++)
                 {
-                    if (si == 1 && di == 1)
+                    float* s = src + so + m * sm;
+                    float* o = dst + dof + m * dm;
+                    if (add)
                     {
-                        var os = new Span<float>(o, inner);
-                        System.Numerics.Tensors.TensorPrimitives.Add(os, new ReadOnlySpan<float>(s, inner), os);
+                        if (si == 1 && di == 1)
+                        {
+                            var os = new Span<float>(o, inner);
+                            System.Numerics.Tensors.TensorPrimitives.Add(os, new ReadOnlySpan<float>(s, inner), os);
+                        }
+                        else for (int i = 0; i < inner; i++) o[(long)i * di] += s[(long)i * si];
                     }
-                    else for (int i = 0; i < inner; i++) o[(long)i * di] += s[(long)i * si];
+                    else if (si == 1 && di == 1) new ReadOnlySpan<float>(s, inner).CopyTo(new Span<float>(o, inner));
+                    else if (si == 0 && di == 1) new Span<float>(o, inner).Fill(*s);
+                    else for (int i = 0; i < inner; i++) o[(long)i * di] = s[(long)i * si];
                 }
-                else if (si == 1 && di == 1) new ReadOnlySpan<float>(s, inner).CopyTo(new Span<float>(o, inner));
-                else if (si == 0 && di == 1) new Span<float>(o, inner).Fill(*s);
-                else for (int i = 0; i < inner; i++) o[(long)i * di] = s[(long)i * si];
-                for (int d = rank - 2; d >= 0; d--)
+                for (int d = outer - 1; d >= 0; d--)
                 {
                     if (++index[d] < shape[d]) break;
                     index[d] = 0;
