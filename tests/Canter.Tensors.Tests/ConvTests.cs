@@ -67,8 +67,11 @@ public class ConvTests
             Func<Tensor[], Tensor> f = t => Ops.Conv3d(t[0], t[1], t[2], padding: (pad, pad), causal: true, timePadding: mode);
             Check.Parity("conv3d", f, [("x", x), ("w", w), ("b", b)],
                 new { causal = true, replicate, ph = pad, pw = pad, pf = 0, stride = new[] { 1, 1, 1 } }, atol: 1e-5f, gradAtol: 1e-4f);
+            var recorded = f([x.RequireGrad(), w, b]).ToArray();                 // bias added as a recorded op
+            Autograd.Tape.Current.Clear();                                       // no backward follows
             using var noGrad = Autograd.Tape.NoGrad();
-            var direct = f([x, w, b]).ToArray();
+            var direct = f([x, w, b]).ToArray();                                 // bias added in place
+            Check.Close(recorded, direct, 0f, 0f, "bias in place against recorded");
             Backends.Cpu.CpuDirectConv.Enabled = false;
             var column = f([x, w, b]).ToArray();
             Check.Close(column, direct, 1e-5f, 1e-5f, "direct against column conv");

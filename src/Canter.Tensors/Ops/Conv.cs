@@ -134,6 +134,14 @@ public static partial class Ops
             });
         }
         if (bias is null) return y;
+        if (!Tape.NeedsGrad(x, w, bias))
+        {
+            // nothing to differentiate: the bias goes into the fresh output in place (no second output-sized tensor)
+            using var column = Reshape(bias, 1, bias.Shape[0], 1, 1, 1);
+            using var broadcast = BroadcastView(column, y.Shape);
+            x.Backend.AddInto(y, broadcast);
+            return y;
+        }
         using var b = Reshape(bias, 1, bias.Shape[0], 1, 1, 1);
         return Add(y, b);
     }

@@ -127,6 +127,11 @@ public sealed unsafe partial class CpuBackend : IBackend
                             var os = new Span<float>(o, inner);
                             System.Numerics.Tensors.TensorPrimitives.Add(os, new ReadOnlySpan<float>(s, inner), os);
                         }
+                        else if (si == 0 && di == 1)
+                        {
+                            var os = new Span<float>(o, inner);
+                            System.Numerics.Tensors.TensorPrimitives.Add(os, *s, os);
+                        }
                         else for (int i = 0; i < inner; i++) o[(long)i * di] += s[(long)i * si];
                     }
                     else if (si == 1 && di == 1) new ReadOnlySpan<float>(s, inner).CopyTo(new Span<float>(o, inner));
