@@ -53,10 +53,14 @@ public class ConvTests
     [InlineData(3, 5, 3, 1, 32, true, 3)]  // 3 taps in time, causal: two zero frames in front
     [InlineData(3, 5, 3, 1, 32, false, 2)]
     [InlineData(3, 5, 3, 1, 32, true, 3, true)]  // copies of the first frame in front instead
-    public void DirectConvMatchesTorchAndTheColumnPath(int cin, int cout, int k, int pad, int width, bool wide, int kf = 1, bool replicate = false)
+    [InlineData(6, 5, 3, 1, 16, true, 3, true)]  // rows of one vector: two rows at a time
+    [InlineData(6, 5, 3, 1, 20, true, 1, false, 7)]  // two rows at a time with 4 single pixels each, and the 7th row alone
+    [InlineData(6, 5, 3, 1, 12, false, 1, false, 5)] // 8 lanes, the same
+    public void DirectConvMatchesTorchAndTheColumnPath(int cin, int cout, int k, int pad, int width, bool wide, int kf = 1, bool replicate = false,
+        int height = 6)
     {
-        // "same" convolutions in space with rows of at least two vectors take the direct path (CpuDirectConv)
-        var x = Tensor.Randn([2, cin, 4, 6, width], seed: 40);
+        // "same" convolutions in space with rows of at least one vector take the direct path (CpuDirectConv)
+        var x = Tensor.Randn([2, cin, 4, height, width], seed: 40);
         var w = Tensor.Randn([cout, cin, kf, k, k], seed: 41, std: 0.2f);
         var b = Tensor.Randn([cout], seed: 42);
         bool savedWide = Backends.Cpu.CpuPanelGemm.Wide;

@@ -22,14 +22,15 @@ internal static unsafe class CpuDirectConv
 
     /// <summary>
     /// Whether a convolution of this geometry and size runs here: odd Kh and Kw, stride and dilation 1, "same" padding
-    /// in space (any in time), rows of at least two vectors, and planes within <see cref="PlaneBudget"/>. Measured on 2 AVX-512 cores
-    /// (3x3 kernels, 25 or 97 frames): 24 -> 24 channels at 64x64 46 -> 142 GFLOP/s, 12 -> 3 at 128x128 6 -> 68,
-    /// 64 -> 64 at 32x32 93 -> 158, 64 -> 192 at 32x32 121 -> 116 (even); with one vector per row (128 -> 128 at 16x16)
-    /// the column path won, 129 against 43.
+    /// in space (any in time), rows of at least one vector (rows of one go two at a time), and planes within
+    /// <see cref="PlaneBudget"/>. Measured on 2 AVX-512 cores (3x3 kernels, 25 or 97 frames): 24 -> 24 channels at
+    /// 64x64 46 -> 142 GFLOP/s, 12 -> 3 at 128x128 6 -> 68, 64 -> 64 at 32x32 93 -> 158, 64 -> 192 at 32x32 121 -> 116
+    /// (even); at 16x16 with one row at a time the column path won (129 against 43 for 128 -> 128), with two rows at a
+    /// time this path is level or ahead (3x3x3 128 -> 128: 47 -> 60, beside a training run).
     /// </summary>
     public static bool Applies(ConvGeometry g, int cin, int height, int width)
     {
-        if (!Enabled || width < 2 * (CpuPanelGemm.Wide ? 16 : 8)) return false;
+        if (!Enabled || width < (CpuPanelGemm.Wide ? 16 : 8)) return false;
         // the planes one output frame reads are at most 16 MiB (a thread's; the column path's buffer is 32 MiB)
         if ((long)cin * g.Kernel[0] * (height + g.Kernel[1] - 1) * (width + g.Kernel[2] - 1) > PlaneBudget) return false;
         for (int i = 0; i < 3; i++)
@@ -83,12 +84,15 @@ internal static unsafe class CpuDirectConv
                                 int count = Math.Min(Block, cout - blk * Block);
                                 float* wb = weights + blk * taps * Block;
                                 float* yb = output + blk * Block * channelStride;
-                                for (int row = 0; row < h; row++)
+                                // rows of one or two vectors go two rows at a time (the last alone when H is odd)
+                                bool pairs = wd < 2 * (CpuPanelGemm.Wide ? 16 : 8);
+                                for (int row = 0; row < h; row += pairs && row + 1 < h ? 2 : 1)
                                 {
+                                    bool pair = pairs && row + 1 < h;
                                     if (CpuPanelGemm.Wide)
-                                        Row<Lanes16, Vector512<float>>(plane, planes, hp, wp, kh, kw, wb, row, wd, yb + (long)row * wd, channelStride, count);
+                                        Row<Lanes16, Vector512<float>>(plane, planes, hp, wp, kh, kw, wb, row, wd, yb + (long)row * wd, channelStride, count, pair);
                                     else
-                                        Row<Lanes8, Vector256<float>>(plane, planes, hp, wp, kh, kw, wb, row, wd, yb + (long)row * wd, channelStride, count);
+                                        Row<Lanes8, Vector256<float>>(plane, planes, hp, wp, kh, kw, wb, row, wd, yb + (long)row * wd, channelStride, count, pair);
                                 }
                             }
                         }
@@ -124,11 +128,14 @@ internal static unsafe class CpuDirectConv
     /// from the padded planes (<paramref name="cin"/> of them: input channel and time tap): two vectors of pixels at a
     /// time, then one, then single pixels.
     /// </summary>
-    private static void Row<TL, TV>(float* plane, int cin, int hp, int wp, int kh, int kw, float* wb, int row, int width, float* y, long ys, int count)
+    private static void Row<TL, TV>(float* plane, int cin, int hp, int wp, int kh, int kw, float* wb, int row, int width, float* y, long ys, int count,
+        bool pair)
         where TL : ILanes<TV> where TV : struct
     {
-        int v = TL.Count, x0 = 0;
-        for (; x0 + 2 * v <= width; x0 += 2 * v)
+        // the second vector: the next v pixels of the row, or (rows of one vector) the same pixels of the next row
+        int v = TL.Count, x0 = 0, step = pair ? v : 2 * v;
+        long second = pair ? wp : v, secondOut = pair ? width : v;
+        for (; x0 + step <= width; x0 += step)
         {
             TV a0 = TL.Zero, a1 = TL.Zero, a2 = TL.Zero, a3 = TL.Zero, b0 = TL.Zero, b1 = TL.Zero, b2 = TL.Zero, b3 = TL.Zero;
             float* k = wb;
@@ -138,7 +145,7 @@ internal static unsafe class CpuDirectConv
                     float* src = plane + ((long)c * hp + row + dy) * wp + x0;
                     for (int dx = 0; dx < kw; dx++, k += Block)
                     {
-                        TV p = TL.Load(src + dx), q = TL.Load(src + dx + v);
+                        TV p = TL.Load(src + dx), q = TL.Load(src + dx + second);
                         TV w0 = TL.Broadcast(k[0]), w1 = TL.Broadcast(k[1]), w2 = TL.Broadcast(k[2]), w3 = TL.Broadcast(k[3]);
                         a0 = TL.FusedMultiplyAdd(w0, p, a0);
                         b0 = TL.FusedMultiplyAdd(w0, q, b0);
@@ -151,9 +158,9 @@ internal static unsafe class CpuDirectConv
                     }
                 }
             Store<TL, TV>(y + x0, ys, count, a0, a1, a2, a3);
-            Store<TL, TV>(y + x0 + v, ys, count, b0, b1, b2, b3);
+            Store<TL, TV>(y + x0 + secondOut, ys, count, b0, b1, b2, b3);
         }
-        for (; x0 + v <= width; x0 += v)
+        for (; !pair && x0 + v <= width; x0 += v)
         {
             TV a0 = TL.Zero, a1 = TL.Zero, a2 = TL.Zero, a3 = TL.Zero;
             float* k = wb;
@@ -172,20 +179,21 @@ internal static unsafe class CpuDirectConv
                 }
             Store<TL, TV>(y + x0, ys, count, a0, a1, a2, a3);
         }
-        for (; x0 < width; x0++)
-            for (int j = 0; j < count; j++)
-            {
-                // the same order of terms as a vector lane: channel, kernel row, kernel column
-                float sum = 0f;
-                float* k = wb + j;
-                for (int c = 0; c < cin; c++)
-                    for (int dy = 0; dy < kh; dy++)
-                    {
-                        float* src = plane + ((long)c * hp + row + dy) * wp + x0;
-                        for (int dx = 0; dx < kw; dx++, k += Block) sum = MathF.FusedMultiplyAdd(*k, src[dx], sum);
-                    }
-                y[j * ys + x0] = sum;
-            }
+        for (int r = 0; r < (pair ? 2 : 1); r++)
+            for (int x = x0; x < width; x++)
+                for (int j = 0; j < count; j++)
+                {
+                    // the same order of terms as a vector lane: channel, kernel row, kernel column
+                    float sum = 0f;
+                    float* k = wb + j;
+                    for (int c = 0; c < cin; c++)
+                        for (int dy = 0; dy < kh; dy++)
+                        {
+                            float* src = plane + ((long)c * hp + row + r + dy) * wp + x;
+                            for (int dx = 0; dx < kw; dx++, k += Block) sum = MathF.FusedMultiplyAdd(*k, src[dx], sum);
+                        }
+                    y[j * ys + (long)r * width + x] = sum;
+                }
     }
 
     private static void Store<TL, TV>(float* y, long ys, int count, TV a0, TV a1, TV a2, TV a3) where TL : ILanes<TV> where TV : struct
