@@ -135,7 +135,7 @@ public static partial class Ops
     {
         x.ThrowIfDisposed();
         if (x.Rank < 2) throw new ArgumentException($"channel rms norm needs x (B, C, ...); got {x.ShapeString}");
-        int b = x.Shape[0], c = x.Shape[1], positions = c == 0 ? 0 : x.Count / (b * c);
+        int b = x.Shape[0], c = x.Shape[1], positions = b * c == 0 ? 0 : x.Count / (b * c);
         CheckVector(weight, c, "channel_rms_norm weight");
         var xc = x.IsContiguous ? x.Detach() : ContiguousCopy(x);
         using var x3 = View(xc, [b, c, positions]);                 // (B, C, S)

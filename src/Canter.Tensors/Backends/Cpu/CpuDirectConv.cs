@@ -7,10 +7,10 @@ namespace Canter.Tensors.Backends.Cpu;
 /// Direct convolution for the stride-1 convolutions of the video autoencoders with "same" zero padding in space (Kf x Kh
 /// x Kw, any zero padding in time): for each (batch item, output frame) the Kf input frames it reads are copied once
 /// into zero-bordered planes, (Cin, Kf) of them, and 4 output channels x 2 vectors of pixels are accumulated in
-/// registers over every plane and tap. The
-/// column path copies every input value Kh Kw times into a buffer larger than the caches and, with few channels, runs
-/// thin GEMMs over it; this one reads the plane from cache. Each output element is one sum in a fixed order (input
-/// channel, then kernel row, then kernel column), so the result does not depend on the thread count.
+/// registers over every plane and tap. The column path copies every input value Kf Kh Kw times into a buffer larger
+/// than the caches and, with few channels, runs thin GEMMs over it; this one reads the planes from cache. Each output
+/// element is one sum in a fixed order (input channel, time tap, kernel row, kernel column), so the result does not
+/// depend on the thread count.
 /// </summary>
 internal static unsafe class CpuDirectConv
 {
