@@ -30,7 +30,7 @@ internal static unsafe class CpuDirectConv
     /// </summary>
     public static bool Applies(ConvGeometry g, int cin, int height, int width)
     {
-        if (!Enabled || width < (CpuPanelGemm.Wide ? 16 : 8)) return false;
+        if (!Enabled || width < Lanes) return false;
         // the planes one output frame reads are at most 16 MiB (a thread's; the column path's buffer is 32 MiB)
         if ((long)cin * g.Kernel[0] * (height + g.Kernel[1] - 1) * (width + g.Kernel[2] - 1) > PlaneBudget) return false;
         for (int i = 0; i < 3; i++)
@@ -38,6 +38,9 @@ internal static unsafe class CpuDirectConv
         return g.Kernel[1] % 2 == 1 && g.PadBefore[1] == g.Kernel[1] / 2 && g.PadAfter[1] == g.Kernel[1] / 2
             && g.Kernel[2] % 2 == 1 && g.PadBefore[2] == g.Kernel[2] / 2 && g.PadAfter[2] == g.Kernel[2] / 2;
     }
+
+    /// <summary>Floats per vector of the kernels in use (16 with AVX-512, see <see cref="CpuPanelGemm.Wide"/>).</summary>
+    private static int Lanes => CpuPanelGemm.Wide ? 16 : 8;
 
     /// <summary>Largest set of planes, in floats.</summary>
     private const long PlaneBudget = 4 << 20;
@@ -51,6 +54,7 @@ internal static unsafe class CpuDirectConv
     {
         int ph = kh / 2, pw = kw / 2, hp = h + 2 * ph, wp = wd + 2 * pw, blocks = (cout + Block - 1) / Block, planes = cin * kf;
         long frame = (long)h * wd, taps = (long)planes * kh * kw;
+        bool pairs = wd < 2 * Lanes;                                  // rows of one vector go two rows at a time (the last alone when H is odd)
         // weights as (blocks, Cin, Kf, Kh, Kw, 4): a tap's 4 output channels side by side, zero past Cout
         var packed = new float[blocks * taps * Block];
         for (int co = 0; co < cout; co++)
@@ -84,8 +88,6 @@ internal static unsafe class CpuDirectConv
                                 int count = Math.Min(Block, cout - blk * Block);
                                 float* wb = weights + blk * taps * Block;
                                 float* yb = output + blk * Block * channelStride;
-                                // rows of one or two vectors go two rows at a time (the last alone when H is odd)
-                                bool pairs = wd < 2 * (CpuPanelGemm.Wide ? 16 : 8);
                                 for (int row = 0; row < h; row += pairs && row + 1 < h ? 2 : 1)
                                 {
                                     bool pair = pairs && row + 1 < h;
