@@ -9,12 +9,14 @@ public sealed class UnifiedTests
 {
     private static readonly UnifiedConfig Small = new(Width: 48, Blocks: 2, Heads: 2, TextTokens: 6, TextRows: 32, VideoLatentChannels: 2, AudioLatentChannels: 3, Patch: 2, MaxReferences: 1);
 
-    /// <summary>The output heads start at zero; give them weights so that outputs depend on the input.</summary>
+    /// <summary>The output heads (and the pooled-text MLP's last layer) start at zero; give them weights so that outputs depend on the input.</summary>
     private static void WithLiveOutputs(UnifiedTransformer model)
     {
-        foreach (var (_, p) in model.Parameters().Where(p => p.Name.EndsWith("_out.weight", StringComparison.Ordinal)))
+        foreach (var (_, p) in model.Parameters().Where(p => p.Name.EndsWith("_out.weight", StringComparison.Ordinal) || p.Name.StartsWith("text_pool.2.", StringComparison.Ordinal)))
             p.Backend.Copy(p, Tensor.Randn(p.Shape, seed: 9, std: 0.5f));
     }
+
+    private static UnifiedConfig WithPool(UnifiedConfig config, bool pooled) => config with { TextPool = pooled };
 
     [Fact]
     public void PresetTokensStaySixteenPixelsWideWhateverTheAutoencodersRatio()
@@ -65,13 +67,16 @@ public sealed class UnifiedTests
         Assert.Throws<ArgumentException>(() => new SequenceLayout(config, 25, 8, 8, 192, config.MaxReferences + 1));
     }
 
-    [Fact]
-    public void MaskedTokensDoNotChangeTheOutput()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void MaskedTokensDoNotChangeTheOutput(bool pooled)
     {
         using var _ = Tape.NoGrad();
-        var model = new UnifiedTransformer(Small, seed: 3);
+        var config = WithPool(Small, pooled);
+        var model = new UnifiedTransformer(config, seed: 3);
         WithLiveOutputs(model);
-        var layout = new SequenceLayout(Small, videoGroups: 2, rows: 2, cols: 2, audioLatents: 4, referenceSlots: 1);
+        var layout = new SequenceLayout(config, videoGroups: 2, rows: 2, cols: 2, audioLatents: 4, referenceSlots: 1);
         var visual = Tensor.Randn([1, layout.VisualCount, Small.VisualTokenSize], seed: 1);
         var audio = Tensor.Randn([1, layout.AudioCount, Small.AudioLatentChannels], seed: 2);
         var times = Enumerable.Range(0, layout.Count).Select(i => i < layout.TextCount ? 0f : 0.5f).ToArray();
@@ -129,12 +134,14 @@ public sealed class UnifiedTests
 
     private static readonly UnifiedConfig SmallEdit = Small with { Edit = true };
 
-    [Fact]
-    public void TextPaddingLeftOutPredictsAsPaddingMasked()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void TextPaddingLeftOutPredictsAsPaddingMasked(bool pooled)
     {
         // the generator keeps only the text positions its longest prompt fills: that must change nothing
         using var _ = Tape.NoGrad();
-        var model = new UnifiedTransformer(Small, seed: 4);
+        var model = new UnifiedTransformer(WithPool(Small, pooled), seed: 4);
         WithLiveOutputs(model);
         var full = new SequenceLayout(Small, videoGroups: 2, rows: 2, cols: 2, audioLatents: 4, referenceSlots: 1);
         var cut = new SequenceLayout(Small, videoGroups: 2, rows: 2, cols: 2, audioLatents: 4, referenceSlots: 1, textTokens: 3);
@@ -297,10 +304,82 @@ public sealed class UnifiedTests
     }
 
     [Fact]
+    public void PooledTextStartsAsANoOpAndIsTheMeanOfThePromptsRows()
+    {
+        using var _ = Tape.NoGrad();
+        var pooledConfig = WithPool(Small, true);
+        var plain = new UnifiedTransformer(Small, seed: 5);
+        WithLiveOutputs(plain);
+        var pooled = new UnifiedTransformer(pooledConfig, seed: 5);
+        // the same weights: every tensor of the plain model, the pooled-text MLP as constructed
+        pooled.LoadStateDict(plain.StateDict(), strict: false);
+        Assert.Equal(0f, pooled.TextPool2!.Weight.ToArray().Select(MathF.Abs).Max());
+        var layout = new SequenceLayout(Small, videoGroups: 2, rows: 2, cols: 2, audioLatents: 4, referenceSlots: 1);
+        var visual = Tensor.Randn([2, layout.VisualCount, Small.VisualTokenSize], seed: 1);
+        var audio = Tensor.Randn([2, layout.AudioCount, Small.AudioLatentChannels], seed: 2);
+        var times = Enumerable.Range(0, 2 * layout.Count).Select(i => layout.Kinds[i % layout.Count] is TokenKind.Video or TokenKind.Audio ? 0.7f : 0f).ToArray();
+        int[] rows = [5, 6, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0];      // a prompt of three tokens, an empty one
+        var batch = new SequenceBatch(rows, visual, audio, times, layout.Segments([3, 0], [0, 0]));
+        var (v1, a1) = plain.Forward(batch, layout, layout.Rope());
+        var (v2, a2) = pooled.Forward(batch, layout, layout.Rope());
+        AssertSamePrediction((v1.ToArray(), a1.ToArray()), (v2.ToArray(), a2.ToArray()));   // the time MLP's second GEMM has other rows: rounding
+        Assert.NotEqual(v1.ToArray(), new float[v1.ToArray().Length]);
+
+        // live: the modulation of an item is the time MLP with the MLP of its prompt's mean row added to the hidden layer
+        WithLiveOutputs(pooled);
+        var c = Small.Width;
+        var table = pooled.TextTable.ToArray();
+        var mean = new float[2 * c];
+        foreach (var r in rows[..3]) for (int k = 0; k < c; k++) mean[k] += table[r * c + k] / 3f;   // item 1 pools to zeros
+        var poolHidden = pooled.TextPool2!.Forward(Ops.Silu(pooled.TextPool1!.Forward(Tensor.FromArray(mean, [2, c])))).ToArray();
+        int n = layout.Count;
+        var mod = pooled.Modulation(times, 2, n, Tensor.FromArray(poolHidden, [2, c])).ToArray();
+        var timeHidden = Ops.Silu(pooled.Time1.Forward(Tensor.FromArray(UnifiedTransformer.TimeFeaturesOf([0f, 0.7f]), [2, 256]))).ToArray();
+        foreach (var (item, token) in new[] { (0, 0), (0, n - 1), (1, 0), (1, n - 1) })
+        {
+            int time = times[item * n + token] == 0f ? 0 : 1;
+            var joint = new float[c];
+            for (int k = 0; k < c; k++) joint[k] = timeHidden[time * c + k] + poolHidden[item * c + k];
+            var expected = pooled.Time2.Forward(Tensor.FromArray(joint, [1, c])).ToArray();
+            for (int k = 0; k < 8 * c; k++)
+                Assert.True(MathF.Abs(expected[k] - mod[(item * n + token) * 8 * c + k]) <= 1e-5f * (1 + MathF.Abs(expected[k])), $"item {item} token {token} value {k}");
+        }
+        // the prompt now moves the prediction even where attention is blind to it: two items, same tokens, other prompts
+        var (v3, _) = pooled.Forward(batch, layout, layout.Rope());
+        var other = new SequenceBatch([5, 6, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0], visual, audio, times, layout.Segments([3, 0], [0, 0]));
+        var (v4, _) = pooled.Forward(other, layout, layout.Rope());
+        Assert.NotEqual(v3.ToArray()[..layout.VideoCount], v4.ToArray()[..layout.VideoCount]);
+        Assert.Throws<ArgumentException>(() => pooled.Modulation(times, 2, n, Tensor.Zeros([1, c])));
+    }
+
+    [Fact]
+    public void PooledTextGradientsReachTheEmbeddingRowsOfThePromptOnly()
+    {
+        var config = WithPool(Small, true);
+        var model = new UnifiedTransformer(config, seed: 6);
+        WithLiveOutputs(model);
+        var layout = new SequenceLayout(config, videoGroups: 2, rows: 2, cols: 2, audioLatents: 4, referenceSlots: 1);
+        var visual = Tensor.Randn([1, layout.VisualCount, config.VisualTokenSize], seed: 1);
+        var audio = Tensor.Randn([1, layout.AudioCount, config.AudioLatentChannels], seed: 2);
+        var times = Enumerable.Range(0, layout.Count).Select(i => layout.Kinds[i] is TokenKind.Video or TokenKind.Audio ? 0.5f : 0f).ToArray();
+        var (v, a) = model.Forward(new SequenceBatch([5, 6, 0, 0, 0, 0], visual, audio, times, layout.Segments([2], [0])), layout, layout.Rope());
+        Ops.Add(Ops.SumAll(Ops.Square(v)), Ops.SumAll(Ops.Square(a))).Backward();
+        Assert.Contains(model.TextPool1!.Weight.Grad!.ToArray(), g => Math.Abs(g) > 1e-7f);
+        Assert.Contains(model.TextPool2!.Weight.Grad!.ToArray(), g => Math.Abs(g) > 1e-7f);
+        var grad = model.TextTable.Grad!.ToArray();
+        int c = config.Width;
+        Assert.Contains(grad[(5 * c)..(6 * c)], g => Math.Abs(g) > 1e-7f);
+        Assert.All(grad[(7 * c)..], g => Assert.Equal(0f, g));                   // rows the prompt does not use (pad rows are masked)
+    }
+
+    [Fact]
     public void ParameterCountFormulaMatchesTheModule()
     {
         var model = new UnifiedTransformer(Small);
         Assert.Equal(model.ParameterCount, Small.ParameterCount);
+        var pooled = new UnifiedTransformer(WithPool(Small, true));
+        Assert.Equal(pooled.ParameterCount, WithPool(Small, true).ParameterCount);
+        Assert.Equal(2L * Small.Width * Small.Width + 2L * Small.Width, pooled.ParameterCount - model.ParameterCount);
         Assert.True(UnifiedConfig.Base.ParameterCount > UnifiedConfig.Small.ParameterCount);
         Assert.Throws<ArgumentException>(() => UnifiedConfig.Preset("huge"));
     }

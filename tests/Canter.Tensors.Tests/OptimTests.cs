@@ -80,18 +80,41 @@ public class OptimTests
     }
 
     [Fact]
-    public void EmaFollowsTheWeightsSlowly()
+    public void EmaFollowsTheWeightsSlowlyAfterItsWarmUp()
     {
         var model = new Linear(3, 2, seed: 1);
         var ema = new Ema(model, decay: 0.9f);
+        Assert.Equal(0.1f, ema.DecayAt(0), 6);          // (1 + 0) / (10 + 0): the first update is mostly the weights
+        Assert.Equal(0.5f, ema.DecayAt(8), 6);          // 9 / 18
+        Assert.Equal(0.9f, ema.DecayAt(80), 6);         // 81 / 90, the cap
+        Assert.Equal(0.9f, ema.DecayAt(1000), 6);
+        Assert.Throws<ArgumentOutOfRangeException>(() => ema.DecayAt(-1));
         var before = model.Weight.ToArray();
         model.Weight.Backend.Fill(model.Weight, 1f);
-        ema.Update();
+        ema.Update(8);
         var shadow = ema.State()["weight"].ToArray();
-        for (int i = 0; i < shadow.Length; i++) Assert.Equal(0.9f * before[i] + 0.1f, shadow[i], 5);
+        for (int i = 0; i < shadow.Length; i++) Assert.Equal(0.5f * before[i] + 0.5f, shadow[i], 5);
+        ema.Update(500);
+        var later = ema.State()["weight"].ToArray();
+        for (int i = 0; i < shadow.Length; i++) Assert.Equal(0.9f * shadow[i] + 0.1f, later[i], 5);
         var copy = new Linear(3, 2, seed: 2);
         ema.CopyTo(copy);
-        Assert.Equal(shadow, copy.Weight.ToArray());
+        Assert.Equal(later, copy.Weight.ToArray());
+    }
+
+    [Fact]
+    public void EmaOfAShortRunForgetsTheStartingWeights()
+    {
+        // 300 updates toward weights of 1 from a start of 0: without the warm-up 0.999^300 = 74 % of the start would stay
+        var model = new Linear(2, 2, seed: 1);
+        model.Weight.Backend.Fill(model.Weight, 0f);
+        var ema = new Ema(model, decay: 0.999f);
+        model.Weight.Backend.Fill(model.Weight, 1f);
+        for (int n = 0; n < 300; n++) ema.Update(n);
+        double kept = 1;
+        for (int n = 0; n < 300; n++) kept *= ema.DecayAt(n);
+        foreach (var w in ema.State()["weight"].ToArray()) Assert.Equal(1 - kept, w, 4);
+        Assert.True(kept < 0.04, $"the start keeps {kept:P1}");
     }
 
     [Fact]

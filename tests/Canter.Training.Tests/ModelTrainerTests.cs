@@ -65,6 +65,76 @@ public sealed class ModelTrainerTests
     }
 
     [Fact]
+    public void AModelWithoutPooledTextStartsARunWithItAsANoOpButNotTheOtherWayRound()
+    {
+        using var tmp = new TempFolder("model-init-pool");
+        var vae = Autoencoders(tmp);
+        var first = Options(tmp.Sub("a"), vae) with { Steps = 1 };
+        ModelTrainer.Run(first, _ => { });
+        var pooled = Tiny with { TextPool = true };
+
+        var log = new List<string>();
+        ModelTrainer.Run(Options(tmp.Sub("b"), vae) with { Steps = 1, Config = pooled, Init = first.Out }, log.Add);
+        var line = Assert.Single(log, l => l.StartsWith("initialised from", StringComparison.Ordinal));
+        Assert.Contains("fresh (pooled text, new in this run, starts as a no-op): text_pool.0.bias, text_pool.0.weight, text_pool.2.bias, text_pool.2.weight", line);
+        Assert.DoesNotContain("shape changed", line);
+
+        // the pooled model as loaded predicts what its start does
+        var start = new UnifiedTransformer(Tiny, seed: 4);
+        TransformerInit.Read(first.Out, Tiny).LoadInto(start);
+        var model = new UnifiedTransformer(pooled, seed: 5);
+        TransformerInit.Read(first.Out, pooled).LoadInto(model);
+        var layout = new SequenceLayout(Tiny, videoGroups: 2, rows: 2, cols: 2, audioLatents: 8, referenceSlots: 0);
+        var times = Enumerable.Range(0, layout.Count).Select(i => layout.Kinds[i] is TokenKind.Video or TokenKind.Audio ? 0.8f : 0f).ToArray();
+        var rows = new int[layout.TextCount];
+        rows[0] = 2;
+        rows[1] = 3;
+        var batch = new SequenceBatch(rows, Canter.Tensors.Tensor.Randn([1, layout.VisualCount, Tiny.VisualTokenSize], seed: 1),
+            Canter.Tensors.Tensor.Randn([1, layout.AudioCount, Tiny.AudioLatentChannels], seed: 2), times, layout.Segments([2], [0]));
+        using (Canter.Tensors.Autograd.Tape.NoGrad())
+        {
+            var (v1, a1) = start.Forward(batch, layout, layout.Rope());
+            var (v2, a2) = model.Forward(batch, layout, layout.Rope());
+            var (x1, x2) = (v1.ToArray(), v2.ToArray());
+            for (int i = 0; i < x1.Length; i++) Assert.Equal(x1[i], x2[i], 4);
+            var (y1, y2) = (a1.ToArray(), a2.ToArray());
+            for (int i = 0; i < y1.Length; i++) Assert.Equal(y1[i], y2[i], 4);
+        }
+
+        // a pooled model cannot start a run without pooled text
+        var back = Options(tmp.Sub("c"), vae) with { Steps = 1, Config = Tiny, Init = tmp.Sub("b") };
+        var e = Assert.Throws<ArgumentException>(() => ModelTrainer.Run(back, _ => { }));
+        Assert.Contains("reads pooled text", e.Message);
+        Assert.False(Directory.Exists(back.Out));
+    }
+
+    [Fact]
+    public void TheFlowTimeShiftIsTheOldOneByDefaultAndARunRecordsAnother()
+    {
+        // the default reproduces the times of runs made before the option, to the bit
+        for (int i = 0; i <= 1000; i++)
+        {
+            float u = i / 1000f;
+            Assert.Equal(BitConverter.SingleToInt32Bits(3f * u / (1 + 2f * u)), BitConverter.SingleToInt32Bits(ModelTrainer.FlowTime(u, ModelTrainingOptions.DefaultTimeShift)));
+        }
+        Assert.Equal(1f, ModelTrainer.FlowTime(1f, 6f));
+        Assert.Equal(6f * 0.5f / 3.5f, ModelTrainer.FlowTime(0.5f, 6f), 6);
+
+        using var tmp = new TempFolder("model-shift");
+        var vae = Autoencoders(tmp);
+        var plain = Options(tmp.Sub("a"), vae) with { Steps = 1 };
+        ModelTrainer.Run(plain, _ => { });
+        Assert.DoesNotContain("TimeShift", File.ReadAllText(Path.Combine(plain.Out, "run.json")));
+        var shifted = Options(tmp.Sub("b"), vae) with { Steps = 1, TimeShift = 6f };
+        ModelTrainer.Run(shifted, _ => { });
+        Assert.Contains("\"TimeShift\": 6", File.ReadAllText(Path.Combine(shifted.Out, "run.json")));
+        // resuming with another shift is another run
+        Assert.ThrowsAny<Exception>(() => ModelTrainer.Run(shifted with { Steps = 2, TimeShift = 3f }, _ => { }));
+        foreach (var bad in new[] { 0f, 0.1f, 40f, float.NaN })
+            Assert.Contains("--time-shift", Assert.Throws<ArgumentException>(() => ModelTrainer.Run(Options(tmp.Sub("c"), vae) with { TimeShift = bad }, _ => { })).Message);
+    }
+
+    [Fact]
     public void RunStartingFromAModelWithTheSameAutoencodersKeepsItsLatentStatistics()
     {
         using var tmp = new TempFolder("model-init-stats");

@@ -261,13 +261,14 @@ public static class BenchCommands
         var longPrompts = new Option<bool>("--long") { Description = "Long multi-beat captions instead of short ones." };
         var sampler = new Option<string?>("--sampler") { Description = $"{Canter.Training.Unified.Samplers.Listed} (default: generation's)." };
         var guidance = new Option<float?>("--guidance") { Description = "Text guidance scale (default: generation's)." };
-        var command = new Command("adherence", "Text-to-video prompt adherence on unseen test scenes, read back by the world parser.") { model, count, steps, longPrompts, sampler, guidance };
+        var shift = new Option<float?>("--shift") { Description = "Schedule shift of the solver's steps (default: generation's)." };
+        var command = new Command("adherence", "Text-to-video prompt adherence on unseen test scenes, read back by the world parser.") { model, count, steps, longPrompts, sampler, guidance, shift };
         command.SetAction(result =>
         {
             var bundle = Canter.Training.Unified.ModelBundle.Load(result.GetValue(model)!);
             int n = result.GetValue(count);
             var report = Canter.Training.Unified.Adherence.Run(bundle, n, result.GetValue(longPrompts), result.GetValue(steps), i => Console.Error.Write($"\r{i}/{n} prompts"), result.GetValue(sampler),
-                result.GetValue(guidance));
+                result.GetValue(guidance), result.GetValue(shift));
             Console.Error.WriteLine();
             string kind = report.Long ? "long" : "short";
             Console.WriteLine($"prompts: {report.Prompts}");

@@ -44,10 +44,15 @@ public static class GenerateCommand
             Description = "Run every guidance branch on every N-th guided step only; between, one branch runs and the last guidance correction is reused (about half the cost). 1: every step.",
             DefaultValueFactory = _ => GenerationRequest.DefaultGuidanceEvery,
         };
+        var shift = new Option<float>("--shift")
+        {
+            Description = $"Bend the solver's time steps toward noise, t = s u / (1 + (s - 1) u) over even u (1: even steps in t), in [{GenerationRequest.MinShift}, {GenerationRequest.MaxShift}].",
+            DefaultValueFactory = _ => GenerationRequest.DefaultShift,
+        };
         var model = new Option<string>("--model") { Description = "Model folder.", DefaultValueFactory = _ => VaeCommands.DefaultModelDir };
         var device = new Option<string>("--device") { Description = "cpu or cuda.", DefaultValueFactory = _ => "cpu" };
         var command = new Command("generate", "Generate a video with synchronized sound: text-, image-, first/last-frame-, reference-to-video, extension, audio-driven.")
-            { prompt, output, image, last, refs, edit, extend, audio, seconds, size, fps, seed, steps, guidance, refGuidance, sourceGuidance, editStrength, negative, noAudio, sampler, guidanceUntil, guidanceEvery, model, device };
+            { prompt, output, image, last, refs, edit, extend, audio, seconds, size, fps, seed, steps, guidance, refGuidance, sourceGuidance, editStrength, negative, noAudio, sampler, guidanceUntil, guidanceEvery, shift, model, device };
         command.SetAction((result, cancel) =>
         {
             var (w, h) = WorldCommands.ParseSize(result.GetValue(size)!);
@@ -67,7 +72,7 @@ public static class GenerateCommand
                 result.GetValue(guidance), result.GetValue(refGuidance), result.GetValue(negative)!, !result.GetValue(noAudio), result.GetValue(sampler)!,
                 Read(result.GetValue(image)), Read(result.GetValue(last)), (result.GetValue(refs) ?? []).Select(p => Read(p)!).ToList(), driving, toExtend,
                 Source: source, SourceAudio: sourceSound, SourceGuidance: result.GetValue(sourceGuidance), GuidanceUntil: result.GetValue(guidanceUntil),
-                GuidanceEvery: result.GetValue(guidanceEvery), EditStrength: result.GetValue(editStrength));
+                GuidanceEvery: result.GetValue(guidanceEvery), EditStrength: result.GetValue(editStrength), Shift: result.GetValue(shift));
             GenerationResult generated;
             try
             {

@@ -31,7 +31,7 @@ public static class TrainCommands
         var seconds = new Option<float>("--seconds") { Description = "Training clip duration.", DefaultValueFactory = _ => 4f };
         var modelDevice = new Option<string>("--device") { Description = "cpu or cuda.", DefaultValueFactory = _ => "cpu" };
         var modelData = new Option<string>("--data") { Description = "\"world\" or a folder of clips with metadata.jsonl captions.", DefaultValueFactory = _ => "world" };
-        var emaDecay = new Option<float>("--ema") { Description = "EMA decay of the shipped weights (lower for short runs).", DefaultValueFactory = _ => 0.999f };
+        var emaDecay = new Option<float>("--ema") { Description = "EMA decay of the shipped weights: the cap of a warmed-up decay, min(decay, (1 + n) / (10 + n)) at the n-th step of the run.", DefaultValueFactory = _ => 0.999f };
         var editShare = new Option<float>("--edit-share")
         {
             Description = "Share of steps that carry world edit pairs (edit mode); 0 trains a model without edit mode (and resumes runs made before edit mode).",
@@ -42,15 +42,20 @@ public static class TrainCommands
             Description = "Start from this model folder's transformer (and its vocabulary), e.g. models/canter-tiny to fine-tune it on your own clips; "
                 + "tensors whose shape changed (the visual projections, after a new video autoencoder) start fresh, and the log names them.",
         };
+        var timeShift = new Option<float>("--time-shift")
+        {
+            Description = "Shift of the logit-normal flow times toward noise, t = s u / (1 + (s - 1) u): the higher, the more steps near pure noise, where only the prompt tells what to draw.",
+            DefaultValueFactory = _ => Canter.Training.Unified.ModelTrainingOptions.DefaultTimeShift,
+        };
         var command = new Command("model", "Train the unified transformer on the world with rectified flow, all modes mixed (rerun to resume).")
-            { output, steps, preset, autoencoders, batch, lr, seed, checkpointEvery, logEvery, sampleEvery, size, seconds, emaDecay, modelDevice, modelData, editShare, modelInit };
+            { output, steps, preset, autoencoders, batch, lr, seed, checkpointEvery, logEvery, sampleEvery, size, seconds, emaDecay, modelDevice, modelData, editShare, modelInit, timeShift };
         command.SetAction((result, cancel) =>
         {
             var (w, h) = WorldCommands.ParseSize(result.GetValue(size)!);
             var options = new Canter.Training.Unified.ModelTrainingOptions(result.GetValue(output)!, result.GetValue(steps), result.GetValue(preset)!,
                 result.GetValue(autoencoders)!, result.GetValue(batch), result.GetValue(lr), 50, result.GetValue(seed), result.GetValue(checkpointEvery),
                 result.GetValue(logEvery), result.GetValue(sampleEvery), w, h, result.GetValue(seconds), result.GetValue(emaDecay), null, result.GetValue(modelDevice)!, result.GetValue(modelData)!,
-                result.GetValue(editShare), result.GetValue(modelInit));
+                result.GetValue(editShare), result.GetValue(modelInit), result.GetValue(timeShift));
             var clock = System.Diagnostics.Stopwatch.StartNew();
             long done = Canter.Training.Unified.ModelTrainer.Run(options, Console.WriteLine, cancel);
             Console.WriteLine($"steps: {done}");

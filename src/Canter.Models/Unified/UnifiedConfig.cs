@@ -8,6 +8,9 @@ namespace Canter.Models.Unified;
 /// video latent frame i sits at <see cref="VideoLatentTime"/>(i) seconds, audio latent j at <see cref="AudioLatentTime"/>(j),
 /// on one rotary time axis. <see cref="Edit"/> says whether the model was trained with edit pairs and so reads a
 /// source-video block (absent from a config file means no: models trained before edit mode existed load unchanged).
+/// <see cref="TextPool"/> says whether the prompt also reaches every token's modulation as one pooled vector (the mean of
+/// its tokens' embedding rows through a small MLP, added to the time MLP's hidden layer), beside the prompt's tokens in
+/// the sequence; absent means no, as for models made before it existed.
 /// </summary>
 public sealed record UnifiedConfig(
     int Width = 192,
@@ -23,7 +26,8 @@ public sealed record UnifiedConfig(
     double FrameRate = 24,
     double AudioLatentRate = 48,
     int MaxReferences = 2,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] bool Edit = false)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] bool Edit = false,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] bool TextPool = false)
 {
     /// <summary>
     /// Why edit mode needs no parameter of its own: source-video tokens are visual tokens (the same input projection as
@@ -33,12 +37,12 @@ public sealed record UnifiedConfig(
     /// </summary>
     public const string NoEditMode = "this model has no edit mode (it was trained without edit pairs; the next training run of 'canter train model' includes them)";
 
-    /// <summary>The default for new training runs (edit pairs included); the shipped canter-tiny predates edit mode (same sizes, <c>Edit = false</c>).</summary>
-    public static UnifiedConfig Tiny { get; } = new(Edit: true);
+    /// <summary>The default for new training runs (edit pairs included, pooled text); the shipped canter-tiny has the same sizes.</summary>
+    public static UnifiedConfig Tiny { get; } = new(Edit: true, TextPool: true);
 
-    public static UnifiedConfig Small { get; } = new(Width: 384, Blocks: 12, Heads: 6, Edit: true);
+    public static UnifiedConfig Small { get; } = new(Width: 384, Blocks: 12, Heads: 6, Edit: true, TextPool: true);
 
-    public static UnifiedConfig Base { get; } = new(Width: 768, Blocks: 24, Heads: 12, MlpRatio: 4, TextTokens: 96, TextRows: 8192, MaxReferences: 9, Edit: true);
+    public static UnifiedConfig Base { get; } = new(Width: 768, Blocks: 24, Heads: 12, MlpRatio: 4, TextTokens: 96, TextRows: 8192, MaxReferences: 9, Edit: true, TextPool: true);
 
     /// <summary>Pixels on a side of one visual token in the presets: the patch follows the autoencoder's spatial ratio.</summary>
     public const int PresetTokenPixels = 16;
@@ -87,6 +91,7 @@ public sealed record UnifiedConfig(
         + 2L * VisualTokenSize * Width + Width + VisualTokenSize                  // visual in and out projections
         + 2L * AudioLatentChannels * Width + Width + AudioLatentChannels          // audio in and out projections
         + 256L * Width + Width + (long)Width * 8 * Width + 8L * Width           // time embedding MLP (6 block + 2 final)
+        + (TextPool ? 2L * Width * Width + 2L * Width : 0)                         // pooled-text MLP
         + Blocks * Stack.ParametersPerBlock;
 
     /// <summary>Forward FLOPs of one sequence of <paramref name="tokens"/> tokens.</summary>

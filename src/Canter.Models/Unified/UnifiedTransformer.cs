@@ -18,7 +18,9 @@ public sealed record SequenceBatch(int[] TextRows, Tensor Visual, Tensor Audio, 
 /// <summary>
 /// The unified single-stream transformer: text, reference, video and audio tokens in one sequence through one stack of
 /// DiT blocks with full self-attention. Each token gets its kind's learned vector and its own flow time's adaLN
-/// modulation; positions are rotary in a space-time shared by picture and sound. It predicts the flow velocity of the
+/// modulation; positions are rotary in a space-time shared by picture and sound. With <see cref="UnifiedConfig.TextPool"/>
+/// the prompt also enters every token's modulation as one pooled vector (a global condition, as a class label in DiT),
+/// so what the whole frame shows (background, light, colours) does not wait for attention to find the text. It predicts the flow velocity of the
 /// video and audio tokens only (the loss keeps the noisy ones): references and an edit's source video are conditions
 /// that are read, never predicted.
 /// </summary>
@@ -42,6 +44,14 @@ public sealed class UnifiedTransformer : Module
         // start as the zero velocity predictor, as DiT does, so early steps do not fight random outputs
         VisualOut.Weight.Backend.Fill(VisualOut.Weight, 0f);
         AudioOut.Weight.Backend.Fill(AudioOut.Weight, 0f);
+        if (config.TextPool)
+        {
+            TextPool1 = RegisterModule("text_pool.0", new Linear(c, c, seed: seed * 100 + 10));
+            TextPool2 = RegisterModule("text_pool.2", new Linear(c, c, seed: seed * 100 + 11));
+            // starts as no pooled text at all: a model given these tensors fresh (--init from a model without them) predicts as before
+            TextPool2.Weight.Backend.Fill(TextPool2.Weight, 0f);
+            TextPool2.Weight.Backend.Fill(TextPool2.Bias!, 0f);
+        }
     }
 
     public UnifiedConfig Config { get; }
@@ -54,6 +64,10 @@ public sealed class UnifiedTransformer : Module
     public DitStack Stack { get; }
     public Linear VisualOut { get; }
     public Linear AudioOut { get; }
+
+    /// <summary>The pooled-text MLP (<see cref="UnifiedConfig.TextPool"/>): C -> C, SiLU, C -> C; null without it.</summary>
+    public Linear? TextPool1 { get; }
+    public Linear? TextPool2 { get; }
 
     /// <summary>Sequences -> velocity predictions for the video (B, Nvideo, Dv) and audio (B, Na, Da) tokens.</summary>
     public (Tensor Visual, Tensor Audio) Forward(SequenceBatch batch, SequenceLayout layout, RopeTable rope)
@@ -73,7 +87,8 @@ public sealed class UnifiedTransformer : Module
         var kinds = Ops.Embedding(KindTable, layout.Kinds.Select(k => (int)k).ToArray(), [n, 1]); // (N, 1, C)
         x = Ops.Add(x, Ops.Reshape(kinds, n, c));                                      // (B, N, C)
 
-        var mod = Modulation(batch.Times, b, n);                                        // (B, N, 8, C)
+        var pooled = TextPool1 is null ? null : PooledText(text, batch.Segments, b, n, l); // (B, C) or none
+        var mod = Modulation(batch.Times, b, n, pooled);                                // (B, N, 8, C)
         var parts = Ops.Split(mod, 2, 6, 2);
         var e = parts[0];                                                              // (B, N, 6, C) for the blocks
         var final = Ops.Split(parts[1], 2, 1, 1);                                      // final shift, scale
@@ -85,18 +100,65 @@ public sealed class UnifiedTransformer : Module
     }
 
     /// <summary>
+    /// The pooled prompt of each item through the pooled-text MLP, (B, C): the mean of the embedding rows of the text
+    /// positions its segments keep (an empty prompt pools to zeros).
+    /// </summary>
+    /// <param name="text">(B, L, C) embedding rows of the text positions.</param>
+    private Tensor PooledText(Tensor text, int[] segments, int b, int n, int l)
+    {
+        var weights = new float[b * l];                                                // (B, L, 1): 1 / length on the kept positions
+        for (int i = 0; i < b; i++)
+        {
+            int length = 0;
+            for (int k = 0; k < l; k++) if (segments[i * n + k] == 0) length++;
+            for (int k = 0; k < l; k++) if (segments[i * n + k] == 0) weights[i * l + k] = 1f / length;
+        }
+        var w = Tensor.FromArray(weights, [b, l, 1], TextTable.Backend);
+        var mean = Ops.Sum(Ops.Mul(text, w), 1);                                       // (B, C)
+        return TextPool2!.Forward(Ops.Silu(TextPool1!.Forward(mean)));                 // (B, C)
+    }
+
+    /// <summary>
     /// The time MLP of every token, (B, N, 8, C): six modulation vectors per block and the final shift and scale. Tokens
     /// share a few flow times (clean conditions at 0, the noisy ones at the step's t), so the MLP runs once per distinct
-    /// time and each token takes its row; gradients add up over the tokens of a time.
+    /// time and each token takes its row; gradients add up over the tokens of a time. With a pooled prompt per item
+    /// (<paramref name="text"/>, (B, C)) it is added to the hidden layer, and the MLP's second layer runs once per distinct
+    /// (item, time) pair.
     /// </summary>
-    public Tensor Modulation(float[] times, int b, int n)
+    public Tensor Modulation(float[] times, int b, int n, Tensor? text = null)
     {
         if (times.Length != b * n) throw new ArgumentException($"{times.Length} flow times for {b} x {n} tokens");
+        if (text is not null && (text.Rank != 2 || text.Dim(0) != b || text.Dim(1) != Config.Width))
+            throw new ArgumentException($"pooled text {text.ShapeString} must be ({b}, {Config.Width})");
         var (distinct, index) = DistinctTimes(times);
         var features = Tensor.FromArray(TimeFeaturesOf(distinct), [distinct.Length, TimeFeatures], TextTable.Backend); // (U, 256)
         var hidden = Ops.Silu(Time1.Forward(features));                                // (U, C)
-        var perTime = Time2.Forward(hidden);                                           // (U, 8C)
-        return Ops.Reshape(Ops.Embedding(perTime, index, [b, n]), b, n, 8, Config.Width); // (B, N, 8, C)
+        if (text is null)
+        {
+            var perTime = Time2.Forward(hidden);                                       // (U, 8C)
+            return Ops.Reshape(Ops.Embedding(perTime, index, [b, n]), b, n, 8, Config.Width); // (B, N, 8, C)
+        }
+        var pairs = new Dictionary<(int Item, int Time), int>();
+        var pairItem = new List<int>();
+        var pairTime = new List<int>();
+        var pairIndex = new int[b * n];
+        for (int i = 0; i < b; i++)
+            for (int j = 0; j < n; j++)
+            {
+                var key = (i, index[i * n + j]);
+                if (!pairs.TryGetValue(key, out int row))
+                {
+                    row = pairItem.Count;
+                    pairs.Add(key, row);
+                    pairItem.Add(i);
+                    pairTime.Add(key.Item2);
+                }
+                pairIndex[i * n + j] = row;
+            }
+        int count = pairItem.Count;
+        var joint = Ops.Add(Ops.Embedding(hidden, [.. pairTime], [count]), Ops.Embedding(text, [.. pairItem], [count])); // (P, C)
+        var perPair = Time2.Forward(joint);                                            // (P, 8C)
+        return Ops.Reshape(Ops.Embedding(perPair, pairIndex, [b, n]), b, n, 8, Config.Width); // (B, N, 8, C)
     }
 
     /// <summary>The distinct values of <paramref name="times"/> in order of first appearance, and each entry's index among them.</summary>

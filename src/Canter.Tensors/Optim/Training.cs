@@ -25,7 +25,9 @@ public static class GradClip
 }
 
 /// <summary>
-/// Exponential moving average of parameters: ema = decay * ema + (1 - decay) * p after each step.
+/// Exponential moving average of parameters: ema = d * ema + (1 - d) * p after each step, with the decay warmed up,
+/// d = min(decay, (1 + n) / (10 + n)) at the n-th update since the average started (n from 0). Without the warm-up the
+/// starting weights keep decay^n of the average: 17 % after 1795 steps at 0.999, a random model's share in a short run.
 /// Sampling uses the averaged weights (<see cref="CopyTo"/>), training continues on the raw ones.
 /// </summary>
 public sealed class Ema
@@ -47,13 +49,22 @@ public sealed class Ema
 
     public float Decay { get; }
 
-    public void Update()
+    /// <summary>The decay of the <paramref name="n"/>-th update since the average started (n from 0): the warm-up, capped at <see cref="Decay"/>.</summary>
+    public float DecayAt(long n)
     {
+        if (n < 0) throw new ArgumentOutOfRangeException(nameof(n), "updates are counted from 0");
+        return (float)Math.Min(Decay, (1.0 + n) / (10.0 + n));
+    }
+
+    /// <summary>Moves the average toward the weights: the <paramref name="n"/>-th update since the average started (n from 0; a resumed run passes its step count before this step).</summary>
+    public void Update(long n)
+    {
+        float d = DecayAt(n);
         foreach (var (_, p, shadow) in _entries)
         {
-            // shadow = decay * shadow + (1 - decay) * p
-            p.Backend.Affine(shadow, shadow, Decay, 0f);
-            p.Backend.Axpy(shadow, 1f - Decay, p);
+            // shadow = d * shadow + (1 - d) * p
+            p.Backend.Affine(shadow, shadow, d, 0f);
+            p.Backend.Axpy(shadow, 1f - d, p);
         }
     }
 

@@ -19,12 +19,14 @@ public static class Adherence
     private static readonly string[] LongAttributes = ["background", "lighting", "camera", "color", "class", "pattern", "action", "order"];
 
     public static AdherenceReport Run(ModelBundle model, int count, bool longPrompts, int steps, Action<int>? progress = null, string? sampler = null,
-        float? guidance = null)
+        float? guidance = null, float? shift = null)
     {
         if (count < 1 || count > 10_000) throw new ArgumentException($"--count {count} must be in [1, 10000]");
         if (sampler is not null && !Samplers.IsKnown(sampler)) throw new ArgumentException($"sampler '{sampler}' is not {Samplers.Listed}");
         const float max = GenerationRequest.MaxGuidance;
         if (guidance is float gs && !(gs >= 0 && gs <= max)) throw new ArgumentException($"--guidance {gs} must be in [0, {max}]");
+        if (shift is float sh && !(sh >= GenerationRequest.MinShift && sh <= GenerationRequest.MaxShift))
+            throw new ArgumentException($"--shift {sh} must be in [{GenerationRequest.MinShift}, {GenerationRequest.MaxShift}]");
         var evaluation = new ParserEvaluation();
         int skipped = 0;
         double seconds = 0, generated = 0;
@@ -36,6 +38,7 @@ public static class Adherence
             var request = new GenerationRequest(prompt, m.Width, m.Height, m.Seconds, Seed: (ulong)i, Steps: steps);
             if (sampler is not null) request = request with { Sampler = sampler };
             if (guidance is float g) request = request with { Guidance = g };
+            if (shift is float f) request = request with { Shift = f };
             // a prompt longer than the model reads is skipped; any other refusal is a bad setting, and Generate says so
             if (TextTokens.Encode(prompt).Count > m.Config.TextTokens) { skipped++; continue; }
             var result = Generator.Generate(model, request);

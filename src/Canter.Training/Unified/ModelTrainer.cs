@@ -30,8 +30,12 @@ public sealed record ModelTrainingOptions(
     string Device = "cpu",
     string Data = "world",
     float EditShare = 0.2f,
-    string? Init = null)
+    string? Init = null,
+    float TimeShift = ModelTrainingOptions.DefaultTimeShift)
 {
+    /// <summary>The flow-time shift of runs that name none (<see cref="TimeShift"/>); runs made before the option used it.</summary>
+    public const float DefaultTimeShift = 3f;
+
     /// <summary>The preset's config unless a config is given (tests and experiments).</summary>
     public UnifiedConfig ModelConfig => Config ?? UnifiedConfig.Preset(Preset);
 
@@ -44,6 +48,7 @@ public sealed record ModelTrainingOptions(
         if (!(Seconds > 0.5f && Seconds <= 15f)) throw new ArgumentException($"--seconds {Seconds} must be over 0.5 and at most 15");
         if (!(EmaDecay is >= 0f and < 1f)) throw new ArgumentException($"--ema {EmaDecay} must be in [0, 1)");
         if (!(EditShare is >= 0f and <= 1f)) throw new ArgumentException($"--edit-share {EditShare} must be in [0, 1]");
+        if (!(TimeShift is >= 0.25f and <= 32f)) throw new ArgumentException($"--time-shift {TimeShift} must be in [0.25, 32]");
         if (Init is not null && !File.Exists(Path.Combine(Init, "transformer.safetensors")))
             throw new ArgumentException($"--init {Init} has no transformer.safetensors: give a model folder (such as models/canter-tiny)");
         UnifiedConfig.Preset(Preset);
@@ -84,10 +89,12 @@ public static class ModelTrainer
         var claim = config.Edit
             ? JsonSerializer.Serialize(new { o.Preset, o.Seed, o.Width, o.Height, o.Seconds, o.Batch, Data = RunFolder.DataName(o.Data), config, o.EditShare }, Json)
             : JsonSerializer.Serialize(new { o.Preset, o.Seed, o.Width, o.Height, o.Seconds, o.Batch, Data = RunFolder.DataName(o.Data), config }, Json);
-        if (init is not null)
+        if (init is not null || o.TimeShift != ModelTrainingOptions.DefaultTimeShift)
         {
+            // written only when set, so that run folders made before these options still resume
             var node = System.Text.Json.Nodes.JsonNode.Parse(claim)!.AsObject();
-            node["Init"] = init.Folder;
+            if (init is not null) node["Init"] = init.Folder;
+            if (o.TimeShift != ModelTrainingOptions.DefaultTimeShift) node["TimeShift"] = o.TimeShift;
             claim = node.ToJsonString(Json);
         }
         RunFolder.Claim(o.Out, claim);
@@ -191,7 +198,7 @@ public static class ModelTrainer
                 GradClip.ClipByGlobalNorm(model.Parameters().Select(p => p.Value), 1f);
                 optimizer.Step();
                 model.ZeroGrad();
-                ema.Update();
+                ema.Update(s - 1);   // the average starts with the run (at --init's weights or a fresh model)
                 sums[0] += loss.Item();
                 sums[1] += video;
                 sums[2] += audio;
@@ -246,7 +253,7 @@ public static class ModelTrainer
     internal static (Tensor Loss, double Video, double Audio) Step(UnifiedTransformer model, UnifiedConfig config, TextTokens text, IReadOnlyList<Example> items,
         SequenceLayout layout, long step, ModelTrainingOptions o)
     {
-        var fb = BuildBatch(config, text, items, layout, step, o.Seed, model.TextTable.Backend);
+        var fb = BuildBatch(config, text, items, layout, step, o.Seed, model.TextTable.Backend, o.TimeShift);
         int b = items.Count, dv = config.VisualTokenSize, da = config.AudioLatentChannels;
         var (pv, pa) = model.Forward(fb.Sequence, layout, layout.Rope());   // (B, Nvideo, Dv), (B, Na, Da)
         var backend = model.TextTable.Backend;
@@ -263,7 +270,7 @@ public static class ModelTrainer
     /// put in clean, at flow time 0, and have no target: the model predicts video and audio tokens only.
     /// </summary>
     public static FlowBatch BuildBatch(UnifiedConfig config, TextTokens text, IReadOnlyList<Example> items, SequenceLayout layout, long step, ulong seed,
-        IBackend backend)
+        IBackend backend, float timeShift = ModelTrainingOptions.DefaultTimeShift)
     {
         int b = items.Count;
         int dv = config.VisualTokenSize, da = config.AudioLatentChannels;
@@ -320,10 +327,10 @@ public static class ModelTrainer
                 if (sourcePresent[j]) Array.Copy(item.Source!, 0, visual, (j * nv + layout.SourceOffset) * dv, videoCount * dv);
             }
 
-            // logit-normal flow time, shifted toward noise (more tokens than an image: harder to denoise early)
+            // logit-normal flow time, shifted toward noise: a clip's many redundant tokens show its layout through all but
+            // the last few percent of noise, so only near t = 1 must the prompt alone say what to draw
             double normal = Math.Sqrt(-2 * Math.Log(Math.Max(1e-7, rng.NextFloat()))) * Math.Cos(2 * Math.PI * rng.NextFloat());
-            float t = (float)(1 / (1 + Math.Exp(-normal)));
-            t = 3f * t / (1 + 2f * t);
+            float t = FlowTime((float)(1 / (1 + Math.Exp(-normal))), timeShift);
             var cleanGroups = new bool[groups];
             if (mode is Mode.ImageToVideo or Mode.FirstLastFrame) cleanGroups[0] = true;
             if (mode == Mode.FirstLastFrame) cleanGroups[groups - 1] = true;
@@ -362,6 +369,9 @@ public static class ModelTrainer
             layout.Segments(textLengths, refsPresent, sourcePresent));
         return new FlowBatch(sequence, target, visualWeight, audioTarget, audioWeight, modes, sourcePresent);
     }
+
+    /// <summary>A time u in [0, 1] shifted toward noise: s u / (1 + (s - 1) u).</summary>
+    public static float FlowTime(float u, float shift) => shift * u / (1 + (shift - 1) * u);
 
     /// <summary>Mean squared error over the tokens whose weight is 1: sum(w (p - y)^2) / (sum(w) D).</summary>
     private static Tensor WeightedMse(Tensor prediction, Tensor target, float[] weights, int[] shape)

@@ -8,7 +8,8 @@ namespace Canter.Training.Unified;
 /// and its latent statistics when the run uses the same autoencoders.
 /// The new run's config must have the same transformer (width, blocks, heads, MLP, text and reference slots, audio
 /// latents); only the visual token may differ (another video autoencoder: latent channels or patch), and then the two
-/// visual projections, whose shapes change, start fresh while every other tensor is copied.
+/// visual projections, whose shapes change, start fresh while every other tensor is copied. A model without pooled text
+/// may start a run with it: the pooled-text MLP starts fresh (as a no-op) and the log names it.
 /// </summary>
 public sealed class TransformerInit
 {
@@ -35,7 +36,9 @@ public sealed class TransformerInit
             throw new ArgumentException($"--init {folder}: {e.Message}", e);
         }
         var from = manifest.Config;
-        var comparable = config with { VideoLatentChannels = from.VideoLatentChannels, Patch = from.Patch, Edit = from.Edit };
+        if (from.TextPool && !config.TextPool)
+            throw new ArgumentException($"--init {folder}: its transformer reads pooled text and this run's config does not");
+        var comparable = config with { VideoLatentChannels = from.VideoLatentChannels, Patch = from.Patch, Edit = from.Edit, TextPool = from.TextPool };
         if (comparable != from)
             throw new ArgumentException($"--init {folder}: its transformer ({Describe(from)}) is not the one this run trains ({Describe(config)}); "
                 + "only the video latent channels and the patch may differ");
@@ -60,6 +63,9 @@ public sealed class TransformerInit
         $"width {c.Width}, {c.Blocks} blocks, {c.Heads} heads, MLP x{c.MlpRatio}, {c.TextTokens} text tokens over {c.TextRows} rows, "
         + $"{c.AudioLatentChannels} audio channels, {c.MaxReferences} references, {c.FrameRate} fps, {c.AudioLatentRate} audio latents/s";
 
+    /// <summary>Names of the pooled-text MLP's tensors, which a model without pooled text lacks.</summary>
+    private const string PooledTextPrefix = "text_pool.";
+
     /// <summary>Copies every tensor of the same name and shape into <paramref name="model"/>; returns the log line that says what started fresh.</summary>
     public string LoadInto(UnifiedTransformer model)
     {
@@ -69,15 +75,17 @@ public sealed class TransformerInit
         {
             var own = model.StateDict();
             var unknown = loaded.Keys.Where(k => !own.ContainsKey(k)).Order(StringComparer.Ordinal).ToList();
-            var missing = own.Keys.Where(k => !loaded.ContainsKey(k)).Order(StringComparer.Ordinal).ToList();
+            var added = own.Keys.Where(k => !loaded.ContainsKey(k) && k.StartsWith(PooledTextPrefix, StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToList();
+            var missing = own.Keys.Where(k => !loaded.ContainsKey(k) && !added.Contains(k)).Order(StringComparer.Ordinal).ToList();
             if (unknown.Count > 0 || missing.Count > 0)
                 throw new InvalidDataException($"{path}: tensor names differ from the model's (unexpected: {string.Join(", ", unknown.DefaultIfEmpty("none"))}; "
                     + $"missing: {string.Join(", ", missing.DefaultIfEmpty("none"))})");
             var same = loaded.Where(p => Canter.Tensors.ShapeUtil.SameShape(p.Value.Shape, own[p.Key].Shape)).ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
-            var fresh = own.Where(p => !same.ContainsKey(p.Key)).Select(p => $"{p.Key} {loaded[p.Key].ShapeString} -> {p.Value.ShapeString}").ToList();
+            var fresh = own.Where(p => !same.ContainsKey(p.Key) && !added.Contains(p.Key)).Select(p => $"{p.Key} {loaded[p.Key].ShapeString} -> {p.Value.ShapeString}").ToList();
             model.LoadStateDict(same, strict: false);
             return $"initialised from {Folder}: {same.Count} of {own.Count} tensors copied"
-                + (fresh.Count == 0 ? "" : $"; fresh (shape changed): {string.Join(", ", fresh)}");
+                + (fresh.Count == 0 ? "" : $"; fresh (shape changed): {string.Join(", ", fresh)}")
+                + (added.Count == 0 ? "" : $"; fresh (pooled text, new in this run, starts as a no-op): {string.Join(", ", added)}");
         }
         finally
         {
