@@ -29,4 +29,12 @@ public sealed class AdherenceTests
         var e = Assert.Throws<ArgumentException>(() => Adherence.Run(bundle, 2, longPrompts: false, steps: 0));
         Assert.Contains("steps 0", e.Message);
     }
+
+    [Fact]
+    public void AShiftOutsideItsBoundsIsRefusedBeforeAnyGeneration()
+    {
+        var bundle = TinyModels.Bundle(TinyModels.Transformer(8, 16, 0), "a red ball");
+        foreach (var shift in new[] { 0f, 100f, float.NaN })
+            Assert.Contains("--shift", Assert.Throws<ArgumentException>(() => Adherence.Run(bundle, 1, longPrompts: false, steps: 1, shift: shift)).Message);
+    }
 }

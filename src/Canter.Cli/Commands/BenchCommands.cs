@@ -18,6 +18,7 @@ public static class BenchCommands
         bench.Subcommands.Add(Generate());
         bench.Subcommands.Add(Sampler());
         bench.Subcommands.Add(AdherenceBench());
+        bench.Subcommands.Add(Flow());
         bench.Subcommands.Add(Vae());
         bench.Subcommands.Add(Score());
         bench.Subcommands.Add(Run());
@@ -252,6 +253,34 @@ public static class BenchCommands
 
     private static Option<string> DeviceOption() =>
         new("--device") { Description = "cpu, cuda (first NVIDIA GPU) or ilgpu-cpu (GPU kernels emulated on the CPU).", DefaultValueFactory = _ => "cpu" };
+
+    private static Command Flow()
+    {
+        var model = new Option<string>("--model") { Description = "Model folder.", DefaultValueFactory = _ => VaeCommands.DefaultModelDir };
+        var count = new Option<int>("--count") { Description = "Test scenes (clips).", DefaultValueFactory = _ => 8 };
+        var longPrompts = new Option<bool>("--long") { Description = "Long multi-beat captions (they name background, light and camera) instead of short ones." };
+        var command = new Command("flow", "The transformer's flow loss on unseen test clips at fixed flow times, with and without the prompt: where in the flow it reads the prompt.")
+            { model, count, longPrompts };
+        command.SetAction(result =>
+        {
+            var bundle = Canter.Training.Unified.ModelBundle.Load(result.GetValue(model)!);
+            int n = result.GetValue(count);
+            var report = Canter.Training.Unified.FlowProbe.Run(bundle, n, result.GetValue(longPrompts), progress: i => Console.Error.Write($"\r{i}/{n} clips"));
+            Console.Error.WriteLine();
+            Console.WriteLine($"clips: {report.Clips}");
+            Console.WriteLine($"video_mean_square: {report.UnconditionalError:F4}");
+            foreach (var t in report.Times)
+            {
+                string at = t.Time.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture);
+                Console.WriteLine($"video_loss_t{at}: {t.VideoLoss:F4}");
+                Console.WriteLine($"video_loss_without_prompt_t{at}: {t.VideoLossWithoutPrompt:F4}");
+                Console.WriteLine($"prompt_gain_t{at}: {t.PromptGain:F4}");
+                Console.WriteLine($"audio_loss_t{at}: {t.AudioLoss:F4}");
+            }
+            return 0;
+        });
+        return command;
+    }
 
     private static Command AdherenceBench()
     {
