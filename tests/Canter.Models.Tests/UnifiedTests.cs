@@ -18,6 +18,17 @@ public sealed class UnifiedTests
 
     private static UnifiedConfig WithPool(UnifiedConfig config, bool pooled) => config with { TextPool = pooled };
 
+    /// <summary>A model of <paramref name="config"/> with live outputs and one item's random visual and audio tokens on a small layout (one reference slot).</summary>
+    private static (UnifiedTransformer Model, SequenceLayout Layout, Tensor Visual, Tensor Audio) OneItem(UnifiedConfig config, ulong seed)
+    {
+        var model = new UnifiedTransformer(config, seed);
+        WithLiveOutputs(model);
+        var layout = new SequenceLayout(config, videoGroups: 2, rows: 2, cols: 2, audioLatents: 4, referenceSlots: 1);
+        var visual = Tensor.Randn([1, layout.VisualCount, config.VisualTokenSize], seed: 1);
+        var audio = Tensor.Randn([1, layout.AudioCount, config.AudioLatentChannels], seed: 2);
+        return (model, layout, visual, audio);
+    }
+
     [Fact]
     public void PresetTokensStaySixteenPixelsWideWhateverTheAutoencodersRatio()
     {
@@ -73,12 +84,7 @@ public sealed class UnifiedTests
     public void MaskedTokensDoNotChangeTheOutput(bool pooled)
     {
         using var _ = Tape.NoGrad();
-        var config = WithPool(Small, pooled);
-        var model = new UnifiedTransformer(config, seed: 3);
-        WithLiveOutputs(model);
-        var layout = new SequenceLayout(config, videoGroups: 2, rows: 2, cols: 2, audioLatents: 4, referenceSlots: 1);
-        var visual = Tensor.Randn([1, layout.VisualCount, Small.VisualTokenSize], seed: 1);
-        var audio = Tensor.Randn([1, layout.AudioCount, Small.AudioLatentChannels], seed: 2);
+        var (model, layout, visual, audio) = OneItem(WithPool(Small, pooled), 3);
         var times = Enumerable.Range(0, layout.Count).Select(i => i < layout.TextCount ? 0f : 0.5f).ToArray();
         var segments = layout.Segments([3], [0]);                      // three prompt tokens, the reference slot empty
         var (v1, a1) = model.Forward(new SequenceBatch([5, 6, 7, 0, 0, 0], visual, audio, times, segments), layout, layout.Rope());
@@ -356,11 +362,7 @@ public sealed class UnifiedTests
     public void PooledTextGradientsReachTheEmbeddingRowsOfThePromptOnly()
     {
         var config = WithPool(Small, true);
-        var model = new UnifiedTransformer(config, seed: 6);
-        WithLiveOutputs(model);
-        var layout = new SequenceLayout(config, videoGroups: 2, rows: 2, cols: 2, audioLatents: 4, referenceSlots: 1);
-        var visual = Tensor.Randn([1, layout.VisualCount, config.VisualTokenSize], seed: 1);
-        var audio = Tensor.Randn([1, layout.AudioCount, config.AudioLatentChannels], seed: 2);
+        var (model, layout, visual, audio) = OneItem(config, 6);
         var times = Enumerable.Range(0, layout.Count).Select(i => layout.Kinds[i] is TokenKind.Video or TokenKind.Audio ? 0.5f : 0f).ToArray();
         var (v, a) = model.Forward(new SequenceBatch([5, 6, 0, 0, 0, 0], visual, audio, times, layout.Segments([2], [0])), layout, layout.Rope());
         Ops.Add(Ops.SumAll(Ops.Square(v)), Ops.SumAll(Ops.Square(a))).Backward();
