@@ -115,10 +115,10 @@ public sealed class ModelTrainerTests
         for (int i = 0; i <= 1000; i++)
         {
             float u = i / 1000f;
-            Assert.Equal(BitConverter.SingleToInt32Bits(3f * u / (1 + 2f * u)), BitConverter.SingleToInt32Bits(ModelTrainer.FlowTime(u, ModelTrainingOptions.DefaultTimeShift)));
+            Assert.Equal(BitConverter.SingleToInt32Bits(3f * u / (1 + 2f * u)), BitConverter.SingleToInt32Bits(Samplers.Shifted(u, ModelTrainingOptions.DefaultTimeShift)));
         }
-        Assert.Equal(1f, ModelTrainer.FlowTime(1f, 6f));
-        Assert.Equal(6f * 0.5f / 3.5f, ModelTrainer.FlowTime(0.5f, 6f), 6);
+        Assert.Equal(1f, Samplers.Shifted(1f, 6f));
+        Assert.Equal(6f * 0.5f / 3.5f, Samplers.Shifted(0.5f, 6f), 6);
 
         using var tmp = new TempFolder("model-shift");
         var vae = Autoencoders(tmp);

@@ -38,9 +38,8 @@ public static class FlowProbe
         var c = m.Config;
         var codec = model.Codec;
         int s = codec.Video.Config.SpatialRatio, p = c.Patch;
-        int frames = 1 + (int)Math.Floor(m.Seconds * c.FrameRate / c.TemporalRatio) * c.TemporalRatio;
-        int rate = codec.Audio.Config.SampleRate, hop = codec.Audio.Config.Hop;
-        int samples = (int)Math.Round(m.Seconds * rate / hop) * hop, audioCount = samples / hop;
+        var clip = new WorldExamples(codec, c, m.Width, m.Height, m.Seconds);     // the frame and sample counts training uses
+        int frames = clip.Frames, samples = clip.Samples, rate = codec.Audio.Config.SampleRate, audioCount = samples / codec.Audio.Config.Hop;
         int groups = codec.Video.Config.LatentFrames(frames);
         var layout = new SequenceLayout(c, groups, m.Height / s / p, m.Width / s / p, audioCount, referenceSlots: 0);
         var rope = layout.Rope();

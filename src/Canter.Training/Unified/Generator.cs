@@ -348,8 +348,8 @@ public static class Generator
         }
 
         // evenly spaced u from the start's u (1 for t = 1) to 0, bent by the shift
-        float startU = start == 1 ? 1f : Unshifted(start, r.Shift);
-        var schedule = Enumerable.Range(0, r.Steps + 1).Select(i => Shifted(startU * (1f - (float)i / r.Steps), r.Shift)).ToArray();
+        float startU = start == 1 ? 1f : Samplers.Unshifted(start, r.Shift);
+        var schedule = Enumerable.Range(0, r.Steps + 1).Select(i => Samplers.Shifted(startU * (1f - (float)i / r.Steps), r.Shift)).ToArray();
         bool multistep = r.Sampler is Samplers.DpmPlusPlus2M or Samplers.AdamsBashforth2;
         var videoSolver = new MultistepSolver(r.Sampler);
         var audioSolver = new MultistepSolver(r.Sampler);
@@ -382,10 +382,6 @@ public static class Generator
         return new Sampling(visual, audio, layout, frames, groups, lh, lw, audioCount, samples, given, evaluations, branchEvaluations);
     }
 
-    private static float Shifted(float u, float shift) => shift * u / (1 + (shift - 1) * u);
-
-    /// <summary>The u whose shifted time is <paramref name="t"/>: the inverse of <see cref="Shifted"/>.</summary>
-    private static float Unshifted(float t, float shift) => t / (shift - (shift - 1) * t);
 
     /// <summary>x += dt v over the noisy video tokens (clean ones, the reference slots and the source stay); v covers the video tokens only.</summary>
     private static void Step(float[] x, float[] v, float dt, bool[] clean, int dim, int videoOffset)

@@ -330,7 +330,7 @@ public static class ModelTrainer
             // logit-normal flow time, shifted toward noise: a clip's many redundant tokens show its layout through all but
             // the last few percent of noise, so only near t = 1 must the prompt alone say what to draw
             double normal = Math.Sqrt(-2 * Math.Log(Math.Max(1e-7, rng.NextFloat()))) * Math.Cos(2 * Math.PI * rng.NextFloat());
-            float t = FlowTime((float)(1 / (1 + Math.Exp(-normal))), timeShift);
+            float t = Samplers.Shifted((float)(1 / (1 + Math.Exp(-normal))), timeShift);
             var cleanGroups = new bool[groups];
             if (mode is Mode.ImageToVideo or Mode.FirstLastFrame) cleanGroups[0] = true;
             if (mode == Mode.FirstLastFrame) cleanGroups[groups - 1] = true;
@@ -369,9 +369,6 @@ public static class ModelTrainer
             layout.Segments(textLengths, refsPresent, sourcePresent));
         return new FlowBatch(sequence, target, visualWeight, audioTarget, audioWeight, modes, sourcePresent);
     }
-
-    /// <summary>A time u in [0, 1] shifted toward noise: s u / (1 + (s - 1) u).</summary>
-    public static float FlowTime(float u, float shift) => shift * u / (1 + (shift - 1) * u);
 
     /// <summary>Mean squared error over the tokens whose weight is 1: sum(w (p - y)^2) / (sum(w) D).</summary>
     private static Tensor WeightedMse(Tensor prediction, Tensor target, float[] weights, int[] shape)

@@ -27,6 +27,15 @@ public static class Samplers
 
     public static bool IsKnown(string? name) => name is not null && Names.Contains(name);
 
+    /// <summary>
+    /// A time u in [0, 1] bent toward noise by <paramref name="shift"/>: s u / (1 + (s - 1) u). The solver's schedule over
+    /// evenly spaced u, and the trainer's flow times over logit-normal u (<c>--time-shift</c>).
+    /// </summary>
+    public static float Shifted(float u, float shift) => shift * u / (1 + (shift - 1) * u);
+
+    /// <summary>The u whose shifted time is <paramref name="t"/>: the inverse of <see cref="Shifted"/>.</summary>
+    public static float Unshifted(float t, float shift) => t / (shift - (shift - 1) * t);
+
     /// <summary>Model evaluations (each runs every guidance branch, or one where guidance is off) for <paramref name="steps"/> steps.</summary>
     public static int Evaluations(string sampler, int steps) => sampler == Heun ? 2 * steps - 1 : steps;
 
