@@ -25,6 +25,8 @@ public sealed class FlowProbeTests
         Assert.Equal([1, 2], seen);
         Assert.Equal([0.5f, 1f], report.Times.Select(t => t.Time));
         Assert.All(report.Times, t => Assert.True(double.IsFinite(t.VideoLoss) && double.IsFinite(t.AudioLoss) && t.VideoLoss > 0));
+        // the subjects' tokens are a part of the clip with losses of their own
+        Assert.All(report.Times, t => Assert.True(t.SubjectLoss > 0 && t.SubjectLossWithoutPrompt > 0 && t.SubjectLoss != t.VideoLoss, $"{t}"));
         Assert.Contains(report.Times, t => t.VideoLoss != t.VideoLossWithoutPrompt);   // random weights read the prompt a little
         Assert.True(report.UnconditionalError > 0);
         var again = FlowProbe.Run(bundle, 2, longPrompts: false, [0.5f, 1f]);
@@ -34,7 +36,7 @@ public sealed class FlowProbeTests
         var output = bundle.Transformer.VisualOut.Weight;
         output.Backend.Copy(output, Tensor.Zeros(output.Shape));
         var blind = FlowProbe.Run(bundle, 2, longPrompts: false, [0.5f, 1f]);
-        Assert.All(blind.Times, t => Assert.Equal(0, t.PromptGain));
+        Assert.All(blind.Times, t => Assert.Equal((0, 0), (t.PromptGain, t.SubjectPromptGain)));
     }
 
     [Fact]

@@ -276,6 +276,8 @@ public static class BenchCommands
                 Console.WriteLine($"video_loss_without_prompt_t{at}: {t.VideoLossWithoutPrompt:F4}");
                 Console.WriteLine($"prompt_gain_t{at}: {t.PromptGain:F4}");
                 Console.WriteLine($"audio_loss_t{at}: {t.AudioLoss:F4}");
+                Console.WriteLine($"subject_loss_t{at}: {t.SubjectLoss:F4}");
+                Console.WriteLine($"subject_prompt_gain_t{at}: {t.SubjectPromptGain:F4}");
             }
             return 0;
         });
@@ -304,6 +306,7 @@ public static class BenchCommands
             Console.WriteLine($"skipped_prompts: {report.Skipped}");
             foreach (var (name, value) in report.PerAttribute) Console.WriteLine($"{kind}_{name}: {value:F3}");
             Console.WriteLine($"adherence_{kind}: {report.Adherence:F3}");
+            Console.WriteLine($"adherence_{kind}_mismatched: {report.Mismatched:F3}");
             Console.WriteLine($"seconds_per_generated_second: {report.SecondsPerGeneratedSecond:F3}");
             return 0;
         });

@@ -47,15 +47,21 @@ public static class TrainCommands
             Description = "Shift of the logit-normal flow times toward noise, t = s u / (1 + (s - 1) u): the higher, the more steps near pure noise, where only the prompt tells what to draw.",
             DefaultValueFactory = _ => Canter.Training.Unified.ModelTrainingOptions.DefaultTimeShift,
         };
+        var subjectWeight = new Option<float>("--subject-weight")
+        {
+            Description = "Flow-loss weight of the video tokens that show a subject (the world only; 1: every token alike). Subjects cover a few percent of a frame, "
+                + "so an even loss is mostly background; the logged video loss is then the weighted one.",
+            DefaultValueFactory = _ => 1f,
+        };
         var command = new Command("model", "Train the unified transformer on the world with rectified flow, all modes mixed (rerun to resume).")
-            { output, steps, preset, autoencoders, batch, lr, seed, checkpointEvery, logEvery, sampleEvery, size, seconds, emaDecay, modelDevice, modelData, editShare, modelInit, timeShift };
+            { output, steps, preset, autoencoders, batch, lr, seed, checkpointEvery, logEvery, sampleEvery, size, seconds, emaDecay, modelDevice, modelData, editShare, modelInit, timeShift, subjectWeight };
         command.SetAction((result, cancel) =>
         {
             var (w, h) = WorldCommands.ParseSize(result.GetValue(size)!);
             var options = new Canter.Training.Unified.ModelTrainingOptions(result.GetValue(output)!, result.GetValue(steps), result.GetValue(preset)!,
                 result.GetValue(autoencoders)!, result.GetValue(batch), result.GetValue(lr), 50, result.GetValue(seed), result.GetValue(checkpointEvery),
                 result.GetValue(logEvery), result.GetValue(sampleEvery), w, h, result.GetValue(seconds), result.GetValue(emaDecay), null, result.GetValue(modelDevice)!, result.GetValue(modelData)!,
-                result.GetValue(editShare), result.GetValue(modelInit), result.GetValue(timeShift));
+                result.GetValue(editShare), result.GetValue(modelInit), result.GetValue(timeShift), result.GetValue(subjectWeight));
             var clock = System.Diagnostics.Stopwatch.StartNew();
             long done = Canter.Training.Unified.ModelTrainer.Run(options, Console.WriteLine, cancel);
             Console.WriteLine($"steps: {done}");

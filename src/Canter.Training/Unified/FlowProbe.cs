@@ -10,10 +10,15 @@ namespace Canter.Training.Unified;
 /// <param name="VideoLoss">Video velocity MSE with the prompt.</param>
 /// <param name="VideoLossWithoutPrompt">The same with the prompt left out (the unconditional branch of guidance).</param>
 /// <param name="AudioLoss">Audio velocity MSE with the prompt.</param>
-public sealed record FlowProbeTime(float Time, double VideoLoss, double VideoLossWithoutPrompt, double AudioLoss)
+/// <param name="SubjectLoss">Video velocity MSE over the tokens that show a subject (<see cref="WorldExamples.SubjectWeights"/>), with the prompt.</param>
+/// <param name="SubjectLossWithoutPrompt">The same without the prompt.</param>
+public sealed record FlowProbeTime(float Time, double VideoLoss, double VideoLossWithoutPrompt, double AudioLoss, double SubjectLoss, double SubjectLossWithoutPrompt)
 {
     /// <summary>How much of the video loss the prompt removes: (without - with) / without.</summary>
     public double PromptGain => (VideoLossWithoutPrompt - VideoLoss) / VideoLossWithoutPrompt;
+
+    /// <summary>The same on the subjects' tokens: what a short prompt names (colour, class, action) is drawn there.</summary>
+    public double SubjectPromptGain => (SubjectLossWithoutPrompt - SubjectLoss) / SubjectLossWithoutPrompt;
 }
 
 /// <summary>What <c>canter bench flow</c> measured; <see cref="UnconditionalError"/> is the mean square of the clean video tokens (the loss at t = 1 of predicting zeros).</summary>
@@ -23,7 +28,9 @@ public sealed record FlowProbeReport(int Clips, IReadOnlyList<FlowProbeTime> Tim
 /// The transformer's flow loss on unseen test clips, text-to-video (every video and audio token noisy), at fixed flow
 /// times, each with and without the prompt: where in the flow the model reads the prompt. Near t = 1 the noisy tokens
 /// show nothing, so only the prompt can lower the loss there; a model whose prompt gain at t = 1 is near zero draws the
-/// same picture whatever it is asked. Noise is seeded by the clip, so two models are compared on the same inputs.
+/// same picture whatever it is asked. The losses are also taken over the tokens that show a subject alone, a few
+/// percent of a clip that the whole-clip loss barely sees. Noise is seeded by the clip, so two models are compared on
+/// the same inputs.
 /// </summary>
 public static class FlowProbe
 {
@@ -45,7 +52,7 @@ public static class FlowProbe
         var rope = layout.Rope();
         int dv = c.VisualTokenSize, da = c.AudioLatentChannels, n = layout.Count, nv = layout.VisualCount;
         var backend = model.Transformer.TextTable.Backend;
-        var sums = new double[times.Count, 3];
+        var sums = new double[times.Count, 5];
         double unconditional = 0;
         int clips = 0;
         for (int i = 0; i < count; i++)
@@ -53,7 +60,9 @@ public static class FlowProbe
             var scene = SceneGenerator.Generate(Splits.Seed(Split.Test, i), m.Seconds);
             string prompt = longPrompts ? Captions.Long(scene) : Captions.Short(scene);
             if (TextTokens.Encode(prompt).Count > layout.TextCount) continue;
-            var pictures = Enumerable.Range(0, frames).Select(f => Renderer.Render(scene, (float)(f / c.FrameRate), m.Width, m.Height)).ToList();
+            var pictures = Enumerable.Range(0, frames).Select(f => Renderer.Render(scene, (float)(f / c.FrameRate), m.Width, m.Height)).ToArray();
+            var backgrounds = Enumerable.Range(0, frames).Select(f => Renderer.Render(scene, (float)(f / c.FrameRate), m.Width, m.Height, drawSubjects: false)).ToArray();
+            var subject = WorldExamples.SubjectWeights(pictures, backgrounds, m.Width, m.Height, s * p, c.TemporalRatio, 2f).Select(w => w > 1).ToArray();   // (Nvideo)
             var sound = AudioSynth.Synthesize(scene, rate);
             Array.Resize(ref sound, samples);
             var video = model.Stats.VideoTokens(codec.EncodeFrames(pictures, m.Width, m.Height), p, m.Height / s, m.Width / s);   // (Nvideo, Dv)
@@ -86,24 +95,33 @@ public static class FlowProbe
                 sums[k, 0] += Mse(v.AsSpan(0, video.Length), video, noise, 0);
                 sums[k, 1] += Mse(v.AsSpan(video.Length, video.Length), video, noise, 0);
                 sums[k, 2] += Mse(a.AsSpan(0, audio.Length), audio, noise, video.Length);
+                sums[k, 3] += Mse(v.AsSpan(0, video.Length), video, noise, 0, subject, dv);
+                sums[k, 4] += Mse(v.AsSpan(video.Length, video.Length), video, noise, 0, subject, dv);
             }
             clips++;
             progress?.Invoke(i + 1);
         }
         if (clips == 0) throw new ArgumentException("every prompt is longer than the model reads");
-        var result = Enumerable.Range(0, times.Count).Select(k => new FlowProbeTime(times[k], sums[k, 0] / clips, sums[k, 1] / clips, sums[k, 2] / clips)).ToList();
+        var result = Enumerable.Range(0, times.Count).Select(k => new FlowProbeTime(times[k], sums[k, 0] / clips, sums[k, 1] / clips, sums[k, 2] / clips,
+            sums[k, 3] / clips, sums[k, 4] / clips)).ToList();
         return new FlowProbeReport(clips, result, unconditional / clips);
     }
 
-    /// <summary>Mean of (prediction - (noise - clean))^2: the velocity target of rectified flow.</summary>
-    private static double Mse(ReadOnlySpan<float> prediction, float[] clean, float[] noise, int noiseOffset)
+    /// <summary>
+    /// Mean of (prediction - (noise - clean))^2, the velocity target of rectified flow, over every value or over the
+    /// tokens (rows of <paramref name="width"/> values) that <paramref name="tokens"/> marks (0 when it marks none).
+    /// </summary>
+    private static double Mse(ReadOnlySpan<float> prediction, float[] clean, float[] noise, int noiseOffset, bool[]? tokens = null, int width = 1)
     {
         double sum = 0;
+        int counted = 0;
         for (int j = 0; j < clean.Length; j++)
         {
+            if (tokens is not null && !tokens[j / width]) continue;
             double d = prediction[j] - (noise[noiseOffset + j] - clean[j]);
             sum += d * d;
+            counted++;
         }
-        return sum / clean.Length;
+        return counted == 0 ? 0 : sum / counted;
     }
 }

@@ -31,7 +31,8 @@ public sealed record ModelTrainingOptions(
     string Data = "world",
     float EditShare = 0.2f,
     string? Init = null,
-    float TimeShift = ModelTrainingOptions.DefaultTimeShift)
+    float TimeShift = ModelTrainingOptions.DefaultTimeShift,
+    float SubjectWeight = 1f)
 {
     /// <summary>The flow-time shift of runs that name none (<see cref="TimeShift"/>); runs made before the option used it.</summary>
     public const float DefaultTimeShift = 3f;
@@ -49,6 +50,9 @@ public sealed record ModelTrainingOptions(
         if (!(EmaDecay is >= 0f and < 1f)) throw new ArgumentException($"--ema {EmaDecay} must be in [0, 1)");
         if (!(EditShare is >= 0f and <= 1f)) throw new ArgumentException($"--edit-share {EditShare} must be in [0, 1]");
         if (!(TimeShift is >= 0.25f and <= 32f)) throw new ArgumentException($"--time-shift {TimeShift} must be in [0.25, 32]");
+        if (!(SubjectWeight is >= 1f and <= 100f)) throw new ArgumentException($"--subject-weight {SubjectWeight} must be in [1, 100]");
+        if (SubjectWeight != 1f && Data != "world")
+            throw new ArgumentException("--subject-weight needs the world's scenes (it finds the subjects by drawing each scene without them); a folder of clips trains with 1");
         if (Init is not null && !File.Exists(Path.Combine(Init, "transformer.safetensors")))
             throw new ArgumentException($"--init {Init} has no transformer.safetensors: give a model folder (such as models/canter-tiny)");
         UnifiedConfig.Preset(Preset);
@@ -89,16 +93,17 @@ public static class ModelTrainer
         var claim = config.Edit
             ? JsonSerializer.Serialize(new { o.Preset, o.Seed, o.Width, o.Height, o.Seconds, o.Batch, Data = RunFolder.DataName(o.Data), config, o.EditShare }, Json)
             : JsonSerializer.Serialize(new { o.Preset, o.Seed, o.Width, o.Height, o.Seconds, o.Batch, Data = RunFolder.DataName(o.Data), config }, Json);
-        if (init is not null || o.TimeShift != ModelTrainingOptions.DefaultTimeShift)
+        if (init is not null || o.TimeShift != ModelTrainingOptions.DefaultTimeShift || o.SubjectWeight != 1f)
         {
             // written only when set, so that run folders made before these options still resume
             var node = System.Text.Json.Nodes.JsonNode.Parse(claim)!.AsObject();
             if (init is not null) node["Init"] = init.Folder;
             if (o.TimeShift != ModelTrainingOptions.DefaultTimeShift) node["TimeShift"] = o.TimeShift;
+            if (o.SubjectWeight != 1f) node["SubjectWeight"] = o.SubjectWeight;
             claim = node.ToJsonString(Json);
         }
         RunFolder.Claim(o.Out, claim);
-        var examples = new WorldExamples(codec, config, o.Width, o.Height, o.Seconds, folder, edits);
+        var examples = new WorldExamples(codec, config, o.Width, o.Height, o.Seconds, folder, edits, o.SubjectWeight);
         int ratio = codec.Video.Config.SpatialRatio;
         SequenceLayout Layout(bool source) => new(config, codec.Video.Config.LatentFrames(examples.Frames), o.Height / ratio / config.Patch, o.Width / ratio / config.Patch,
             examples.Samples / codec.Audio.Config.Hop, config.MaxReferences, source);
@@ -279,6 +284,8 @@ public static class ModelTrainer
         {
             if (item.Video.Length != videoCount * dv || item.Audio.Length != audioCount * da)
                 throw new InvalidDataException("a training clip's latents do not fit the sequence layout (clips must share size and duration)");
+            if (item.VideoWeights is not null && item.VideoWeights.Length != videoCount)
+                throw new InvalidDataException($"a training clip has {item.VideoWeights.Length} video token weights for {videoCount} tokens");
             if (item.Source is not null && (!layout.HasSource || item.Source.Length != videoCount * dv))
                 throw new InvalidDataException("an edit pair's source video does not fit the sequence layout (the layout needs a source block of the target's size)");
         }
@@ -345,7 +352,7 @@ public static class ModelTrainer
                 bool clean = cleanGroups[tok / perImage];
                 int vi = layout.VideoOffset + tok;
                 times[j * n + layout.TextCount + vi] = clean ? 0 : t;
-                visualWeight[j * videoCount + tok] = clean ? 0 : 1;
+                visualWeight[j * videoCount + tok] = clean ? 0 : item.VideoWeights?[tok] ?? 1;
                 for (int k = 0; k < dv; k++)
                 {
                     float x0 = item.Video[tok * dv + k], e = noise[tok * dv + k];
@@ -370,7 +377,7 @@ public static class ModelTrainer
         return new FlowBatch(sequence, target, visualWeight, audioTarget, audioWeight, modes, sourcePresent);
     }
 
-    /// <summary>Mean squared error over the tokens whose weight is 1: sum(w (p - y)^2) / (sum(w) D).</summary>
+    /// <summary>Weighted mean squared error over the tokens (clean ones weigh 0): sum(w (p - y)^2) / (sum(w) D).</summary>
     private static Tensor WeightedMse(Tensor prediction, Tensor target, float[] weights, int[] shape)
     {
         float total = Math.Max(1f, weights.Sum()) * prediction.Dim(2);

@@ -9,18 +9,26 @@ public enum Mode { TextToVideo, ImageToVideo, FirstLastFrame, Extension, Referen
 /// <summary>
 /// One encoded training clip: normalised video tokens (G h' w', Dv), audio tokens (A, Da), reference tokens per subject,
 /// its captions. An edit pair also has <paramref name="Source"/>, the source video's tokens (G h' w', Dv): then Video is
-/// the edited target, Audio the source's sound, the captions the instruction.
+/// the edited target, Audio the source's sound, the captions the instruction. <paramref name="VideoWeights"/> (G h' w'),
+/// when present, weighs each video token's flow loss (see <see cref="WorldExamples.SubjectWeights"/>); absent, all weigh 1.
 /// </summary>
-public sealed record Example(float[] Video, float[] Audio, IReadOnlyList<float[]> References, IReadOnlyList<string> Captions, int Subjects, float[]? Source = null);
+public sealed record Example(float[] Video, float[] Audio, IReadOnlyList<float[]> References, IReadOnlyList<string> Captions, int Subjects, float[]? Source = null,
+    float[]? VideoWeights = null);
 
 /// <summary>
 /// A training clip drawn on the CPU: frames (RGB bytes, H*W*3 each), mono sound at the codec's rate, reference images,
-/// captions; for an edit pair the source's frames too (Frames are then the edited target's).
+/// captions; for an edit pair the source's frames too (Frames are then the edited target's); the video tokens' loss
+/// weights (G h' w') when the run weighs subjects.
 /// </summary>
-public sealed record RenderedClip(byte[][] Frames, float[] Sound, IReadOnlyList<byte[]> References, IReadOnlyList<string> Captions, byte[][]? SourceFrames = null);
+public sealed record RenderedClip(byte[][] Frames, float[] Sound, IReadOnlyList<byte[]> References, IReadOnlyList<string> Captions, byte[][]? SourceFrames = null,
+    float[]? TokenWeights = null);
 
-/// <summary>A training clip's latents before normalisation: video (Z, G, h, w), audio (Za, A), references, captions, and an edit's source video.</summary>
-public sealed record RawExample(float[] Video, float[] Audio, List<float[]> References, IReadOnlyList<string> Captions, float[]? Source = null);
+/// <summary>
+/// A training clip's latents before normalisation: video (Z, G, h, w), audio (Za, A), references, captions, an edit's
+/// source video, and the video tokens' loss weights (G h' w') when the run weighs subjects.
+/// </summary>
+public sealed record RawExample(float[] Video, float[] Audio, List<float[]> References, IReadOnlyList<string> Captions, float[]? Source = null,
+    float[]? TokenWeights = null);
 
 /// <summary>
 /// Which training items are edit pairs: a share <paramref name="StepShare"/> of the steps (drawn from the seed) carry
@@ -45,7 +53,7 @@ public sealed record EditPlan(ulong Seed, int Batch, float StepShare)
 
 /// <summary>The inputs, targets and loss weights of one training batch (see <see cref="ModelTrainer.BuildBatch"/>).</summary>
 /// <param name="VideoTarget">(B, Nvideo, Dv) velocity targets e - x0.</param>
-/// <param name="VideoWeight">(B, Nvideo) 1 for noisy video tokens (in the loss), 0 for clean ones.</param>
+/// <param name="VideoWeight">(B, Nvideo) loss weights: 0 for clean video tokens, 1 for noisy ones (or the clip's token weight).</param>
 /// <param name="AudioTarget">(B, Na, Da) velocity targets.</param>
 /// <param name="AudioWeight">(B, Na) 1 for noisy audio tokens.</param>
 public sealed record FlowBatch(SequenceBatch Sequence, float[] VideoTarget, float[] VideoWeight, float[] AudioTarget, float[] AudioWeight, Mode[] Modes, bool[] SourcePresent);
@@ -80,10 +88,12 @@ public sealed class ClipPrefetcher(WorldExamples examples, int lookahead)
 /// images of their subjects) or, given a folder, the user's clips and captions (decoded at the training size and rate;
 /// they have no references, so reference-to-video items train as text-to-video). Items that <paramref name="edits"/>
 /// marks are edit pairs: of the world (<see cref="Variations.Edit"/>: the source scene and the edited one both drawn)
-/// or of the folder (entries with an <c>edit</c>), with the source's sound and the instruction as the caption.
+/// or of the folder (entries with an <c>edit</c>), with the source's sound and the instruction as the caption. A
+/// <paramref name="subjectWeight"/> other than 1 gives the world's video tokens that show a subject that weight in the
+/// flow loss (<see cref="SubjectWeights"/>).
 /// </summary>
 public sealed class WorldExamples(LatentCodec codec, UnifiedConfig config, int width, int height, float seconds, Canter.Training.Data.FolderClips? folder = null,
-    EditPlan? edits = null)
+    EditPlan? edits = null, float subjectWeight = 1f)
 {
     public int Width => width;
     public int Height => height;
@@ -114,20 +124,52 @@ public sealed class WorldExamples(LatentCodec codec, UnifiedConfig config, int w
         var pair = edits?.IsEdit(index) == true ? Variations.Edit(scene, seed) : null;
         var shown = pair?.Target ?? scene;
         var frames = Draw(shown);
+        var weights = subjectWeight == 1f ? null
+            : SubjectWeights(frames, Draw(shown, subjects: false), width, height, codec.Video.Config.SpatialRatio * config.Patch, config.TemporalRatio, subjectWeight);
         var sound = AudioSynth.Synthesize(scene, codec.Audio.Config.SampleRate);   // an edit keeps the source's sound
         Array.Resize(ref sound, Samples);
         var references = Enumerable.Range(0, Math.Min(shown.Subjects.Count, config.MaxReferences))
             .Select(s => Variations.Reference(shown, s, (int)(index % 3), width, height).Pixels).ToList();
         return pair is null
-            ? new RenderedClip(frames, sound, references, [.. CaptionsOf(scene)])
-            : new RenderedClip(frames, sound, references, [pair.Instruction], Draw(pair.Source));
+            ? new RenderedClip(frames, sound, references, [.. CaptionsOf(scene)], TokenWeights: weights)
+            : new RenderedClip(frames, sound, references, [pair.Instruction], Draw(pair.Source), weights);
     }
 
-    private byte[][] Draw(SceneSpec scene)
+    private byte[][] Draw(SceneSpec scene, bool subjects = true)
     {
         var frames = new byte[Frames][];
-        Parallel.For(0, Frames, f => frames[f] = Renderer.Render(scene, (float)(f / config.FrameRate), width, height));
+        Parallel.For(0, Frames, f => frames[f] = Renderer.Render(scene, (float)(f / config.FrameRate), width, height, subjects));
         return frames;
+    }
+
+    /// <summary>
+    /// Loss weights of a clip's video tokens (G h' w'), token (g, y, x) covering the frames of latent group g (the first
+    /// frame alone, then <paramref name="temporalRatio"/> at a time) and the <paramref name="tokenPixels"/>-square
+    /// block at (y, x): <paramref name="weight"/> where some pixel of those frames differs from the scene drawn without its
+    /// subjects (by more than 8 of 255 in a channel: a subject, its pattern or its edge), else 1. A subject covers a few
+    /// percent of a world frame, so an unweighted loss is almost all background and lighting; the weight makes what the
+    /// prompt names about the subjects count.
+    /// </summary>
+    public static float[] SubjectWeights(byte[][] frames, byte[][] backgrounds, int width, int height, int tokenPixels, int temporalRatio, float weight)
+    {
+        if (frames.Length != backgrounds.Length || frames.Length < 1 || (frames.Length - 1) % temporalRatio != 0)
+            throw new ArgumentException($"{frames.Length} frames against {backgrounds.Length} backgrounds: both need 1 + {temporalRatio} k frames");
+        if (width % tokenPixels != 0 || height % tokenPixels != 0) throw new ArgumentException($"{width}x{height} is not a multiple of {tokenPixels}-pixel tokens");
+        int rows = height / tokenPixels, cols = width / tokenPixels, groups = 1 + (frames.Length - 1) / temporalRatio;
+        var weights = new float[groups * rows * cols];
+        Array.Fill(weights, 1f);
+        for (int f = 0; f < frames.Length; f++)
+        {
+            int g = f == 0 ? 0 : 1 + (f - 1) / temporalRatio;
+            byte[] a = frames[f], b = backgrounds[f];   // (H, W, 3)
+            for (int i = 0; i < a.Length; i++)
+            {
+                if (Math.Abs(a[i] - b[i]) <= 8) continue;
+                int pixel = i / 3, y = pixel / width, x = pixel % width;
+                weights[(g * rows + y / tokenPixels) * cols + x / tokenPixels] = weight;
+            }
+        }
+        return weights;
     }
 
     /// <summary>Whether <see cref="Render"/> serves this source (the world; a folder of clips is decoded at encode time).</summary>
@@ -152,7 +194,7 @@ public sealed class WorldExamples(LatentCodec codec, UnifiedConfig config, int w
         for (int i = 0; i < clips.Count; i++)
         {
             var source = clips[i].SourceFrames is null ? null : video[nextSource++];
-            result.Add(new RawExample(video[i], audio[i], references.Skip(next).Take(clips[i].References.Count).ToList(), clips[i].Captions, source));
+            result.Add(new RawExample(video[i], audio[i], references.Skip(next).Take(clips[i].References.Count).ToList(), clips[i].Captions, source, clips[i].TokenWeights));
             next += clips[i].References.Count;
         }
         return result;
@@ -181,9 +223,9 @@ public sealed class WorldExamples(LatentCodec codec, UnifiedConfig config, int w
 
     private Example Normalise(RawExample raw, LatentStats stats)
     {
-        var (video, audio, references, captions, source) = raw;
+        var (video, audio, references, captions, source, weights) = raw;
         int p = config.Patch, s = codec.Video.Config.SpatialRatio, h = height / s, w = width / s;
         return new Example(stats.VideoTokens(video, p, h, w), stats.AudioTokens(audio), references.Select(r => stats.VideoTokens(r, p, h, w)).ToList(),
-            captions, references.Count, source is null ? null : stats.VideoTokens(source, p, h, w));
+            captions, references.Count, source is null ? null : stats.VideoTokens(source, p, h, w), weights);
     }
 }
