@@ -82,9 +82,7 @@ public sealed class EditModeTests
     public void ARunOnEditPairsLearnsAndShipsAModelThatEdits()
     {
         using var tmp = new TempFolder("model-edit");
-        var vae = tmp.Sub("vae");
-        AutoencoderFiles.Save(new VideoAutoencoder(TinyModels.Video, seed: 3), Path.Combine(vae, "video_vae.safetensors"));
-        AutoencoderFiles.Save(new AudioAutoencoder(TinyModels.Audio, seed: 4), Path.Combine(vae, "audio_vae.safetensors"));
+        var vae = TinyModels.AutoencoderFolder(tmp);
         var config = TinyModels.Transformer(textTokens: 48, textRows: 1024, maxReferences: 2) with { Edit = true };
         // every step carries edit pairs (slot 0 of 2), mixed with another mode in slot 1
         var o = new ModelTrainingOptions(tmp.Sub("run"), 24, Autoencoders: vae, Batch: 2, LearningRate: 3e-3f, WarmupSteps: 1, CheckpointEvery: 100,

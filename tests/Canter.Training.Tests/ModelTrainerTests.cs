@@ -13,13 +13,7 @@ public sealed class ModelTrainerTests
 {
     private static readonly UnifiedConfig Tiny = TinyModels.Transformer(textTokens: 48, textRows: 1024, maxReferences: 2);
 
-    private static string Autoencoders(TempFolder tmp)
-    {
-        var dir = tmp.Sub("vae");
-        AutoencoderFiles.Save(new VideoAutoencoder(TinyModels.Video, seed: 3), Path.Combine(dir, "video_vae.safetensors"));
-        AutoencoderFiles.Save(new AudioAutoencoder(TinyModels.Audio, seed: 4), Path.Combine(dir, "audio_vae.safetensors"));
-        return dir;
-    }
+    private static string Autoencoders(TempFolder tmp) => TinyModels.AutoencoderFolder(tmp);
 
     private static ModelTrainingOptions Options(string outDir, string vae) => new(outDir, 4, Autoencoders: vae, Batch: 2, WarmupSteps: 1,
         CheckpointEvery: 100, LogEvery: 1, Width: 16, Height: 16, Seconds: 1f, EmaDecay: 0.5f, Config: Tiny);

@@ -1,4 +1,3 @@
-using Canter.Models.Autoencoders;
 using Canter.Models.Unified;
 using Canter.Tensors;
 using Canter.Training.Unified;
@@ -84,9 +83,7 @@ public sealed class SubjectWeightTests
     public void ARunRecordsTheWeightAndRefusesBadOnes()
     {
         using var tmp = new TempFolder("model-subject-weight");
-        var vae = tmp.Sub("vae");
-        AutoencoderFiles.Save(new VideoAutoencoder(TinyModels.Video, seed: 3), Path.Combine(vae, "video_vae.safetensors"));
-        AutoencoderFiles.Save(new AudioAutoencoder(TinyModels.Audio, seed: 4), Path.Combine(vae, "audio_vae.safetensors"));
+        var vae = TinyModels.AutoencoderFolder(tmp);
         var options = new ModelTrainingOptions(tmp.Sub("a"), 1, Autoencoders: vae, Batch: 2, WarmupSteps: 1, LogEvery: 1, Width: 16, Height: 16, Seconds: 1f,
             Config: TinyModels.Transformer(textTokens: 48, textRows: 1024, maxReferences: 2), SubjectWeight: 6f);
         var log = new List<string>();

@@ -20,6 +20,15 @@ internal static class TinyModels
     /// A whole generation model of <paramref name="config"/> with untrained weights (the output heads given random
     /// weights so the prediction depends on the input) and a vocabulary of <paramref name="captions"/>, for 16x16, 0.5 s.
     /// </summary>
+    /// <summary>A folder with tiny video and audio autoencoders (random weights, fixed seeds) for training runs: its path.</summary>
+    public static string AutoencoderFolder(TempFolder tmp)
+    {
+        var dir = tmp.Sub("vae");
+        AutoencoderFiles.Save(new VideoAutoencoder(Video, seed: 3), System.IO.Path.Combine(dir, "video_vae.safetensors"));
+        AutoencoderFiles.Save(new AudioAutoencoder(Audio, seed: 4), System.IO.Path.Combine(dir, "audio_vae.safetensors"));
+        return dir;
+    }
+
     public static ModelBundle Bundle(UnifiedConfig config, params string[] captions)
     {
         var transformer = new UnifiedTransformer(config, seed: 2);
