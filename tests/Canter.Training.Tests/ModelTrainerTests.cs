@@ -187,6 +187,16 @@ public sealed class ModelTrainerTests
         var steps = File.ReadAllLines(Path.Combine(resumed.Out, "losses.csv")).Skip(1).Select(l => l.Split(',')[0]).ToList();
         Assert.Equal(["1", "2", "3", "4"], steps);
 
+        // --stop-after: the same schedule, ended at step 3 with its export; rerun without it, the run ends as the others
+        var stopped3 = Options(tmp.Sub("c"), vae) with { StopAfter = 3 };
+        Assert.Equal(3, ModelTrainer.Run(stopped3, _ => { }));
+        Assert.True(File.Exists(Path.Combine(stopped3.Out, "transformer.safetensors")));
+        Assert.Equal(4, ModelTrainer.Run(stopped3 with { StopAfter = 0 }, _ => { }));
+        foreach (var file in new[] { "checkpoint/model.safetensors", "checkpoint/ema.safetensors", "transformer.safetensors" })
+            Assert.Equal(File.ReadAllBytes(Path.Combine(straight.Out, file)), File.ReadAllBytes(Path.Combine(stopped3.Out, file)));
+        foreach (var bad in new[] { -1L, 5L })
+            Assert.Contains("--stop-after", Assert.Throws<ArgumentException>(() => ModelTrainer.Run(Options(tmp.Sub("d"), vae) with { StopAfter = bad }, _ => { })).Message);
+
         // the run folder plus the autoencoders is a model folder that generates
         foreach (var f in Directory.GetFiles(vae)) File.Copy(f, Path.Combine(straight.Out, Path.GetFileName(f)));
         var bundle = ModelBundle.Load(straight.Out);

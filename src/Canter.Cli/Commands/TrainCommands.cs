@@ -53,15 +53,20 @@ public static class TrainCommands
                 + "so an even loss is mostly background; the logged video loss is then the weighted one.",
             DefaultValueFactory = _ => 1f,
         };
+        var stopAfter = new Option<long>("--stop-after")
+        {
+            Description = "End after this step, checkpointed and exported (EMA weights), with the learning-rate schedule of --steps: rerun without it to go on (0: run to --steps).",
+            DefaultValueFactory = _ => 0,
+        };
         var command = new Command("model", "Train the unified transformer on the world with rectified flow, all modes mixed (rerun to resume).")
-            { output, steps, preset, autoencoders, batch, lr, seed, checkpointEvery, logEvery, sampleEvery, size, seconds, emaDecay, modelDevice, modelData, editShare, modelInit, timeShift, subjectWeight };
+            { output, steps, preset, autoencoders, batch, lr, seed, checkpointEvery, logEvery, sampleEvery, size, seconds, emaDecay, modelDevice, modelData, editShare, modelInit, timeShift, subjectWeight, stopAfter };
         command.SetAction((result, cancel) =>
         {
             var (w, h) = WorldCommands.ParseSize(result.GetValue(size)!);
             var options = new Canter.Training.Unified.ModelTrainingOptions(result.GetValue(output)!, result.GetValue(steps), result.GetValue(preset)!,
                 result.GetValue(autoencoders)!, result.GetValue(batch), result.GetValue(lr), 50, result.GetValue(seed), result.GetValue(checkpointEvery),
                 result.GetValue(logEvery), result.GetValue(sampleEvery), w, h, result.GetValue(seconds), result.GetValue(emaDecay), null, result.GetValue(modelDevice)!, result.GetValue(modelData)!,
-                result.GetValue(editShare), result.GetValue(modelInit), result.GetValue(timeShift), result.GetValue(subjectWeight));
+                result.GetValue(editShare), result.GetValue(modelInit), result.GetValue(timeShift), result.GetValue(subjectWeight), result.GetValue(stopAfter));
             var clock = System.Diagnostics.Stopwatch.StartNew();
             long done = Canter.Training.Unified.ModelTrainer.Run(options, Console.WriteLine, cancel);
             Console.WriteLine($"steps: {done}");

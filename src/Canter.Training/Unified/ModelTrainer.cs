@@ -32,7 +32,8 @@ public sealed record ModelTrainingOptions(
     float EditShare = 0.2f,
     string? Init = null,
     float TimeShift = ModelTrainingOptions.DefaultTimeShift,
-    float SubjectWeight = 1f)
+    float SubjectWeight = 1f,
+    long StopAfter = 0)
 {
     /// <summary>The flow-time shift of runs that name none (<see cref="TimeShift"/>); runs made before the option used it.</summary>
     public const float DefaultTimeShift = 3f;
@@ -50,6 +51,7 @@ public sealed record ModelTrainingOptions(
         if (!(EmaDecay is >= 0f and < 1f)) throw new ArgumentException($"--ema {EmaDecay} must be in [0, 1)");
         if (!(EditShare is >= 0f and <= 1f)) throw new ArgumentException($"--edit-share {EditShare} must be in [0, 1]");
         if (!(TimeShift is >= 0.25f and <= 32f)) throw new ArgumentException($"--time-shift {TimeShift} must be in [0.25, 32]");
+        if (StopAfter < 0 || StopAfter > Steps) throw new ArgumentException($"--stop-after {StopAfter} must be in [0, --steps {Steps}] (0: run to the end)");
         if (!(SubjectWeight is >= 1f and <= 100f)) throw new ArgumentException($"--subject-weight {SubjectWeight} must be in [1, 100]");
         if (SubjectWeight != 1f && Data != "world")
             throw new ArgumentException("--subject-weight needs the world's scenes (it finds the subjects by drawing each scene without them); a folder of clips trains with 1");
@@ -183,7 +185,9 @@ public static class ModelTrainer
             optimizer.Save(Path.Combine(dir, "optimizer.safetensors"));
         });
         var prefetch = examples.Renders ? new ClipPrefetcher(examples, Math.Max(4, 3 * o.Batch)) : null;
-        while (s < o.Steps)
+        // --stop-after ends the run early on the schedule of --steps (a stop that a later command can repeat exactly)
+        long end = o.StopAfter > 0 ? o.StopAfter : o.Steps;
+        while (s < end)
         {
             if (cancel.IsCancellationRequested) { interrupted = true; break; }
             s++;
@@ -210,7 +214,7 @@ public static class ModelTrainer
                 counted++;
             }
             if (!double.IsFinite(sums[0])) throw new InvalidOperationException($"loss is not finite at step {s}; the last checkpoint is intact, lower --lr and resume");
-            if (s % o.LogEvery == 0 || s == o.Steps)
+            if (s % o.LogEvery == 0 || s == end)
             {
                 var means = sums.Select(v => v / counted).ToArray();
                 csv.Append(s, [.. means, optimizer.LearningRate, clock.Elapsed.TotalSeconds]);
@@ -219,7 +223,7 @@ public static class ModelTrainer
                 Array.Clear(sums);
                 counted = 0;
             }
-            if (s % o.CheckpointEvery == 0 && s < o.Steps)
+            if (s % o.CheckpointEvery == 0 && s < end)
             {
                 Save(s);
                 csv.TryPlot(["loss", "video", "audio"], "unified transformer");
