@@ -10,7 +10,7 @@ namespace Canter.Training.Unified;
 /// <param name="VideoLoss">Video velocity MSE with the prompt.</param>
 /// <param name="VideoLossWithoutPrompt">The same with the prompt left out (the unconditional branch of guidance).</param>
 /// <param name="AudioLoss">Audio velocity MSE with the prompt.</param>
-/// <param name="SubjectLoss">Video velocity MSE over the tokens that show a subject (<see cref="WorldExamples.SubjectWeights"/>), with the prompt.</param>
+/// <param name="SubjectLoss">Video velocity MSE over the tokens that show a subject (<see cref="WorldExamples.SubjectTokens"/>), with the prompt.</param>
 /// <param name="SubjectLossWithoutPrompt">The same without the prompt.</param>
 public sealed record FlowProbeTime(float Time, double VideoLoss, double VideoLossWithoutPrompt, double AudioLoss, double SubjectLoss, double SubjectLossWithoutPrompt)
 {
@@ -45,7 +45,7 @@ public static class FlowProbe
         var c = m.Config;
         var codec = model.Codec;
         int s = codec.Video.Config.SpatialRatio, p = c.Patch;
-        var clip = new WorldExamples(codec, c, m.Width, m.Height, m.Seconds);     // the frame and sample counts training uses
+        var clip = new WorldExamples(codec, c, m.Width, m.Height, m.Seconds);     // the frames and sample counts training uses
         int frames = clip.Frames, samples = clip.Samples, rate = codec.Audio.Config.SampleRate, audioCount = samples / codec.Audio.Config.Hop;
         int groups = codec.Video.Config.LatentFrames(frames);
         var layout = new SequenceLayout(c, groups, m.Height / s / p, m.Width / s / p, audioCount, referenceSlots: 0);
@@ -60,9 +60,8 @@ public static class FlowProbe
             var scene = SceneGenerator.Generate(Splits.Seed(Split.Test, i), m.Seconds);
             string prompt = longPrompts ? Captions.Long(scene) : Captions.Short(scene);
             if (TextTokens.Encode(prompt).Count > layout.TextCount) continue;
-            var pictures = Enumerable.Range(0, frames).Select(f => Renderer.Render(scene, (float)(f / c.FrameRate), m.Width, m.Height)).ToArray();
-            var backgrounds = Enumerable.Range(0, frames).Select(f => Renderer.Render(scene, (float)(f / c.FrameRate), m.Width, m.Height, drawSubjects: false)).ToArray();
-            var subject = WorldExamples.SubjectWeights(pictures, backgrounds, m.Width, m.Height, s * p, c.TemporalRatio, 2f).Select(w => w > 1).ToArray();   // (Nvideo)
+            var pictures = clip.Draw(scene);
+            var subject = WorldExamples.SubjectTokens(pictures, clip.Draw(scene, subjects: false), m.Width, m.Height, s * p, c.TemporalRatio);   // (Nvideo)
             var sound = AudioSynth.Synthesize(scene, rate);
             Array.Resize(ref sound, samples);
             var video = model.Stats.VideoTokens(codec.EncodeFrames(pictures, m.Width, m.Height), p, m.Height / s, m.Width / s);   // (Nvideo, Dv)

@@ -382,7 +382,6 @@ public static class Generator
         return new Sampling(visual, audio, layout, frames, groups, lh, lw, audioCount, samples, given, evaluations, branchEvaluations);
     }
 
-
     /// <summary>x += dt v over the noisy video tokens (clean ones, the reference slots and the source stay); v covers the video tokens only.</summary>
     private static void Step(float[] x, float[] v, float dt, bool[] clean, int dim, int videoOffset)
     {

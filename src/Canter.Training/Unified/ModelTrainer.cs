@@ -219,7 +219,7 @@ public static class ModelTrainer
                 var means = sums.Select(v => v / counted).ToArray();
                 csv.Append(s, [.. means, optimizer.LearningRate, clock.Elapsed.TotalSeconds]);
                 double perStep = clock.Elapsed.TotalSeconds / (s - start);
-                log($"step {s}/{o.Steps}  loss {means[0]:G4}  video {means[1]:G4}  audio {means[2]:G4}  {perStep:F2} s/step ({dataSeconds / (s - start):F2} data, {drawSeconds / (s - start):F2} of it waiting for drawn clips)  eta {TimeSpan.FromSeconds(perStep * (o.Steps - s)):hh\\:mm\\:ss}");
+                log($"step {s}/{o.Steps}  loss {means[0]:G4}  video {means[1]:G4}  audio {means[2]:G4}  {perStep:F2} s/step ({dataSeconds / (s - start):F2} data, {drawSeconds / (s - start):F2} of it waiting for drawn clips)  eta {TimeSpan.FromSeconds(perStep * (end - s)):hh\\:mm\\:ss}");
                 Array.Clear(sums);
                 counted = 0;
             }

@@ -135,7 +135,8 @@ public sealed class WorldExamples(LatentCodec codec, UnifiedConfig config, int w
             : new RenderedClip(frames, sound, references, [pair.Instruction], Draw(pair.Source), weights);
     }
 
-    private byte[][] Draw(SceneSpec scene, bool subjects = true)
+    /// <summary>The clip's frames of <paramref name="scene"/> at this size and rate (RGB24, H*W*3 each), drawn in parallel; without its subjects if asked.</summary>
+    public byte[][] Draw(SceneSpec scene, bool subjects = true)
     {
         var frames = new byte[Frames][];
         Parallel.For(0, Frames, f => frames[f] = Renderer.Render(scene, (float)(f / config.FrameRate), width, height, subjects));
@@ -143,21 +144,18 @@ public sealed class WorldExamples(LatentCodec codec, UnifiedConfig config, int w
     }
 
     /// <summary>
-    /// Loss weights of a clip's video tokens (G h' w'), token (g, y, x) covering the frames of latent group g (the first
-    /// frame alone, then <paramref name="temporalRatio"/> at a time) and the <paramref name="tokenPixels"/>-square
-    /// block at (y, x): <paramref name="weight"/> where some pixel of those frames differs from the scene drawn without its
-    /// subjects (by more than 8 of 255 in a channel: a subject, its pattern or its edge), else 1. A subject covers a few
-    /// percent of a world frame, so an unweighted loss is almost all background and lighting; the weight makes what the
-    /// prompt names about the subjects count.
+    /// Which of a clip's video tokens (G h' w') show a subject: token (g, y, x) covers the frames of latent group g (the
+    /// first frame alone, then <paramref name="temporalRatio"/> at a time) and the <paramref name="tokenPixels"/>-square
+    /// block at (y, x), and shows a subject where some pixel of those frames differs from the scene drawn without its
+    /// subjects (by more than 8 of 255 in a channel: a subject, its pattern or its edge).
     /// </summary>
-    public static float[] SubjectWeights(byte[][] frames, byte[][] backgrounds, int width, int height, int tokenPixels, int temporalRatio, float weight)
+    public static bool[] SubjectTokens(byte[][] frames, byte[][] backgrounds, int width, int height, int tokenPixels, int temporalRatio)
     {
         if (frames.Length != backgrounds.Length || frames.Length < 1 || (frames.Length - 1) % temporalRatio != 0)
             throw new ArgumentException($"{frames.Length} frames against {backgrounds.Length} backgrounds: both need 1 + {temporalRatio} k frames");
         if (width % tokenPixels != 0 || height % tokenPixels != 0) throw new ArgumentException($"{width}x{height} is not a multiple of {tokenPixels}-pixel tokens");
         int rows = height / tokenPixels, cols = width / tokenPixels, groups = 1 + (frames.Length - 1) / temporalRatio;
-        var weights = new float[groups * rows * cols];
-        Array.Fill(weights, 1f);
+        var marked = new bool[groups * rows * cols];
         for (int f = 0; f < frames.Length; f++)
         {
             int g = f == 0 ? 0 : 1 + (f - 1) / temporalRatio;
@@ -166,11 +164,19 @@ public sealed class WorldExamples(LatentCodec codec, UnifiedConfig config, int w
             {
                 if (Math.Abs(a[i] - b[i]) <= 8) continue;
                 int pixel = i / 3, y = pixel / width, x = pixel % width;
-                weights[(g * rows + y / tokenPixels) * cols + x / tokenPixels] = weight;
+                marked[(g * rows + y / tokenPixels) * cols + x / tokenPixels] = true;
             }
         }
-        return weights;
+        return marked;
     }
+
+    /// <summary>
+    /// Loss weights of a clip's video tokens (G h' w'): <paramref name="weight"/> for those that show a subject
+    /// (<see cref="SubjectTokens"/>), else 1. A subject covers a few percent of a world frame, so an unweighted loss is
+    /// almost all background and lighting; the weight makes what the prompt names about the subjects count.
+    /// </summary>
+    public static float[] SubjectWeights(byte[][] frames, byte[][] backgrounds, int width, int height, int tokenPixels, int temporalRatio, float weight) =>
+        [.. SubjectTokens(frames, backgrounds, width, height, tokenPixels, temporalRatio).Select(m => m ? weight : 1f)];
 
     /// <summary>Whether <see cref="Render"/> serves this source (the world; a folder of clips is decoded at encode time).</summary>
     public bool Renders => folder is null;
